@@ -1,0 +1,246 @@
+// The CPU operator: every PASA variant of docs/numerics.md, step for step as python/pasa/model.py, fp16 tiles
+// held as fp32 values rounded with F16C, Cube-like products through fp32 GEMMs. Parallel over
+// (batch, head, query block); each task walks the KV blocks with the online softmax of its variant.
+#include <ATen/Parallel.h>
+#include <torch/extension.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "attention_cpu.h"
+#include "vec_math.h"
+
+namespace pasa::cpu {
+namespace {
+
+constexpr int64_t kQueryBlock = 64;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr float kPaperMaxInit = -60000.f;  // the prototype's fp16 running-max start
+
+float fp32(double x) { return static_cast<float>(x); }
+
+// Entries of M = s·(I − (β/n)·11ᵀ) built in fp32 and stored in fp16 (python/pasa/beta.py: shift_entries).
+void shift_entries(double scale, double beta, int64_t n, float* d, float* e) {
+  const float s = fp32(scale), b = fp32(beta);
+  *d = round_fp16(s * (1.f - b / static_cast<float>(n)));
+  *e = round_fp16(s * (b / static_cast<float>(n)));
+}
+
+// c = e·n / (d + e − e·n) in fp32 (beta.py: exact_coefficient); the paper's fp16(β/(1 − β)) (paper_coefficient).
+float exact_coefficient(double scale, double beta, int64_t n) {
+  float d, e;
+  shift_entries(scale, beta, n, &d, &e);
+  const float num = e * static_cast<float>(n);
+  return num / ((d + e) - num);
+}
+float paper_coefficient(double beta) {
+  const float b = fp32(beta);
+  return round_fp16(b / (1.f - b));
+}
+
+// Fills K' (and, for the exact variant, the block centres) for every (batch, kv head, KV block).
+void shift_keys(const AttentionArgs& a, const float* k, float* kp, float* centres) {
+  const int64_t D = a.head_dim, n = a.block_n, nblk = (a.s2 + n - 1) / n;
+  at::parallel_for(0, a.batch * a.kv_heads * nblk, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> m;
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t bh = t / nblk, j = t % nblk, c0 = j * n, nj = std::min(n, a.s2 - c0);
+      const float* kj = k + (bh * a.s2 + c0) * D;
+      float* out = kp + (bh * a.s2 + c0) * D;
+      if (a.variant == Variant::kExact) {
+        float* c = centres + t * D;
+        for (int64_t x = 0; x < D; ++x) {
+          double sum = 0;  // exact in float64 for any n ≤ 1024 fp16 values, so the centre is order-free
+          for (int64_t r = 0; r < nj; ++r) sum += kj[r * D + x];
+          c[x] = round_fp16(static_cast<float>(sum / static_cast<double>(nj)));
+        }
+        const float s = fp32(a.scale);
+        for (int64_t r = 0; r < nj; ++r)
+          for (int64_t x = 0; x < D; ++x) out[r * D + x] = round_fp16((kj[r * D + x] - c[x]) * s);
+      } else {
+        float d, e;
+        shift_entries(a.scale, a.beta, nj, &d, &e);
+        m.assign(nj * nj, -e);
+        for (int64_t r = 0; r < nj; ++r) m[r * nj + r] = d;
+        auto kt = at::from_blob(const_cast<float*>(kj), {nj, D});
+        auto ot = at::from_blob(out, {nj, D});
+        at::mm_out(ot, at::from_blob(m.data(), {nj, nj}), kt);
+        round_fp16_inplace(out, nj * D);
+      }
+    }
+  });
+}
+
+// Per-row running state of one query block.
+struct RowState {
+  std::vector<float> m, l, f, count, o;
+  std::vector<uint8_t> seen;
+  RowState(int64_t rows, int64_t D, float m0)
+      : m(rows, m0), l(rows, 0.f), f(rows, 0.f), count(rows, 0.f), o(rows * D, 0.f), seen(rows, 0) {}
+};
+
+struct Task {
+  const AttentionArgs& a;
+  const float *q, *kp, *v, *centres;
+  const float* bias;  // (B, N, S1, S2) strides in bias_stride, or null
+  const int64_t* bias_stride;
+  int64_t b, h, r0, rows;
+
+  // Keys of row i that no mask hides, as the causal limit: columns ≤ limit(i) are visible.
+  int64_t causal_limit(int64_t i) const {
+    if (!a.causal) return std::numeric_limits<int64_t>::max();
+    return i + (a.align == CausalAlign::kBottomRight ? a.s2 - a.s1 : 0);
+  }
+
+  void run(float* out_row_major) const;
+};
+
+void Task::run(float* out) const {
+  const int64_t D = a.head_dim, n = a.block_n, nblk = (a.s2 + n - 1) / n, kvh = h / a.group();
+  const bool paper = a.variant == Variant::kPaper, exact = a.variant == Variant::kExact;
+  const float s = fp32(a.scale);
+  RowState st(rows, D, paper ? kPaperMaxInit : kNegInf);
+  std::vector<float> sp(rows * n), p(rows * n), pv(rows * D), row_shift(rows), rmax(rows), rowsum(rows);
+  const float* qb = q + ((b * a.heads + h) * a.s1 + r0) * D;
+  auto qt = at::from_blob(const_cast<float*>(qb), {rows, D});
+  const float coef_paper = paper ? paper_coefficient(a.beta) : 0.f;
+
+  for (int64_t j = 0; j < nblk; ++j) {
+    const int64_t c0 = j * n, nj = std::min(n, a.s2 - c0);
+    if (c0 > causal_limit(r0 + rows - 1)) break;  // every later block is hidden from every row here
+    const int64_t kv_off = ((b * a.kv_heads + kvh) * a.s2 + c0) * D;
+    auto spt = at::from_blob(sp.data(), {rows, nj});
+    at::mm_out(spt, qt, at::from_blob(const_cast<float*>(kp + kv_off), {nj, D}).t());  // S' = Q·K'ᵀ
+    round_fp16_inplace(sp.data(), rows * nj);
+
+    if (exact) {  // h = s·(Q·cᵀ), fp32
+      const float* c = centres + ((b * a.kv_heads + kvh) * nblk + j) * D;
+      for (int64_t i = 0; i < rows; ++i) {
+        float dot = 0.f;
+        for (int64_t x = 0; x < D; ++x) dot += qb[i * D + x] * c[x];
+        row_shift[i] = dot * s;
+      }
+    } else {  // recovered shift from the row mean of S' over the whole block, before the mask
+      const float coef = paper ? coef_paper : exact_coefficient(a.scale, a.beta, nj);
+      for (int64_t i = 0; i < rows; ++i) {
+        float sum = 0.f;
+        for (int64_t x = 0; x < nj; ++x) sum += sp[i * nj + x];
+        const float mu = sum / static_cast<float>(nj);
+        row_shift[i] = paper ? round_fp16(coef * round_fp16(mu)) : coef * mu;
+      }
+    }
+
+    // x = S' + mask, then each row's max over the keys it sees and its fp16 P row.
+    std::vector<float>& x = sp;
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t limit = causal_limit(r0 + i);
+      float* xi = x.data() + i * nj;
+      const float* bi = bias ? bias + b * bias_stride[0] + h * bias_stride[1] + (r0 + i) * bias_stride[2] : nullptr;
+      float r = kNegInf;
+      for (int64_t col = 0; col < nj; ++col) {
+        float val = xi[col];
+        if (bi) val += bi[(c0 + col) * bias_stride[3]];
+        if (c0 + col > limit) val = kNegInf;
+        if (paper) val = round_fp16(val);
+        xi[col] = val;
+        r = std::max(r, val);
+      }
+      rmax[i] = r;
+    }
+    for (int64_t i = 0; i < rows; ++i) {
+      const bool seen = rmax[i] > kNegInf;
+      const float r = seen ? rmax[i] : 0.f;
+      rowsum[i] = exp_shifted_fp16(x.data() + i * nj, r, p.data() + i * nj, nj, paper);
+    }
+    auto pvt = at::from_blob(pv.data(), {rows, D});
+    at::mm_out(pvt, at::from_blob(p.data(), {rows, nj}),
+               at::from_blob(const_cast<float*>(v + kv_off), {nj, D}));  // P·V, fp32 accumulation
+    if (paper) round_fp16_inplace(pv.data(), rows * D);
+
+    for (int64_t i = 0; i < rows; ++i) {
+      if (!(rmax[i] > kNegInf)) continue;  // this block hides every key from row i: its state stays
+      const float r = rmax[i];
+      float alpha, gamma;
+      if (exact) {
+        const float top = r + row_shift[i];
+        const float m_new = std::max(st.m[i], top);
+        alpha = std::exp(st.m[i] - m_new);
+        gamma = std::exp(top - m_new);
+        st.m[i] = m_new;
+        st.l[i] = alpha * st.l[i] + gamma * rowsum[i];
+      } else if (!paper) {  // pasa: fp32 pseudo-average frame
+        const float f_new = st.f[i] + (row_shift[i] - st.f[i]) / (st.count[i] + 1.f);
+        const float d_new = row_shift[i] - f_new, d_old = st.f[i] - f_new;
+        const float m_old = st.m[i] + d_old, top = r + d_new;
+        const float m_new = std::max(m_old, top);
+        alpha = std::exp(m_old - m_new);
+        gamma = std::exp(top - m_new);
+        st.m[i] = m_new;
+        st.l[i] = alpha * st.l[i] + gamma * rowsum[i];
+        st.f[i] = f_new;
+        st.count[i] += 1.f;
+      } else {  // paper: every statistic fp16, each operation rounded
+        const float f = st.f[i];
+        const float f_new = round_fp16(f + round_fp16(round_fp16(row_shift[i] - f) / (st.count[i] + 1.f)));
+        const float d_new = round_fp16(row_shift[i] - f_new), d_old = round_fp16(f - f_new);
+        const float m_old = round_fp16(st.m[i] + d_old), top = round_fp16(r + d_new);
+        const float m_new = std::max(m_old, top);
+        alpha = round_fp16(std::exp(round_fp16(m_old - m_new)));
+        gamma = round_fp16(std::exp(round_fp16(top - m_new)));
+        st.m[i] = m_new;
+        st.l[i] = round_fp16(round_fp16(alpha * st.l[i]) + round_fp16(gamma * round_fp16(rowsum[i])));
+        st.f[i] = f_new;
+        st.count[i] += 1.f;
+      }
+      float* oi = st.o.data() + i * D;
+      const float* pvi = pv.data() + i * D;
+      if (paper) {
+        for (int64_t x2 = 0; x2 < D; ++x2) oi[x2] = round_fp16(round_fp16(alpha * oi[x2]) + round_fp16(gamma * pvi[x2]));
+      } else {
+        for (int64_t x2 = 0; x2 < D; ++x2) oi[x2] = alpha * oi[x2] + gamma * pvi[x2];
+      }
+      st.seen[i] = 1;
+    }
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    float* dst = out + i * D;
+    for (int64_t x2 = 0; x2 < D; ++x2) {
+      float val = st.seen[i] ? st.o[i * D + x2] / st.l[i] : 0.f;
+      dst[x2] = paper ? round_fp16(val) : val;
+    }
+  }
+}
+
+at::Tensor fp16_values(const at::Tensor& t) { return t.to(at::kHalf).to(at::kFloat).contiguous(); }
+
+}  // namespace
+
+at::Tensor native_attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
+                            const at::Tensor& bias, const AttentionArgs& a) {
+  auto out32 = at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
+  if (out32.numel() == 0 || a.s2 == 0) return out32.to(q_in.scalar_type());
+  const at::Tensor q = fp16_values(q_in), k = fp16_values(k_in), v = fp16_values(v_in);
+  const int64_t nblk = (a.s2 + a.block_n - 1) / a.block_n;
+  auto kp = at::empty_like(k);
+  auto centres = at::empty({a.batch, a.kv_heads, nblk, a.head_dim}, k.options());
+  shift_keys(a, k.data_ptr<float>(), kp.data_ptr<float>(), centres.data_ptr<float>());
+
+  std::vector<int64_t> bias_stride(4, 0);
+  if (bias.defined()) for (int d = 0; d < 4; ++d) bias_stride[d] = bias.stride(d);
+  const int64_t nq = (a.s1 + kQueryBlock - 1) / kQueryBlock;
+  float* out = out32.data_ptr<float>();
+  at::parallel_for(0, a.batch * a.heads * nq, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t bh = t / nq, r0 = (t % nq) * kQueryBlock;
+      Task task{a, q.data_ptr<float>(), kp.data_ptr<float>(), v.data_ptr<float>(), centres.data_ptr<float>(),
+                bias.defined() ? bias.data_ptr<float>() : nullptr, bias_stride.data(),
+                bh / a.heads, bh % a.heads, r0, std::min(kQueryBlock, a.s1 - r0)};
+      task.run(out + (bh * a.s1 + r0) * a.head_dim);
+    }
+  });
+  return out32.to(q_in.scalar_type());
+}
+
+}  // namespace pasa::cpu

@@ -1,0 +1,22 @@
+// pasa::attention's CPU kernel: backend "auto"/"native" runs the C++ operator.
+#include <torch/extension.h>
+
+#include "attention_cpu.h"
+
+namespace {
+
+at::Tensor attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                         const std::optional<at::Tensor>& mask, std::optional<double> scale, bool causal,
+                         c10::string_view causal_align, c10::string_view variant, int64_t block_n,
+                         std::optional<double> beta, c10::string_view backend) {
+  const auto args = pasa::check_attention_args(q, k, v, mask, scale, causal, std::string(causal_align),
+                                               std::string(variant), block_n, beta);
+  const auto bias = pasa::mask_as_bias(mask, args);
+  if (backend == "auto" || backend == "native") return pasa::cpu::native_attention(q, k, v, bias, args);
+  TORCH_CHECK_VALUE(false, "pasa.attention: backend for CPU tensors must be 'auto' or 'native', got '",
+                    std::string(backend), "'");
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pasa, CPU, m) { m.impl("attention", &attention_cpu); }

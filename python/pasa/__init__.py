@@ -1,0 +1,6 @@
+"""PASA: Online Pseudo-Average Shifting Attention — flash attention in half precision without fp16 overflow."""
+from . import _C  # noqa: F401  (registers torch.ops.pasa.attention and its CPU/Meta kernels)
+from .api import attention
+from .contract import BASELINES, DEFAULT_BLOCK_N, DEFAULT_VARIANT, VARIANTS
+
+__all__ = ["attention", "VARIANTS", "BASELINES", "DEFAULT_VARIANT", "DEFAULT_BLOCK_N"]

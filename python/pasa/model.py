@@ -1,0 +1,187 @@
+"""Vectorised model of the numerics contract (docs/numerics.md): every PASA variant and two baselines.
+
+All query rows are processed at once; the loop runs over KV blocks of n rows. Tensors hold fp32 values and
+``_fp16`` rounds them to fp16 wherever the contract stores fp16, so each line below is one contract step.
+Matmuls accumulate in fp32 ("Cube" semantics: fp16 operands, fp32 accumulation).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .beta import DEFAULT_BETA, exact_coefficient, paper_coefficient, shift_entries
+from .contract import BASELINES, DEFAULT_BLOCK_N, DEFAULT_VARIANT, VARIANTS
+from .masking import block_bias
+
+NEG_INF = float("-inf")
+PAPER_MAX_INIT = -60000.0  # the prototype's running-max start (fp16): a fully masked block must not give NaN
+
+
+def _fp16(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.float16).to(torch.float32)
+
+
+def _fp32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def model_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: torch.Tensor | None = None,
+                    scale: float | None = None, causal: bool = False, causal_align: str = "top_left",
+                    variant: str = DEFAULT_VARIANT, block_n: int = DEFAULT_BLOCK_N,
+                    beta: float | None = None) -> torch.Tensor:
+    """The contract's output for BNSD inputs, in q's dtype. variant: one of VARIANTS or BASELINES."""
+    if variant not in VARIANTS + BASELINES:
+        raise ValueError(f"variant must be one of {VARIANTS + BASELINES}, got {variant!r}")
+    b, n_heads, s1, d = q.shape
+    s2 = k.shape[2]
+    groups = n_heads // k.shape[1]
+    scale = d ** -0.5 if scale is None else scale
+    beta = DEFAULT_BETA if beta is None else beta
+    q16 = _fp16(q.float())
+    k16 = _fp16(k.float()).repeat_interleave(groups, dim=1)
+    v16 = _fp16(v.float()).repeat_interleave(groups, dim=1)
+
+    state = _STATE_INIT[variant]((b, n_heads, s1), d, q.device)
+    for c0 in range(0, s2, block_n):
+        c1 = min(c0 + block_n, s2)
+        bias = block_bias(mask, causal, causal_align, s1, s2, c0, c1)
+        if bias is not None:
+            bias = bias.to(q.device)
+        _STEP[variant](state, q16, k16[:, :, c0:c1], v16[:, :, c0:c1], bias, scale, beta)
+    return _finish(state, variant).to(q.dtype)
+
+
+# ---- per-row state -------------------------------------------------------------------------------------------
+
+def _init_fp32(rows, d, device):
+    return {"m": torch.full(rows, NEG_INF, device=device), "l": torch.zeros(rows, device=device),
+            "o": torch.zeros(rows + (d,), device=device), "seen": torch.zeros(rows, dtype=torch.bool, device=device)}
+
+
+def _init_frame(rows, d, device):
+    state = _init_fp32(rows, d, device)
+    state["f"] = torch.zeros(rows, device=device)        # running pseudo-average of the recovered shifts
+    state["count"] = torch.zeros(rows, device=device)    # blocks that contributed to the row so far
+    return state
+
+
+def _init_paper(rows, d, device):
+    state = _init_frame(rows, d, device)
+    state["m"].fill_(PAPER_MAX_INIT)
+    return state
+
+
+def _visible_row_max(x: torch.Tensor):
+    """Row max over the keys a row sees, 0 where it sees none, and which rows see one."""
+    r = x.amax(dim=-1)
+    seen = r > NEG_INF
+    return torch.where(seen, r, torch.zeros_like(r)), seen
+
+
+def _commit(state, seen, **new):
+    """Rows that see a key in this block take the new values; the others keep theirs."""
+    for key, value in new.items():
+        cond = seen.unsqueeze(-1) if value.dim() == seen.dim() + 1 else seen
+        state[key] = torch.where(cond, value, state[key])
+    state["seen"] = state["seen"] | seen
+
+
+def _with_bias(x, bias):
+    return x if bias is None else x + bias
+
+
+# ---- the variants ---------------------------------------------------------------------------------------------
+
+def _step_exact(state, q, kj, vj, bias, scale, beta):
+    s = _fp32(scale)
+    c = _fp16(kj.double().mean(dim=-2, keepdim=True).float())     # centre: fp16 of the column mean (exact sum)
+    kp = _fp16((kj - c) * s)                                      # K' = fp16(s·(K − c)), fp32 arithmetic
+    sp = _fp16(q @ kp.transpose(-1, -2))                          # S' = Q·K'ᵀ, fp16 tile
+    shift = (q @ c.transpose(-1, -2)).squeeze(-1) * s             # h = s·(Q·cᵀ), fp32
+    x = _with_bias(sp, bias)
+    r, seen = _visible_row_max(x)
+    p = _fp16(torch.exp(x - r.unsqueeze(-1)))                     # P tile, fp16
+    top = r + shift
+    m_new = torch.maximum(state["m"], top)
+    alpha = torch.exp(state["m"] - m_new)
+    gamma = torch.exp(top - m_new)
+    l_new = alpha * state["l"] + gamma * p.sum(dim=-1)
+    o_new = alpha.unsqueeze(-1) * state["o"] + gamma.unsqueeze(-1) * (p @ vj)
+    _commit(state, seen, m=m_new, l=l_new, o=o_new)
+
+
+def _shifted_scores(q, kj, scale, beta):
+    """S' = Q·(M·K)ᵀ with M = s·(I − (β/n)·11ᵀ) stored in fp16; K' and S' are fp16 tiles."""
+    n = kj.shape[-2]
+    d, e = shift_entries(scale, beta, n)
+    m = torch.full((n, n), -e, device=q.device)
+    m.fill_diagonal_(d)
+    kp = _fp16(m @ kj)
+    return _fp16(q @ kp.transpose(-1, -2))
+
+
+def _step_pasa(state, q, kj, vj, bias, scale, beta):
+    sp = _shifted_scores(q, kj, scale, beta)
+    mu = sp.mean(dim=-1)                                          # row mean before the mask, fp32
+    shift = _fp32(exact_coefficient(scale, beta, kj.shape[-2])) * mu
+    x = _with_bias(sp, bias)
+    r, seen = _visible_row_max(x)
+    f_new = state["f"] + (shift - state["f"]) / (state["count"] + 1)
+    d_new, d_old = shift - f_new, state["f"] - f_new
+    m_old = state["m"] + d_old
+    top = r + d_new
+    m_new = torch.maximum(m_old, top)
+    alpha = torch.exp(m_old - m_new)
+    gamma = torch.exp(top - m_new)
+    p = _fp16(torch.exp(x - r.unsqueeze(-1)))
+    l_new = alpha * state["l"] + gamma * p.sum(dim=-1)
+    o_new = alpha.unsqueeze(-1) * state["o"] + gamma.unsqueeze(-1) * (p @ vj)
+    _commit(state, seen, m=m_new, l=l_new, o=o_new, f=f_new, count=state["count"] + 1)
+
+
+def _step_paper(state, q, kj, vj, bias, scale, beta):
+    sp = _shifted_scores(q, kj, scale, beta)
+    mu = _fp16(sp.mean(dim=-1))
+    shift = _fp16(paper_coefficient(beta) * mu)
+    x = _fp16(_with_bias(sp, bias))
+    r, seen = _visible_row_max(x)
+    f = state["f"]
+    f_new = _fp16(f + _fp16(_fp16(shift - f) / (state["count"] + 1)))
+    d_new, d_old = _fp16(shift - f_new), _fp16(f - f_new)
+    m_old = _fp16(state["m"] + d_old)
+    top = _fp16(r + d_new)
+    m_new = torch.maximum(m_old, top)
+    alpha = _fp16(torch.exp(_fp16(m_old - m_new)))
+    gamma = _fp16(torch.exp(_fp16(top - m_new)))
+    p = _fp16(torch.exp(_fp16(x - r.unsqueeze(-1))))
+    l_new = _fp16(_fp16(alpha * state["l"]) + _fp16(gamma * _fp16(p.sum(dim=-1))))
+    o_new = _fp16(_fp16(alpha.unsqueeze(-1) * state["o"]) + _fp16(gamma.unsqueeze(-1) * _fp16(p @ vj)))
+    _commit(state, seen, m=m_new, l=l_new, o=o_new, f=f_new, count=state["count"] + 1)
+
+
+def _step_flash(state, q, kj, vj, bias, scale, fp16_scores):
+    t = q @ kj.transpose(-1, -2)
+    if fp16_scores:
+        t = _fp16(t)                                              # the score tile that overflows
+    x = _with_bias(t * _fp32(scale), bias)
+    r, seen = _visible_row_max(x)
+    m_new = torch.maximum(state["m"], r)
+    alpha = torch.exp(state["m"] - m_new)
+    p = _fp16(torch.exp(x - m_new.unsqueeze(-1)))
+    l_new = alpha * state["l"] + p.sum(dim=-1)
+    o_new = alpha.unsqueeze(-1) * state["o"] + p @ vj
+    _commit(state, seen, m=m_new, l=l_new, o=o_new)
+
+
+def _finish(state, variant):
+    seen = state["seen"].unsqueeze(-1)
+    l = torch.where(seen, state["l"].unsqueeze(-1), torch.ones_like(state["o"][..., :1]))
+    out = _fp16(state["o"] / l) if variant == "paper" else state["o"] / l
+    return torch.where(seen, out, torch.zeros_like(out))
+
+
+_STATE_INIT = {"exact": _init_fp32, "pasa": _init_frame, "paper": _init_paper, "fa16": _init_fp32,
+               "fa32": _init_fp32}
+_STEP = {"exact": _step_exact, "pasa": _step_pasa, "paper": _step_paper,
+         "fa16": lambda st, q, k, v, bias, s, b: _step_flash(st, q, k, v, bias, s, True),
+         "fa32": lambda st, q, k, v, bias, s, b: _step_flash(st, q, k, v, bias, s, False)}
