@@ -1,0 +1,37 @@
+"""The one agreement rule between a backend and the contract's model, used by every backend's tests.
+
+A backend's fp32 sums run in its own order (SIMD lanes, tensor cores, the Cube), so an fp16-rounded tile entry
+can land one ulp away from the model's. The rule bounds what that may do to the output:
+1. the same rows are non-finite as in the model;
+2. RMSE(backend − model) ≤ ``rel`` · RMSE(model − golden) + ``floor``: reordering noise stays well below the
+   variant's own error against the float64 golden;
+3. RMSE(backend − golden) ≤ ``worse`` · RMSE(model − golden) + ``floor``: the backend is as accurate as the model.
+"""
+from __future__ import annotations
+
+import torch
+
+from .metrics import errors
+
+
+def check_backend(out: torch.Tensor, model_out: torch.Tensor, golden: torch.Tensor, *, rel: float = 0.5,
+                  worse: float = 1.1, floor: float = 1e-6, what: str = "backend") -> dict:
+    """Raises AssertionError (with every figure) unless `out` agrees with `model_out`; returns the figures."""
+    out64, model64 = out.double().cpu(), model_out.double().cpu()
+    golden = golden.double().cpu()
+    finite_out, finite_model = torch.isfinite(out64), torch.isfinite(model64)
+    figures = {"nonfinite_out": int((~finite_out).sum()), "nonfinite_model": int((~finite_model).sum())}
+    if not torch.equal(finite_out, finite_model):
+        raise AssertionError(f"{what}: non-finite outputs differ from the model's: {figures}")
+    keep = finite_model.all(dim=-1, keepdim=True).expand_as(model64)
+    dev = errors(out64[keep], model64[keep])["rmse"]
+    err_model = errors(model64[keep], golden[keep])["rmse"]
+    err_out = errors(out64[keep], golden[keep])["rmse"]
+    figures.update(dev_from_model=dev, err_model=err_model, err_out=err_out)
+    if not dev <= rel * err_model + floor:
+        raise AssertionError(f"{what}: RMSE vs model {dev:.3e} > {rel} x model error {err_model:.3e} + {floor:g}; "
+                             f"{figures}")
+    if not err_out <= worse * err_model + floor:
+        raise AssertionError(f"{what}: error vs golden {err_out:.3e} > {worse} x model error {err_model:.3e} + "
+                             f"{floor:g}; {figures}")
+    return figures
