@@ -1,4 +1,6 @@
 """PASA: Online Pseudo-Average Shifting Attention — flash attention in half precision without fp16 overflow."""
+import torch  # noqa: F401  (loads libtorch, which _C links against)
+
 from . import _C  # noqa: F401  (registers torch.ops.pasa.attention and its CPU/Meta kernels)
 from .api import attention
 from .contract import BASELINES, DEFAULT_BLOCK_N, DEFAULT_VARIANT, VARIANTS

@@ -34,31 +34,35 @@ def _pattern(d: int, g: torch.Generator) -> torch.Tensor:
     return pat / pat.pow(2).mean().sqrt()
 
 
-def resonance(q_shape, kv_shape, amplitude: float, phase: str = "in", noise: float = 1.0,
+def resonance(q_shape, kv_shape, amplitude: float, phase: str = "in", spread: float = 1.0,
               seed: int | None = None):
-    """q and k share one head-dimension pattern (phase "in") or its negative ("anti") at every position,
-    so every score carries ±amplitude²·D of common bias. Returns (q, k, v)."""
+    """q and k share one head-dimension pattern of RMS `amplitude` (phase "in") or q takes its negative ("anti"),
+    at every position, so every score carries ±amplitude²·D·scale of common bias. k's own noise is sized so a
+    row's scaled scores spread by about `spread` across keys (a softmax that is neither flat nor one-hot);
+    q adds U(−1, 1). Returns (q, k, v)."""
     if phase not in ("in", "anti"):
         raise ValueError(f"phase must be 'in' or 'anti', got {phase!r}")
     g = _gen(seed)
     pat = _pattern(q_shape[-1], g) * amplitude
     sign = 1.0 if phase == "in" else -1.0
-    q = sign * pat + (torch.rand(q_shape, generator=g) - 0.5) * 2 * noise
-    k = pat + (torch.rand(kv_shape, generator=g) - 0.5) * 2 * noise
+    k_noise = spread * math.sqrt(3.0) / amplitude
+    q = sign * pat + (torch.rand(q_shape, generator=g) - 0.5) * 2
+    k = pat + (torch.rand(kv_shape, generator=g) - 0.5) * 2 * k_noise
     v = (torch.rand(kv_shape, generator=g) - 0.5) * 2
     return q, k, v
 
 
-def drift(q_shape, kv_shape, bias: float = 40.0, swing: float = 10.0, noise: float = 1.0,
+def drift(q_shape, kv_shape, bias: float = 40.0, q_mean: float = 20.0, swing: float = 0.25, noise: float = 0.1,
           seed: int | None = None):
-    """K drifts slowly around a large bias along the sequence (one period of a per-dimension sinusoid
-    of size swing over S2, plus uniform noise); q and v are U(−1, 1). Returns (q, k, v)."""
+    """A large score bias that varies slowly along the sequence: k = bias + swing·sin(2π·t/S2 + φ_d) + U(−noise,
+    noise) (one slow period per head dimension, random phases φ_d), q = q_mean + U(−1, 1), v = U(−1, 1).
+    Returns (q, k, v)."""
     g = _gen(seed)
     s2, d = kv_shape[-2], kv_shape[-1]
     t = torch.arange(s2, dtype=torch.float32)[:, None]
     phase = torch.rand(d, generator=g)[None] * 2 * math.pi
     slow = bias + swing * torch.sin(2 * math.pi * t / max(s2, 1) + phase)
     k = slow + (torch.rand(kv_shape, generator=g) - 0.5) * 2 * noise
-    q = (torch.rand(q_shape, generator=g) - 0.5) * 2
+    q = q_mean + (torch.rand(q_shape, generator=g) - 0.5) * 2
     v = (torch.rand(kv_shape, generator=g) - 0.5) * 2
     return q, k, v
