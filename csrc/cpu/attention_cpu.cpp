@@ -40,6 +40,21 @@ float paper_coefficient(double beta) {
   return round_fp16(b / (1.f - b));
 }
 
+// s = 2^e · rest: the exact variant folds 2^e into K' (exactly) and applies rest to S' in fp32.
+struct ScaleSplit {
+  double pow2, rest;
+  explicit ScaleSplit(double scale) : pow2(std::ldexp(1.0, static_cast<int>(std::floor(std::log2(scale))))),
+                                      rest(static_cast<float>(scale / pow2)) {}
+};
+
+// The column mean moved onto the fp16 grid of the column's largest magnitude `top`, so K − c is exact in fp16.
+double centre_on_grid(double mean, double top) {
+  int exp = 0;
+  std::frexp(top, &exp);  // top = m·2^exp, m in [0.5, 1)
+  const double ulp = top >= std::ldexp(1.0, -14) ? std::ldexp(1.0, exp - 11) : std::ldexp(1.0, -24);
+  return std::nearbyint(mean / ulp) * ulp;
+}
+
 // Fills K' (and, for the exact variant, the block centres) for every (batch, kv head, KV block).
 void shift_keys(const AttentionArgs& a, const float* k, float* kp, float* centres) {
   const int64_t D = a.head_dim, n = a.block_n, nblk = (a.s2 + n - 1) / n;
@@ -51,14 +66,17 @@ void shift_keys(const AttentionArgs& a, const float* k, float* kp, float* centre
       float* out = kp + (bh * a.s2 + c0) * D;
       if (a.variant == Variant::kExact) {
         float* c = centres + t * D;
+        const float pow2 = static_cast<float>(ScaleSplit(a.scale).pow2);
         for (int64_t x = 0; x < D; ++x) {
-          double sum = 0;  // exact in float64 for any n ≤ 1024 fp16 values, so the centre is order-free
-          for (int64_t r = 0; r < nj; ++r) sum += kj[r * D + x];
-          c[x] = round_fp16(static_cast<float>(sum / static_cast<double>(nj)));
+          double sum = 0, top = 0;  // the sum of ≤ 1024 fp16 values is exact in float64: the centre is order-free
+          for (int64_t r = 0; r < nj; ++r) {
+            sum += kj[r * D + x];
+            top = std::max(top, std::fabs(static_cast<double>(kj[r * D + x])));
+          }
+          c[x] = static_cast<float>(centre_on_grid(sum / static_cast<double>(nj), top));
         }
-        const float s = fp32(a.scale);
         for (int64_t r = 0; r < nj; ++r)
-          for (int64_t x = 0; x < D; ++x) out[r * D + x] = round_fp16((kj[r * D + x] - c[x]) * s);
+          for (int64_t x = 0; x < D; ++x) out[r * D + x] = round_fp16((kj[r * D + x] - c[x]) * pow2);
       } else {
         float d, e;
         shift_entries(a.scale, a.beta, nj, &d, &e);
@@ -100,7 +118,7 @@ struct Task {
 void Task::run(float* out) const {
   const int64_t D = a.head_dim, n = a.block_n, nblk = (a.s2 + n - 1) / n, kvh = h / a.group();
   const bool paper = a.variant == Variant::kPaper, exact = a.variant == Variant::kExact;
-  const float s = fp32(a.scale);
+  const float s = fp32(a.scale), s_rest = static_cast<float>(ScaleSplit(a.scale).rest);
   RowState st(rows, D, paper ? kPaperMaxInit : kNegInf);
   std::vector<float> sp(rows * n), p(rows * n), pv(rows * D), row_shift(rows), rmax(rows), rowsum(rows);
   const float* qb = q + ((b * a.heads + h) * a.s1 + r0) * D;
@@ -140,17 +158,17 @@ void Task::run(float* out) const {
       const float* bi = bias ? bias + b * bias_stride[0] + h * bias_stride[1] + (r0 + i) * bias_stride[2] : nullptr;
       float r = kNegInf;
       for (int64_t col = 0; col < nj; ++col) {
-        float val = xi[col];
+        float val = exact ? xi[col] * s_rest : xi[col];
         if (bi) val += bi[(c0 + col) * bias_stride[3]];
         if (c0 + col > limit) val = kNegInf;
         if (paper) val = round_fp16(val);
         xi[col] = val;
-        r = std::max(r, val);
+        if (r == r && !(val <= r)) r = val;  // a NaN, once met, stays the max (NaN propagates)
       }
       rmax[i] = r;
     }
     for (int64_t i = 0; i < rows; ++i) {
-      const bool seen = rmax[i] > kNegInf;
+      const bool seen = rmax[i] != kNegInf;
       const float r = seen ? rmax[i] : 0.f;
       rowsum[i] = exp_shifted_fp16(x.data() + i * nj, r, p.data() + i * nj, nj, paper);
     }
@@ -160,7 +178,7 @@ void Task::run(float* out) const {
     if (paper) round_fp16_inplace(pv.data(), rows * D);
 
     for (int64_t i = 0; i < rows; ++i) {
-      if (!(rmax[i] > kNegInf)) continue;  // this block hides every key from row i: its state stays
+      if (rmax[i] == kNegInf) continue;  // this block hides every key from row i: its state stays
       const float r = rmax[i];
       float alpha, gamma;
       if (exact) {

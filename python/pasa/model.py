@@ -73,8 +73,8 @@ def _init_paper(rows, d, device):
 
 def _visible_row_max(x: torch.Tensor):
     """Row max over the keys a row sees, 0 where it sees none, and which rows see one."""
-    r = x.amax(dim=-1)
-    seen = r > NEG_INF
+    r = x.amax(dim=-1)                                            # NaN propagates
+    seen = r != NEG_INF
     return torch.where(seen, r, torch.zeros_like(r)), seen
 
 
@@ -92,13 +92,24 @@ def _with_bias(x, bias):
 
 # ---- the variants ---------------------------------------------------------------------------------------------
 
+def centre_and_scale(kj: torch.Tensor, scale: float):
+    """The exact variant's per-block centre c (fp16, on each column's own fp16 grid, so K − c is exact) and the
+    split of the scale s = 2^e · s_rest (2^e folded into K' exactly, s_rest applied to S' in fp32)."""
+    mean = kj.double().mean(dim=-2, keepdim=True)                  # exact: ≤ 1024 fp16 values sum exactly
+    top = kj.double().abs().amax(dim=-2, keepdim=True)
+    _, exp = torch.frexp(top)                                      # top = m·2^exp, m in [0.5, 1)
+    ulp = torch.where(top >= 2.0 ** -14, torch.ldexp(torch.ones_like(top), exp - 11), torch.full_like(top, 2.0 ** -24))
+    c = (torch.round(mean / ulp) * ulp).float()                    # a multiple of the column's largest ulp
+    pow2 = 2.0 ** np.floor(np.log2(scale))
+    return c, pow2, _fp32(scale / pow2)
+
+
 def _step_exact(state, q, kj, vj, bias, scale, beta):
-    s = _fp32(scale)
-    c = _fp16(kj.double().mean(dim=-2, keepdim=True).float())     # centre: fp16 of the column mean (exact sum)
-    kp = _fp16((kj - c) * s)                                      # K' = fp16(s·(K − c)), fp32 arithmetic
+    c, pow2, s_rest = centre_and_scale(kj, scale)
+    kp = _fp16((kj - c) * pow2)                                   # K' = fp16(2^e·(K − c)): exact but in rare cases
     sp = _fp16(q @ kp.transpose(-1, -2))                          # S' = Q·K'ᵀ, fp16 tile
-    shift = (q @ c.transpose(-1, -2)).squeeze(-1) * s             # h = s·(Q·cᵀ), fp32
-    x = _with_bias(sp, bias)
+    shift = (q @ c.transpose(-1, -2)).squeeze(-1) * _fp32(scale)  # h = s·(Q·cᵀ), fp32
+    x = _with_bias(sp * s_rest, bias)                             # scores minus h, fp32
     r, seen = _visible_row_max(x)
     p = _fp16(torch.exp(x - r.unsqueeze(-1)))                     # P tile, fp16
     top = r + shift

@@ -1,0 +1,117 @@
+"""The CPU operator against the contract's model (pasa.tolerance.check_backend) on a shape matrix."""
+import pytest
+import torch
+
+import pasa
+from pasa.model import model_attention
+from pasa.reference import golden_attention
+from pasa.tolerance import check_backend
+
+from conftest import rand_qkv
+
+# (B, N, Nkv, S1, S2, D, causal, align, block_n, dtype)
+SHAPES = [
+    (1, 4, 4, 200, 200, 64, False, "top_left", 128, torch.float16),       # S not a multiple of n
+    (2, 4, 2, 96, 300, 80, True, "top_left", 64, torch.float16),          # S1 < S2, causal top-left, batch 2
+    (1, 4, 2, 300, 96, 128, True, "top_left", 128, torch.bfloat16),       # S1 > S2
+    (1, 4, 2, 96, 300, 64, True, "bottom_right", 128, torch.float16),     # decoding-style alignment
+    (1, 4, 1, 300, 96, 64, True, "bottom_right", 32, torch.float16),      # rows that see no key; MQA
+    (1, 28, 4, 77, 133, 128, False, "top_left", 128, torch.float16),      # GQA 28/4
+    (1, 2, 2, 130, 129, 256, True, "top_left", 128, torch.bfloat16),      # D = 256
+    (2, 2, 1, 1, 257, 128, False, "top_left", 128, torch.float16),        # one query row
+]
+
+
+@pytest.mark.parametrize("variant", pasa.VARIANTS)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s[:6])) + f"-{s[6]}-{s[7]}-n{s[8]}-{s[9]}")
+def test_cpu_matches_model(seed, variant, shape):
+    b, n, nkv, s1, s2, d, causal, align, block_n, dtype = shape
+    q, k, v = rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=3.0, amp=4.0, seed=seed)
+    kw = dict(causal=causal, causal_align=align, variant=variant, block_n=block_n)
+    out = pasa.attention(q, k, v, **kw)
+    assert out.dtype == dtype and out.shape == q.shape
+    figures = check_backend(out, model_attention(q, k, v, **kw), golden_attention(q, k, v, causal=causal,
+                                                                                  causal_align=align))
+    print(figures)
+
+
+@pytest.mark.parametrize("mask_kind", ["bool", "float", "bool-broadcast-row", "float-per-head"])
+@pytest.mark.parametrize("variant", pasa.VARIANTS)
+def test_cpu_masks_match_model(seed, variant, mask_kind):
+    b, n, nkv, s1, s2, d = 2, 4, 2, 70, 150, 64
+    q, k, v = rand_qkv(b, n, nkv, s1, s2, d, mean=2.0, amp=3.0, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    if mask_kind == "bool":
+        mask = torch.rand(b, 1, s1, s2, generator=g) > 0.2
+    elif mask_kind == "float":
+        mask = torch.randn(s1, s2, generator=g) * 2
+    elif mask_kind == "bool-broadcast-row":
+        mask = torch.rand(s2, generator=g) > 0.5   # key padding mask, shape (S2,)
+    else:
+        mask = (torch.randn(1, n, s1, s2, generator=g) * 2).masked_fill(torch.rand(1, n, s1, s2, generator=g) > 0.9,
+                                                                         float("-inf")).half()
+    kw = dict(mask=mask, causal=True, variant=variant, block_n=64)
+    out = pasa.attention(q, k, v, **kw)
+    check_backend(out, model_attention(q, k, v, **kw), golden_attention(q, k, v, mask=mask, causal=True))
+
+
+def test_paper_variant_is_bit_exact_with_the_model(seed):
+    # every paper statistic is fp16, so fp32 sums in another order rarely move a rounded value
+    q, k, v = rand_qkv(1, 4, 2, 200, 333, 64, mean=5.0, amp=5.0, seed=seed)
+    out = pasa.attention(q, k, v, variant="paper", causal=True)
+    ref = model_attention(q, k, v, variant="paper", causal=True)
+    mismatch = (out.float() - ref.float()).abs()
+    assert (mismatch > 0).float().mean() < 0.01 and mismatch.max() <= 4 * 2**-10, mismatch.max()
+
+
+def test_bsnd_layout_equals_bnsd(seed):
+    q, k, v = rand_qkv(2, 4, 2, 50, 70, 64, seed=seed)
+    out = pasa.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), layout="BSND", causal=True)
+    torch.testing.assert_close(out.transpose(1, 2), pasa.attention(q, k, v, causal=True), rtol=0, atol=0)
+
+
+def test_non_contiguous_inputs_are_accepted(seed):
+    q, k, v = rand_qkv(1, 4, 2, 64, 96, 64, seed=seed)
+    qs = torch.stack([q, q], dim=-1)[..., 0]  # a strided view holding the same values
+    assert not qs.is_contiguous()
+    torch.testing.assert_close(pasa.attention(qs, k, v), pasa.attention(q, k, v), rtol=0, atol=0)
+
+
+def test_empty_and_keyless_inputs():
+    q, k, v = rand_qkv(1, 2, 2, 0, 10, 64)
+    assert pasa.attention(q, k, v).shape == (1, 2, 0, 64)
+    q, k, v = rand_qkv(1, 2, 2, 5, 0, 64)
+    assert torch.equal(pasa.attention(q, k, v), torch.zeros(1, 2, 5, 64, dtype=torch.float16))
+
+
+def test_fully_masked_rows_are_zero_and_others_unaffected(seed):
+    q, k, v = rand_qkv(1, 2, 2, 8, 40, 64, seed=seed)
+    mask = torch.ones(8, 40, dtype=torch.bool)
+    mask[3] = False
+    for variant in pasa.VARIANTS:
+        out = pasa.attention(q, k, v, mask=mask, variant=variant)
+        assert torch.all(out[:, :, 3] == 0)
+        assert torch.isfinite(out).all()
+
+
+def test_nan_input_propagates_only_to_rows_that_see_it(seed):
+    q, k, v = rand_qkv(1, 2, 2, 16, 300, 64, seed=seed)
+    q[0, 0, 5, 0] = float("nan")
+    v[0, 1, 250, 3] = float("inf")
+    for variant in pasa.VARIANTS:
+        out = pasa.attention(q, k, v, variant=variant, causal=True)
+        assert torch.isnan(out[0, 0, 5]).all()
+        bad = ~torch.isfinite(out)
+        bad[0, 0, 5] = False
+        assert not bad.any(), f"{variant}: non-finite outside the NaN row"  # row 250 is never seen causally
+
+
+def test_torch_compile_and_opcheck(seed):
+    q, k, v = rand_qkv(1, 4, 2, 40, 70, 64, seed=seed)
+    samples = [((q, k, v, None, None, False, "top_left", "exact", 128, None, "auto"), {}),
+               ((q, k, v, torch.ones(40, 70, dtype=torch.bool), 0.2, True, "bottom_right", "pasa", 32, 0.97,
+                 "native"), {})]
+    for args, kwargs in samples:
+        torch.library.opcheck(torch.ops.pasa.attention.default, args, kwargs)
+    compiled = torch.compile(lambda a, b, c: pasa.attention(a, b, c, causal=True), fullgraph=True)
+    torch.testing.assert_close(compiled(q, k, v), pasa.attention(q, k, v, causal=True), rtol=0, atol=0)
