@@ -4,5 +4,6 @@ import torch  # noqa: F401  (loads libtorch, which _C links against)
 from . import _C  # noqa: F401  (registers torch.ops.pasa.attention and its CPU/Meta kernels)
 from .api import attention
 from .contract import BASELINES, DEFAULT_BLOCK_N, DEFAULT_VARIANT, VARIANTS
+from .sdpa import sdpa
 
-__all__ = ["attention", "VARIANTS", "BASELINES", "DEFAULT_VARIANT", "DEFAULT_BLOCK_N"]
+__all__ = ["attention", "sdpa", "VARIANTS", "BASELINES", "DEFAULT_VARIANT", "DEFAULT_BLOCK_N"]

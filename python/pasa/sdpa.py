@@ -1,0 +1,122 @@
+"""``pasa.sdpa``: a drop-in for ``torch.nn.functional.scaled_dot_product_attention`` backed by ``pasa.attention``.
+
+Same signature and semantics as torch SDPA, with three documented differences:
+- ``dropout_p`` must be 0 (PASA is an inference kernel): anything else raises ValueError.
+- float32 / float64 inputs are rounded to float16, attended in PASA's half-precision pipeline and the output is
+  returned in the input dtype. A value beyond float16's range (|x| > 65504) raises ValueError instead of turning
+  into inf. float16 / bfloat16 inputs go to ``pasa.attention`` as they are.
+- A query row that sees no key (fully masked) returns zeros, where torch SDPA returns NaN.
+"""
+from __future__ import annotations
+
+import torch
+
+from .api import attention
+from .contract import DEFAULT_BLOCK_N, DEFAULT_VARIANT, FP16_MAX
+
+_HALF = (torch.float16, torch.bfloat16)
+_WIDE = (torch.float32, torch.float64)
+
+
+def sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: torch.Tensor | None = None,
+         dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+         enable_gqa: bool = False) -> torch.Tensor:
+    """softmax(scale·query·keyᵀ + attn_mask)·value with PASA, as ``torch.nn.functional.scaled_dot_product_attention``.
+
+    Args:
+        query: (..., Hq, L, E); key, value: (..., Hkv, S, E), the same leading dims as query (no broadcasting) and
+            value's last dim equal to E. 2-D (L, E) and 3-D (B, L, E) inputs work as in SDPA.
+        attn_mask: broadcastable to (..., Hq, L, S); bool (True = attend) or floating (added to the scaled scores).
+        dropout_p: must be 0.0.
+        is_causal: top-left causal mask (row i sees keys 0..i); may not be combined with attn_mask, as in SDPA.
+        scale: softmax scale, default E^-1/2.
+        enable_gqa: allow Hq != Hkv (Hq a multiple of Hkv; query head h reads KV head h // (Hq / Hkv)).
+
+    Returns:
+        (..., Hq, L, E) in query's dtype.
+    """
+    return sdpa_with_options(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+
+
+def sdpa_with_options(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                      enable_gqa=False, *, variant: str = DEFAULT_VARIANT, block_n: int = DEFAULT_BLOCK_N,
+                      beta: float | None = None, backend: str = "auto") -> torch.Tensor:
+    """``sdpa`` plus PASA's own options (variant, block_n, beta, backend; see ``pasa.attention``)."""
+    _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa)
+    out_dtype = query.dtype
+    if out_dtype in _WIDE:
+        query, key, value = (_to_fp16(t, name) for t, name in ((query, "query"), (key, "key"), (value, "value")))
+    q, k, v = (_as_bnsd(t) for t in (query, key, value))
+    mask = _mask_as_bnsd(attn_mask, query, key)
+    out = attention(q, k, v, causal=is_causal, mask=mask, scale=scale, variant=variant, block_n=block_n, beta=beta,
+                    backend=backend)
+    return out.reshape(query.shape[:-1] + (value.shape[-1],)).to(out_dtype)
+
+
+def _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa):
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"pasa.sdpa: {name} must be a tensor, got {type(t).__name__}")
+        if t.dim() < 2:
+            raise ValueError(f"pasa.sdpa: {name} must have at least 2 dims (..., L, E), got shape {tuple(t.shape)}")
+        if t.dtype not in _HALF + _WIDE:
+            raise TypeError(f"pasa.sdpa: {name} must be float16, bfloat16, float32 or float64, got {t.dtype}")
+    if not (query.dtype == key.dtype == value.dtype):
+        raise TypeError(f"pasa.sdpa: query, key and value must share one dtype, got {query.dtype}, {key.dtype}, "
+                        f"{value.dtype}")
+    if dropout_p != 0.0:
+        raise ValueError(f"pasa.sdpa: dropout_p must be 0.0 (PASA is an inference kernel without dropout), "
+                         f"got {dropout_p}")
+    if is_causal and attn_mask is not None:
+        raise ValueError("pasa.sdpa: pass either attn_mask or is_causal=True, not both (as torch SDPA)")
+    if not (query.dim() == key.dim() == value.dim()):
+        raise ValueError(f"pasa.sdpa: query, key and value must have the same number of dims, got shapes "
+                         f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+    if key.shape != value.shape:
+        raise ValueError(f"pasa.sdpa: key and value must have the same shape (PASA needs value's E equal to "
+                         f"key's), got key {tuple(key.shape)} and value {tuple(value.shape)}")
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(f"pasa.sdpa: query's last dim E ({query.shape[-1]}) must equal key's ({key.shape[-1]})")
+    if query.dim() >= 3:
+        if query.shape[:-3] != key.shape[:-3]:
+            raise ValueError(f"pasa.sdpa: query and key must have the same leading (batch) dims, got "
+                             f"{tuple(query.shape[:-3])} and {tuple(key.shape[:-3])}")
+        hq, hkv = query.shape[-3], key.shape[-3]
+        if hq != hkv:
+            if not enable_gqa:
+                raise ValueError(f"pasa.sdpa: query has {hq} heads and key {hkv}; pass enable_gqa=True for "
+                                 f"grouped-query attention")
+            if hkv == 0 or hq % hkv:
+                raise ValueError(f"pasa.sdpa: query's head count ({hq}) must be a multiple of key's ({hkv}) for GQA")
+
+
+def _to_fp16(t: torch.Tensor, name: str) -> torch.Tensor:
+    finite = torch.isfinite(t)
+    if t.numel() and bool((t.abs().gt(FP16_MAX) & finite).any()):
+        raise ValueError(f"pasa.sdpa: {name} holds values beyond float16's range (|x| > {FP16_MAX:g}); PASA "
+                         f"computes in float16, so rescale the input or pass bfloat16")
+    return t.to(torch.float16)
+
+
+def _as_bnsd(t: torch.Tensor) -> torch.Tensor:
+    """(..., H, S, E) → (B', H, S, E) with every leading dim folded into B'; (S, E) → (1, 1, S, E)."""
+    if t.dim() == 2:
+        return t.reshape(1, 1, *t.shape)
+    return t.reshape(-1, *t.shape[-3:])
+
+
+def _mask_as_bnsd(mask: torch.Tensor | None, query: torch.Tensor, key: torch.Tensor):
+    """The mask in a shape pasa.attention broadcasts: up to 2-D and 4-D BNSD pass as they are, others are
+    expanded to (..., Hq, L, S) and folded like the query."""
+    if mask is None:
+        return None
+    full = query.shape[:-1] + (key.shape[-2],)
+    try:
+        fits = mask.dim() <= len(full) and torch.broadcast_shapes(mask.shape, full) == full
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"pasa.sdpa: attn_mask must broadcast to {tuple(full)}, got shape {tuple(mask.shape)}")
+    if mask.dim() <= 2 or (query.dim() == 4 and mask.dim() <= 4):
+        return mask
+    return _as_bnsd(mask.expand(full))

@@ -1,0 +1,105 @@
+"""pasa.sdpa against torch SDPA computed in float64 on the same half-precision inputs."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import pasa
+from pasa.metrics import errors
+
+from conftest import rand_qkv
+
+
+def _torch64(q, k, v, **kw):
+    return F.scaled_dot_product_attention(q.double(), k.double(), v.double(), **kw)
+
+
+def _fa16_bound(q, k, v, golden, **kw):
+    """The error an fp16-score flash attention makes on these inputs: PASA's accuracy yardstick."""
+    from pasa.model import model_attention
+    return errors(model_attention(q, k, v, variant="fa16", **kw), golden)["rmse"]
+
+
+def _assert_close(out, golden, bound_rmse, what):
+    e = errors(out, golden)
+    print(what, e, "fa16 rmse", bound_rmse)
+    assert e["nonfinite"] == 0, what
+    assert e["rmse"] <= 2.0 * bound_rmse + 1e-4, f"{what}: rmse {e['rmse']:.3e} vs fa16 {bound_rmse:.3e}"
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_sdpa_matches_torch_sdpa_bnsd(seed, dtype, is_causal):
+    q, k, v = rand_qkv(2, 4, 4, 77, 77, 64, dtype, mean=1.0, amp=2.0, seed=seed)
+    out = pasa.sdpa(q, k, v, is_causal=is_causal)
+    assert out.shape == q.shape and out.dtype == dtype
+    golden = _torch64(q, k, v, is_causal=is_causal)
+    _assert_close(out, golden, _fa16_bound(q, k, v, golden, causal=is_causal), f"{dtype} causal={is_causal}")
+
+
+@pytest.mark.parametrize("mask_kind", ["bool", "float", "key-padding"])
+def test_sdpa_masks(seed, mask_kind):
+    q, k, v = rand_qkv(2, 3, 3, 40, 90, 32, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    if mask_kind == "bool":
+        mask = torch.rand(2, 1, 40, 90, generator=g) > 0.3
+        mask[..., 0] = True                       # every row sees a key (torch SDPA gives NaN otherwise)
+    elif mask_kind == "float":
+        mask = (torch.randn(40, 90, generator=g) * 2).half()
+    else:
+        mask = torch.ones(2, 1, 1, 90, dtype=torch.bool)
+        mask[1, ..., 60:] = False
+    out = pasa.sdpa(q, k, v, attn_mask=mask)
+    golden = _torch64(q, k, v, attn_mask=mask if mask.dtype == torch.bool else mask.double())
+    _assert_close(out, golden, _fa16_bound(q, k, v, golden, mask=mask), mask_kind)
+
+
+def test_sdpa_gqa_scale_and_ranks(seed):
+    q, k, v = rand_qkv(1, 8, 2, 33, 50, 16, seed=seed)
+    out = pasa.sdpa(q, k, v, enable_gqa=True, scale=0.3)
+    golden = _torch64(q, k, v, enable_gqa=True, scale=0.3)
+    _assert_close(out, golden, _fa16_bound(q, k, v, golden, scale=0.3), "gqa")
+    with pytest.raises(ValueError, match="enable_gqa"):
+        pasa.sdpa(q, k, v)
+    # 3-D (B, L, E) and 5-D (B, G, H, L, E) inputs, as SDPA accepts them
+    q3, k3, v3 = (t[0] for t in rand_qkv(1, 2, 2, 20, 30, 16, seed=seed))
+    _assert_close(pasa.sdpa(q3, k3, v3, is_causal=True), _torch64(q3, k3, v3, is_causal=True), 2e-3, "3-D")
+    q5, k5, v5 = (t.reshape(1, 2, 2, t.shape[2], 16) for t in rand_qkv(1, 4, 4, 20, 30, 16, seed=seed))
+    mask = torch.rand(2, 1, 20, 30) > 0.2
+    mask[..., 0] = True
+    _assert_close(pasa.sdpa(q5, k5, v5, attn_mask=mask), _torch64(q5, k5, v5, attn_mask=mask), 2e-3, "5-D")
+
+
+def test_sdpa_float32_inputs_round_to_fp16(seed):
+    q, k, v = (t.float() for t in rand_qkv(1, 2, 2, 50, 50, 32, seed=seed))
+    out = pasa.sdpa(q, k, v)
+    assert out.dtype == torch.float32
+    golden = _torch64(q, k, v)                    # q, k, v hold fp16 values, so the golden is the same
+    _assert_close(out, golden, _fa16_bound(q.half(), k.half(), v.half(), golden), "float32")
+    with pytest.raises(ValueError, match="float16's range"):
+        pasa.sdpa(q * 1e5, k, v)
+
+
+def test_sdpa_survives_the_bias_that_overflows_fp16_scores(seed):
+    # every score carries ~ 40·40·64 = 102400 > 65504 of common bias: fp16-score flash attention gives inf
+    q, k, v = rand_qkv(1, 2, 2, 64, 200, 64, mean=40.0, amp=1.0, seed=seed)
+    golden = _torch64(q, k, v)
+    from pasa.model import model_attention
+    assert errors(model_attention(q, k, v, variant="fa16"), golden)["nonfinite"] > 0
+    e = errors(pasa.sdpa(q, k, v), golden)
+    print(e)
+    assert e["nonfinite"] == 0 and e["rmse"] < 1e-2
+
+
+@pytest.mark.parametrize("bad, err, match", [
+    (dict(dropout_p=0.1), ValueError, "dropout_p"),
+    (dict(is_causal=True, attn_mask=torch.ones(5, 7, dtype=torch.bool)), ValueError, "not both"),
+    (dict(attn_mask=torch.ones(3, 5, 7, dtype=torch.bool)), ValueError, "attn_mask"),
+])
+def test_sdpa_errors(bad, err, match):
+    q, k, v = rand_qkv(1, 2, 2, 5, 7, 16)
+    with pytest.raises(err, match=match):
+        pasa.sdpa(q, k, v, **bad)
+    with pytest.raises(TypeError, match="one dtype"):
+        pasa.sdpa(q, k.float(), v)
+    with pytest.raises(ValueError, match="same shape"):
+        pasa.sdpa(q, k, v[..., :8])
