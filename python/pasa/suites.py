@@ -69,9 +69,10 @@ def suite_cases(name: str) -> list[Case]:
 
 def evaluate(case: Case, shape=PROTOTYPE_SHAPE, dtype=torch.float16, seed: int = PROTOTYPE_SEED,
              schemes=SCHEMES, backend: str = "auto", device: str = "cpu", block_n: int = 128,
-             beta: float | None = None) -> dict:
+             beta: float | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Errors of each scheme on one case: {scheme: errors(...)}. Baselines run on the model; the PASA variants
-    on `pasa.attention` with the given backend (beta applies to "pasa" and "paper")."""
+    on `pasa.attention` with the given backend (beta applies to "pasa" and "paper"). `progress(scheme)` is
+    called after each scheme (for a progress bar)."""
     from .api import attention
 
     b, n, nkv, s, d = shape
@@ -85,4 +86,6 @@ def evaluate(case: Case, shape=PROTOTYPE_SHAPE, dtype=torch.float16, seed: int =
             out = attention(q, k, v, causal=case.causal, variant=scheme, block_n=block_n,
                             beta=None if scheme == "exact" else beta, backend=backend)
         result[scheme] = errors(out, golden, v)
+        if progress is not None:
+            progress(scheme)
     return result
