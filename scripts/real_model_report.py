@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     report["layers"] = layers
     print(f"\n## Per-layer RMSE vs float64 on the captured Q/K/V rounded to fp16 (B,N,S,D = "
           f"{','.join(map(str, q.shape))}, padding mask; relative RMSE = RMSE / RMS(v) in brackets)")
-    print("| layer | " + " | ".join(rm.SCHEMES) + " |\n|---" * (len(rm.SCHEMES) + 1) + "|")
+    print("| layer | " + " | ".join(rm.SCHEMES) + " |\n" + "|---" * (len(rm.SCHEMES) + 1) + "|")
     for i, e in enumerate(layers):
         print(f"| {i} | " + " | ".join(f"{e[s]['rmse']:.2e} ({e[s]['rel_rmse']:.1e})" for s in rm.SCHEMES) + " |")
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     report["biased"] = {"layer": args.bias_layer, "rows": rows}
     print(f"\n## Layer {args.bias_layer}, every key shifted by λ·u (u = unit mean-query direction per head): "
           f"RMSE vs float64")
-    print("| λ | max abs K | max abs q·k | " + " | ".join(rm.SCHEMES) + " |\n|---" * (len(rm.SCHEMES) + 3) + "|")
+    print("| λ | max abs K | max abs q·k | " + " | ".join(rm.SCHEMES) + " |\n" + "|---" * (len(rm.SCHEMES) + 3) + "|")
     for r in rows:
         print(f"| {r['norm']:g} | {r['max_k']:.0f} | {r['max_score']:.0f} | "
               + " | ".join(_cell(r["errors"][s]) for s in rm.SCHEMES) + " |")

@@ -103,3 +103,23 @@ def test_sdpa_errors(bad, err, match):
         pasa.sdpa(q, k.float(), v)
     with pytest.raises(ValueError, match="same shape"):
         pasa.sdpa(q, k, v[..., :8])
+
+
+def test_transformers_attention_function_causal_gqa_and_mask(seed):
+    # the function attn_implementation="pasa" calls, on a decoder-style module (no transformers needed here)
+    from pasa.integrations.huggingface import make_attention_function
+
+    class Decoder(torch.nn.Module):
+        is_causal = True
+
+    fn = make_attention_function()
+    q, k, v = (t.float() for t in rand_qkv(2, 4, 2, 30, 30, 16, seed=seed))
+    out, weights = fn(Decoder(), q, k, v, None, scaling=0.25)
+    assert weights is None and out.shape == (2, 30, 4, 16) and out.dtype == torch.float32
+    golden = _torch64(q, k, v, is_causal=True, scale=0.25, enable_gqa=True).transpose(1, 2)
+    _assert_close(out, golden, 2e-3, "causal gqa")
+    mask = torch.ones(2, 1, 30, 40, dtype=torch.bool).tril()         # a mask longer than the keys is cut to S
+    out, _ = fn(Decoder(), q, k, v, mask)
+    _assert_close(out, _torch64(q, k, v, is_causal=True, enable_gqa=True).transpose(1, 2), 2e-3, "4-D mask")
+    with pytest.raises(ValueError, match="dropout"):
+        fn(Decoder(), q, k, v, None, dropout=0.1)
