@@ -120,15 +120,15 @@ def default_config(dp: int, tile_n: int) -> dict:
 
 def _configs():
     return [triton.Config({"BLOCK_M": bm}, num_warps=w, num_stages=s)
-            for bm, w, s in [(128, 8, 2), (128, 8, 3), (64, 4, 3), (128, 4, 2), (64, 4, 2), (64, 8, 2),
-                             (128, 8, 4), (64, 8, 3)]]
+            for bm, w, s in [(128, 8, 2), (128, 8, 3), (64, 4, 3), (128, 4, 3), (64, 8, 2)]]
 
 
 def _prune(configs, named_args, **kwargs):
-    """Drop 128-row tiles where a tile is 256 wide: two fp32 accumulators would not fit in registers."""
+    """Drop tiles whose two fp32 accumulators (acc and P·V) would not fit in the warps' registers."""
     args = {**named_args, **kwargs}
-    wide = max(args["DP"], args["BLOCK_N"]) > 128
-    return [c for c in configs if not (wide and c.kwargs["BLOCK_M"] > 64)]
+    width = max(args["DP"], args["BLOCK_N"])
+    per_thread = lambda c: c.kwargs["BLOCK_M"] * width // (32 * c.num_warps)  # noqa: E731 (fp32 values each)
+    return [c for c in configs if per_thread(c) <= 64] or configs[-1:]
 
 
 @triton.jit
