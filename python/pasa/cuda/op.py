@@ -16,6 +16,9 @@ BACKENDS = ("auto", "triton")
 HEAD_DIM_MAX = 256   # DP = 256 is the widest tile that fits in registers with two fp32 accumulators
 BLOCK_N_MAX = 256    # the KV tile is one contract block wide
 AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "1") != "0"   # 0: one default launch per shape, no tuning runs
+# kernel design switches (docs/cuda.md): ACC_MODE 1 = one accumulator in the frame of the last block,
+# ROWSUM 0 = rowsum of the fp16 P tile; H_MODE 0 = Q·c_j by a 16-column dot. Other values exist to be timed.
+KERNEL_FLAGS = {"ACC_MODE": 1, "ROWSUM": 0, "H_MODE": 0}
 
 
 def split_scale(scale: float) -> tuple[float, float]:
@@ -35,20 +38,48 @@ def _mask_args(mask: torch.Tensor | None, b: int, n: int, s1: int, s2: int):
 
 
 def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int):
-    """The separate pass over K: K' (B, Nkv, nblk·tile_n, dp) fp16 and c (B, Nkv, nblk, dp) fp16."""
+    """The separate pass over K: K' (B, Nkv, nblk·tile_n, dp) fp16, zero-padded, and the centres c_j as
+    (B, Nkv, nblk rounded up to 16, dp) fp16, zero rows past the last block (the attention loop reads 16 at once)."""
     b, nkv, s2, d = k.shape
     nblk = triton.cdiv(s2, block_n)
+    c_rows = triton.cdiv(nblk, 16) * 16
     kp = torch.empty((b, nkv, nblk * tile_n, dp), dtype=torch.float16, device=k.device)
-    c = torch.empty((b, nkv, nblk, dp), dtype=torch.float16, device=k.device)
-    kernels.shift_k_kernel[(nblk, b * nkv)](k, kp, c, *k.stride(), nkv, s2, pow2, D=d, DP=dp, KV_LEN=block_n,
-                                            BLOCK_N=tile_n, num_warps=8 if tile_n * dp >= 128 * 128 else 4)
+    c = torch.zeros((b, nkv, c_rows, dp), dtype=torch.float16, device=k.device)
+    dc = min(dp, 64)
+    kernels.shift_k_kernel[(nblk, b * nkv, dp // dc)](k, kp, c, *k.stride(), nkv, s2, c_rows, pow2, D=d, DP=dp,
+                                                      DC=dc, KV_LEN=block_n, BLOCK_N=tile_n, num_warps=8)
     return kp, c
+
+
+def _meta(t):
+    return None if t is None else torch.empty(t.shape, dtype=t.dtype, device="meta")
+
+
+def check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta):
+    """The shared argument check (csrc/attention_args.cpp); returns the resolved (scale, beta).
+
+    Every error is raised through the dispatcher by the op's Meta kernel (the same C++ check on shapes and
+    dtypes), then the device and bfloat16-range checks, then ``_C.check_args``, which then has nothing left to
+    raise. Reason: on the H100 machine (torch 2.11), an error raised by ``_C.check_args`` itself through pybind11
+    crashed the process (segfault) whenever its message held a number; the dispatcher's path does not."""
+    torch.ops.pasa.attention.default(_meta(q), _meta(k), _meta(v), _meta(mask), scale, causal, causal_align,
+                                     variant, block_n, beta, "auto")
+    for name, t in (("k", k), ("v", v), ("mask", mask)):
+        if t is not None and t.device != q.device:
+            raise ValueError(f"pasa.attention: {name} must be on q's device {q.device}, got {t.device}")
+    if q.dtype == torch.bfloat16:
+        for name, t in (("q", q), ("k", k), ("v", v)):
+            a = t.abs()
+            if bool(((a > 65504.0) & torch.isfinite(a)).any()):
+                raise ValueError(f"pasa.attention: {name} holds bfloat16 values beyond float16's range "
+                                 "(|x| > 65504); PASA computes in float16, so rescale the input")
+    return _C.check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta)
 
 
 def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align="top_left", variant="exact",
                      block_n=128, beta=None, backend="auto"):
     """pasa::attention for CUDA tensors (BNSD). Same arguments and errors as the CPU operator."""
-    scale, beta = _C.check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta)
+    scale, beta = check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta)
     if backend not in BACKENDS:
         raise ValueError(f"pasa.attention: backend for CUDA tensors must be one of {BACKENDS}, got {backend!r}")
     if variant != "exact":
@@ -85,7 +116,7 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
             n, n // nkv, s1, s2, causal_offset, sp_scale, h_scale,
             _bucket(s1), _bucket(s2),
             D=d, DP=dp, KV_LEN=block_n, BLOCK_N=tile_n, CAUSAL=bool(causal), MASK_KIND=mask_kind,
-            Q_BF16=q.dtype == torch.bfloat16, **config)
+            Q_BF16=q.dtype == torch.bfloat16, **KERNEL_FLAGS, **config)
     return out
 
 
