@@ -15,7 +15,8 @@
 namespace pasa::cpu {
 namespace {
 
-constexpr int64_t kQueryBlock = 64;
+constexpr int64_t kQueryBlock = 128;
+constexpr int64_t kScoreChunk = 512;  // S' columns per GEMM: large enough for GEMM speed, small for the cache
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr float kPaperMaxInit = -60000.f;  // the prototype's fp16 running-max start
 
@@ -99,6 +100,13 @@ struct RowState {
       : m(rows, m0), l(rows, 0.f), f(rows, 0.f), count(rows, 0.f), o(rows * D, 0.f), seen(rows, 0) {}
 };
 
+// Per-thread working buffers, sized for the largest task and reused across tasks (no allocation per task).
+struct Scratch {
+  std::vector<float> sp, p, pv, row_shift, rmax, rowsum;
+  Scratch(int64_t rows, int64_t s2, int64_t n, int64_t D)
+      : sp(rows * std::max(n, kScoreChunk)), p(rows * n), pv(rows * D), row_shift(rows), rmax(rows), rowsum(rows) {}
+};
+
 struct Task {
   const AttentionArgs& a;
   const float *q, *kp, *v, *centres;
@@ -108,70 +116,78 @@ struct Task {
 
   // Keys of row i that no mask hides, as the causal limit: columns ≤ limit(i) are visible.
   int64_t causal_limit(int64_t i) const {
-    if (!a.causal) return std::numeric_limits<int64_t>::max();
+    if (!a.causal) return a.s2;  // every key
     return i + (a.align == CausalAlign::kBottomRight ? a.s2 - a.s1 : 0);
   }
 
-  void run(float* out_row_major) const;
+  void run(float* out_row_major, Scratch& scratch) const;
 };
 
-void Task::run(float* out) const {
-  const int64_t D = a.head_dim, n = a.block_n, nblk = (a.s2 + n - 1) / n, kvh = h / a.group();
+// x[col] = mult·x[col] + bias[col] for the visible columns (fp16-rounded for the paper variant), −inf for the
+// hidden ones; returns the row max over the visible ones, NaN if one of them is NaN.
+float prepare_row(float* x, int64_t nj, int64_t visible, const float* bias, int64_t bias_step, float mult,
+                  bool paper) {
+  if (mult != 1.f)
+    for (int64_t c = 0; c < visible; ++c) x[c] *= mult;
+  if (bias)
+    for (int64_t c = 0; c < visible; ++c) x[c] += bias[c * bias_step];
+  if (paper) round_fp16_inplace(x, visible);
+  for (int64_t c = visible; c < nj; ++c) x[c] = kNegInf;
+  return max_of(x, visible);
+}
+
+void Task::run(float* out, Scratch& scratch) const {
+  const int64_t D = a.head_dim, n = a.block_n, kvh = h / a.group();
+  const int64_t nblk = (a.s2 + n - 1) / n;
   const bool paper = a.variant == Variant::kPaper, exact = a.variant == Variant::kExact;
   const float s = fp32(a.scale), s_rest = static_cast<float>(ScaleSplit(a.scale).rest);
+  // Keys any row of this query block can see: the blocks after them are skipped.
+  const int64_t last = std::min(a.s2 - 1, causal_limit(r0 + rows - 1));
+  if (last < 0) return;  // no row sees a key: the output stays zero
+  const int64_t vis_blocks = last / n + 1;
+  const int64_t chunk_blocks = std::max<int64_t>(1, kScoreChunk / n), ld = chunk_blocks * n;
   RowState st(rows, D, paper ? kPaperMaxInit : kNegInf);
-  std::vector<float> sp(rows * n), p(rows * n), pv(rows * D), row_shift(rows), rmax(rows), rowsum(rows);
+  std::vector<float>&sp = scratch.sp, &p = scratch.p, &pv = scratch.pv, &row_shift = scratch.row_shift,
+                     &rmax = scratch.rmax, &rowsum = scratch.rowsum;
   const float* qb = q + ((b * a.heads + h) * a.s1 + r0) * D;
-  auto qt = at::from_blob(const_cast<float*>(qb), {rows, D});
+  const int64_t kv_base = (b * a.kv_heads + kvh) * a.s2 * D;
   const float coef_paper = paper ? paper_coefficient(a.beta) : 0.f;
 
-  for (int64_t j = 0; j < nblk; ++j) {
+  for (int64_t j = 0; j < vis_blocks; ++j) {
     const int64_t c0 = j * n, nj = std::min(n, a.s2 - c0);
-    if (c0 > causal_limit(r0 + rows - 1)) break;  // every later block is hidden from every row here
-    const int64_t kv_off = ((b * a.kv_heads + kvh) * a.s2 + c0) * D;
-    auto spt = at::from_blob(sp.data(), {rows, nj});
-    at::mm_out(spt, qt, at::from_blob(const_cast<float*>(kp + kv_off), {nj, D}).t());  // S' = Q·K'ᵀ
-    round_fp16_inplace(sp.data(), rows * nj);
+    if (j % chunk_blocks == 0) {  // S' = Q·K'ᵀ for the next few blocks in one GEMM, rounded to fp16
+      const int64_t width = std::min(ld, a.s2 - c0);
+      auto spt = at::from_blob(sp.data(), {rows, width}, {ld, 1});
+      at::mm_out(spt, at::from_blob(const_cast<float*>(qb), {rows, D}),
+                 at::from_blob(const_cast<float*>(kp + kv_base + c0 * D), {width, D}).t());
+      for (int64_t i = 0; i < rows; ++i) round_fp16_inplace(sp.data() + i * ld, width);
+    }
+    float* x0 = sp.data() + (j % chunk_blocks) * n;  // row i of this block's tile: x0 + i * ld
 
     if (exact) {  // h = s·(Q·cᵀ), fp32
       const float* c = centres + ((b * a.kv_heads + kvh) * nblk + j) * D;
       for (int64_t i = 0; i < rows; ++i) {
-        float dot = 0.f;
-        for (int64_t x = 0; x < D; ++x) dot += qb[i * D + x] * c[x];
-        row_shift[i] = dot * s;
+        row_shift[i] = dot_of(qb + i * D, c, D) * s;
       }
     } else {  // recovered shift from the row mean of S' over the whole block, before the mask
       const float coef = paper ? coef_paper : exact_coefficient(a.scale, a.beta, nj);
       for (int64_t i = 0; i < rows; ++i) {
-        float sum = 0.f;
-        for (int64_t x = 0; x < nj; ++x) sum += sp[i * nj + x];
-        const float mu = sum / static_cast<float>(nj);
+        const float mu = sum_of(x0 + i * ld, nj) / static_cast<float>(nj);
         row_shift[i] = paper ? round_fp16(coef * round_fp16(mu)) : coef * mu;
       }
     }
 
-    // x = S' + mask, then each row's max over the keys it sees and its fp16 P row.
-    std::vector<float>& x = sp;
+    // x = S' (times s_rest for exact) + mask; each row's max over the keys it sees; its fp16 P row.
     for (int64_t i = 0; i < rows; ++i) {
-      const int64_t limit = causal_limit(r0 + i);
-      float* xi = x.data() + i * nj;
-      const float* bi = bias ? bias + b * bias_stride[0] + h * bias_stride[1] + (r0 + i) * bias_stride[2] : nullptr;
-      float r = kNegInf;
-      for (int64_t col = 0; col < nj; ++col) {
-        float val = exact ? xi[col] * s_rest : xi[col];
-        if (bi) val += bi[(c0 + col) * bias_stride[3]];
-        if (c0 + col > limit) val = kNegInf;
-        if (paper) val = round_fp16(val);
-        xi[col] = val;
-        if (r == r && !(val <= r)) r = val;  // a NaN, once met, stays the max (NaN propagates)
-      }
-      rmax[i] = r;
+      const int64_t visible = std::clamp<int64_t>(causal_limit(r0 + i) - c0 + 1, 0, nj);
+      const float* bi = bias ? bias + b * bias_stride[0] + h * bias_stride[1] + (r0 + i) * bias_stride[2] +
+                                   c0 * bias_stride[3]
+                             : nullptr;
+      rmax[i] = prepare_row(x0 + i * ld, nj, visible, bi, bias_stride[3], exact ? s_rest : 1.f, paper);
+      const float r = rmax[i] != kNegInf ? rmax[i] : 0.f;
+      rowsum[i] = exp_shifted_fp16(x0 + i * ld, r, p.data() + i * nj, nj, paper);
     }
-    for (int64_t i = 0; i < rows; ++i) {
-      const bool seen = rmax[i] != kNegInf;
-      const float r = seen ? rmax[i] : 0.f;
-      rowsum[i] = exp_shifted_fp16(x.data() + i * nj, r, p.data() + i * nj, nj, paper);
-    }
+    const int64_t kv_off = kv_base + c0 * D;
     auto pvt = at::from_blob(pv.data(), {rows, D});
     at::mm_out(pvt, at::from_blob(p.data(), {rows, nj}),
                at::from_blob(const_cast<float*>(v + kv_off), {nj, D}));  // P·V, fp32 accumulation
@@ -250,12 +266,13 @@ at::Tensor native_attention(const at::Tensor& q_in, const at::Tensor& k_in, cons
   const int64_t nq = (a.s1 + kQueryBlock - 1) / kQueryBlock;
   float* out = out32.data_ptr<float>();
   at::parallel_for(0, a.batch * a.heads * nq, 1, [&](int64_t begin, int64_t end) {
+    Scratch scratch(std::min(kQueryBlock, a.s1), a.s2, a.block_n, a.head_dim);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t bh = t / nq, r0 = (t % nq) * kQueryBlock;
       Task task{a, q.data_ptr<float>(), kp.data_ptr<float>(), v.data_ptr<float>(), centres.data_ptr<float>(),
                 bias.defined() ? bias.data_ptr<float>() : nullptr, bias_stride.data(),
                 bh / a.heads, bh % a.heads, r0, std::min(kQueryBlock, a.s1 - r0)};
-      task.run(out + (bh * a.s1 + r0) * a.head_dim);
+      task.run(out + (bh * a.s1 + r0) * a.head_dim, scratch);
     }
   });
   return out32.to(q_in.scalar_type());

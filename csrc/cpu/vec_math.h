@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #if defined(__AVX2__) && defined(__F16C__)
 #include <immintrin.h>
@@ -15,7 +16,13 @@
 
 namespace pasa::cpu {
 
-inline float round_fp16(float x) { return static_cast<float>(c10::Half(x)); }
+inline float round_fp16(float x) {
+#ifdef PASA_CPU_AVX2
+  return _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#else
+  return static_cast<float>(c10::Half(x));
+#endif
+}
 
 // x[i] = fp16(x[i]) for i < n.
 inline void round_fp16_inplace(float* x, int64_t n) {
@@ -27,6 +34,60 @@ inline void round_fp16_inplace(float* x, int64_t n) {
   }
 #endif
   for (; i < n; ++i) x[i] = round_fp16(x[i]);
+}
+
+// Σ x[i] in fp32 over 8 lanes (SIMD order, as the model's torch reductions use a SIMD order too).
+inline float sum_of(const float* x, int64_t n) {
+  int64_t i = 0;
+  float sum = 0.f;
+#ifdef PASA_CPU_AVX2
+  __m256 acc = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + i));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  for (float lane : lanes) sum += lane;
+#endif
+  for (; i < n; ++i) sum += x[i];
+  return sum;
+}
+
+// Σ a[i]·b[i] in fp32 over 8 lanes.
+inline float dot_of(const float* a, const float* b, int64_t n) {
+  int64_t i = 0;
+  float sum = 0.f;
+#ifdef PASA_CPU_AVX2
+  __m256 acc = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  for (float lane : lanes) sum += lane;
+#endif
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// max x[i] (−inf for n = 0), NaN if any x[i] is NaN.
+inline float max_of(const float* x, int64_t n) {
+  int64_t i = 0;
+  float r = -std::numeric_limits<float>::infinity();
+  bool nan = false;
+#ifdef PASA_CPU_AVX2
+  __m256 acc = _mm256_set1_ps(r), bad = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    acc = _mm256_max_ps(acc, v);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  for (float lane : lanes) r = lane > r ? lane : r;
+  nan = _mm256_movemask_ps(bad) != 0;
+#endif
+  for (; i < n; ++i) {
+    r = x[i] > r ? x[i] : r;
+    nan |= x[i] != x[i];
+  }
+  return nan ? std::numeric_limits<float>::quiet_NaN() : r;
 }
 
 // p[i] = fp16(exp(x[i] - r)); with `round_arg` the argument is rounded to fp16 first (the paper's fp16 vector
@@ -55,8 +116,7 @@ inline float exp_shifted_fp16(const float* x, float r, float* p, int64_t n, bool
     if (round_arg) arg = round_fp16(arg);
     p[i] = round_fp16(std::exp(arg));
   }
-  for (int64_t j = 0; j < n; ++j) sum += p[j];
-  return sum;
+  return sum_of(p, n);
 }
 
 }  // namespace pasa::cpu

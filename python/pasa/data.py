@@ -52,7 +52,7 @@ def resonance(q_shape, kv_shape, amplitude: float, phase: str = "in", spread: fl
     return q, k, v
 
 
-def drift(q_shape, kv_shape, bias: float = 40.0, q_mean: float = 20.0, swing: float = 0.25, noise: float = 0.1,
+def drift(q_shape, kv_shape, bias: float = 40.0, q_mean: float = 20.0, swing: float = 0.5, noise: float = 0.05,
           seed: int | None = None):
     """A large score bias that varies slowly along the sequence: k = bias + swing·sin(2π·t/S2 + φ_d) + U(−noise,
     noise) (one slow period per head dimension, random phases φ_d), q = q_mean + U(−1, 1), v = U(−1, 1).

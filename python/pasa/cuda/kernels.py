@@ -1,0 +1,260 @@
+"""Triton kernels of the exact variant (docs/numerics.md, python/pasa/model.py `_step_exact`).
+
+Two launches per call:
+1. ``shift_k_kernel``: one program per (KV block j, batch·kv-head). It reads block j of K once and writes the
+   block's centre c_j (fp16, exact) and K'_j = fp16(2^e·(K_j − c_j)), padded with zero rows to the tile and
+   zero columns to the padded head dim DP, so the attention loop loads K' with no bounds checks.
+2. ``attention_kernel``: one program per (BLOCK_M query rows, batch·head), the flash-attention loop over KV
+   blocks of the contract's length n. Per block: S' = fp16(Q·K'ᵀ) (fp32-accumulating tensor-core dot), the
+   removed shift h = s·(Q·c_j) (a second, 16-column dot), x = s_rest·S' + bias, r = rowmax x, P = fp16(exp(x − r)),
+   top = r + h, then the running max/sum/output update with the factors α, γ of the contract. Exponentials are
+   exp2 with log2(e) folded into the scales, so m, r, h and top are kept in log2 units.
+Causal programs skip the KV blocks nobody in their rows can see, and run the masked step only on the blocks that
+cross the diagonal, the sequence end or a user mask.
+"""
+from __future__ import annotations
+
+import os
+
+import triton
+import triton.language as tl
+
+LOG2E = 1.4426950408889634
+ROUND_MAGIC = tl.constexpr(6755399441055744.0)  # 1.5·2^52: (x + M) − M rounds a float64 |x| < 2^51 to the nearest even integer
+
+MASK_NONE, MASK_BOOL, MASK_FLOAT = 0, 1, 2
+
+
+@triton.jit
+def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride_kd, kv_heads, S2, c_rows, pow2,
+                   D: tl.constexpr, DP: tl.constexpr, DC: tl.constexpr, KV_LEN: tl.constexpr,
+                   BLOCK_N: tl.constexpr):
+    """Block j, columns [DC·i, DC·(i+1)) of one kv head: c_j = the block's column mean on each column's fp16 grid,
+    K'_j = fp16(2^e·(K_j − c_j)) in fp32. The column sum is exact: each fp16 value is an integer multiple of
+    2^-24 below 2^40, summed as int64, then one rounding of sum / n in float64 (the model's exact mean)."""
+    j = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = bh // kv_heads
+    h = bh % kv_heads
+    cols = tl.program_id(2) * DC + tl.arange(0, DC)
+    rows = j * KV_LEN + tl.arange(0, BLOCK_N)
+    mask = ((tl.arange(0, BLOCK_N) < KV_LEN) & (rows < S2))[:, None] & (cols[None, :] < D)
+    k = tl.load(k_ptr + b.to(tl.int64) * stride_kb + h * stride_kh + rows[:, None] * stride_ks
+                + cols[None, :] * stride_kd, mask=mask, other=0.0)
+    k = k.to(tl.float32).to(tl.float16).to(tl.float32)                 # the contract rounds inputs to fp16
+    total = tl.sum((k * 16777216.0).to(tl.int64), axis=0)             # k·2^24: an exact integer
+    fsum = tl.sum(k, axis=0)                                          # non-finite where a value is
+    top = tl.max(tl.abs(k), axis=0)
+    count = tl.minimum(S2 - j * KV_LEN, KV_LEN)
+    mean = total.to(tl.float64) * 5.960464477539063e-08 / count
+    # ulp of fp16 at the column's largest magnitude: 2^(E − 10) for top in [2^E, 2^(E+1)), 2^-24 below 2^-14
+    biased = (top.to(tl.int32, bitcast=True) >> 23) & 0xFF
+    ulp = tl.where(top >= 6.103515625e-05, ((biased - 10) << 23).to(tl.float32, bitcast=True), 5.960464477539063e-08)
+    ulp64 = ulp.to(tl.float64)
+    steps = (mean / ulp64 + ROUND_MAGIC) - ROUND_MAGIC               # round half to even, as torch.round
+    c = (steps * ulp64).to(tl.float32)
+    c = tl.where(tl.abs(fsum) < float("inf"), c, fsum)              # inf/NaN columns: c = ±inf/NaN, as the model
+    kp = tl.where(mask, ((k - c[None, :]) * pow2).to(tl.float16), 0.0)
+    nblk = tl.cdiv(S2, KV_LEN)
+    out_rows = (bh.to(tl.int64) * nblk + j) * BLOCK_N + tl.arange(0, BLOCK_N)
+    tl.store(kp_ptr + out_rows[:, None] * DP + cols[None, :], kp)
+    tl.store(c_ptr + (bh.to(tl.int64) * c_rows + j) * DP + cols, c.to(tl.float16))
+
+
+@triton.jit
+def _block_step(acc, l_i, m_i, f_i, hc, q, kp_base, c_base, v_base, stride_vs, stride_vd, mask_base, stride_mm,
+                stride_mn, j, j_first, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
+                D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
+                MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
+                ACC_MODE: tl.constexpr, ROWSUM: tl.constexpr, H_MODE: tl.constexpr):
+    """One KV block of the contract's loop (log2 units). MASKED: some key of the block is hidden from some row.
+
+    ACC_MODE 0 keeps O in the frame of the running max m, as the model: O' = α·O + γ·(P·V), two accumulators.
+    ACC_MODE 1 keeps O and l in the frame f of the last block that counts, so the update is O' = c·O + P·V, one
+    accumulator fed to the dot: c = 2^(f − top). A block whose top is 64 (log2) below the running max counts as
+    nothing there (its weight γ < 2^-64; the model adds γ·P·V, far below fp32 resolution of O)."""
+    offs_t = tl.arange(0, BLOCK_N)
+    offs_n = j * KV_LEN + offs_t
+    offs_d = tl.arange(0, DP)
+    kt = tl.load(kp_base + (j * BLOCK_N + offs_t)[None, :] * DP + offs_d[:, None])     # K'ᵀ tile, padded, no checks
+    sp = tl.dot(q, kt).to(tl.float16)                                                 # S' = fp16(Q·K'ᵀ)
+    offs_16 = tl.arange(0, 16)
+    if H_MODE == 0:
+        # h = log2e·s·(Q·c_j): one 16-column dot gives it for 16 blocks; each block picks its column
+        if (j % 16 == 0) | (j == j_first):
+            ct = tl.load(c_base + (j - j % 16 + offs_16)[None, :] * DP + offs_d[:, None])
+            hc = tl.dot(q, ct) * h_scale
+        h = tl.sum(tl.where(offs_16[None, :] == j % 16, hc, 0.0), axis=1)
+    elif H_MODE == 2:
+        ct = tl.load(c_base + j * DP + offs_d[:, None] + 0 * offs_16[None, :])     # c_j in all 16 columns
+        h = tl.max(tl.dot(q, ct), axis=1) * h_scale
+    else:
+        h = tl.zeros([q.shape[0]], tl.float32)                                        # timing bound only: wrong
+    x = sp.to(tl.float32) * sp_scale                                                  # log2e·s_rest·S'
+    if MASKED:
+        visible = (offs_t[None, :] < KV_LEN) & (offs_n[None, :] < S2)
+        if CAUSAL:
+            visible = visible & (offs_n[None, :] <= offs_m[:, None] + causal_offset)
+        if MASK_KIND != 0:
+            in_range = (offs_m[:, None] < S1) & visible
+            mvals = tl.load(mask_base + offs_m[:, None] * stride_mm + offs_n[None, :] * stride_mn, mask=in_range,
+                            other=0)
+            if MASK_KIND == 1:
+                visible = visible & (mvals != 0)
+            else:
+                x = x + mvals.to(tl.float32) * 1.4426950408889634
+        x = tl.where(visible, x, float("-inf"))
+        v_mask = ((offs_t < KV_LEN) & (offs_n < S2))[:, None] & (offs_d[None, :] < D)
+    else:
+        v_mask = offs_d[None, :] < D
+    r = tl.max(x, axis=1)
+    top = r + h
+    if MASKED:
+        seen = r != float("-inf")
+        m_new = tl.where(seen, tl.maximum(m_i, top), m_i)
+    else:
+        m_new = tl.maximum(m_i, top)
+    if ACC_MODE == 0:
+        if MASKED:
+            p32 = tl.math.exp2(x - tl.where(seen, r, 0.0)[:, None])
+            alpha = tl.where(seen, tl.math.exp2(m_i - m_new), 1.0)
+            gamma = tl.where(seen, tl.math.exp2(top - m_new), 0.0)
+        else:
+            p32 = tl.math.exp2(x - r[:, None])
+            alpha = tl.math.exp2(m_i - m_new)
+            gamma = tl.math.exp2(top - m_new)
+        f_new = f_i
+    else:
+        skip = top < m_new - 64.0
+        if MASKED:
+            skip = skip | (r == float("-inf"))
+        f_new = tl.where(skip, f_i, top)
+        alpha = tl.where(skip, 1.0, tl.math.exp2(f_i - f_new))                        # f = −inf at first: 0
+        p32 = tl.math.exp2(x - tl.where(skip, float("inf"), r)[:, None])             # skipped rows: P = 0
+    p = p32.to(tl.float16)                                                            # P = fp16(exp(x − r))
+    if ROWSUM == 0:
+        rowsum = tl.sum(p.to(tl.float32), axis=1)
+    elif ROWSUM == 1:
+        rowsum = tl.max(tl.dot(p, tl.full([BLOCK_N, 16], 1.0, tl.float16)), axis=1)
+    else:
+        rowsum = tl.sum(p32, axis=1)                                                  # timing bound only: unrounded
+    v = tl.load(v_base + offs_n[:, None] * stride_vs + offs_d[None, :] * stride_vd, mask=v_mask, other=0.0)
+    if V_BF16:
+        v = v.to(tl.float32).to(tl.float16)
+    if ACC_MODE == 0:
+        pv = tl.dot(p, v)
+        l_new = alpha * l_i + gamma * rowsum
+        acc_new = acc * alpha[:, None] + pv * gamma[:, None]
+        if MASKED:
+            acc_new = tl.where(seen[:, None], acc_new, acc)             # a row that sees no key keeps its state
+            l_new = tl.where(seen, l_new, l_i)
+    else:
+        l_new = alpha * l_i + rowsum
+        acc_new = tl.dot(p, v, acc * alpha[:, None])
+    return acc_new, l_new, m_new, f_new, hc
+
+
+SMEM_BYTES = 220 * 1024   # H100: 227 KiB per block, less a margin for Triton's own scratch
+
+
+def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int) -> int:
+    """Shared memory of one program: Q, and per pipeline stage a K' tile and a V tile (fp16)."""
+    return 2 * (block_m * dp + stages * 2 * tile_n * dp)
+
+
+def default_config(dp: int, tile_n: int) -> dict:
+    """The launch used without autotuning: 128 query rows and 8 warps, 64 rows and 4 warps where a tile is 256
+    wide; as many pipeline stages (≤ 2) as shared memory holds."""
+    block_m, warps = (128, 8) if max(dp, tile_n) <= 128 else (64, 4)
+    stages = 2 if smem_estimate(block_m, dp, tile_n, 2) <= SMEM_BYTES else 1
+    return {"BLOCK_M": block_m, "num_warps": warps, "num_stages": stages}
+
+
+def _configs():
+    return [triton.Config({"BLOCK_M": bm}, num_warps=w, num_stages=s)
+            for bm, w, s in [(128, 8, 2), (128, 8, 3), (64, 4, 3), (128, 4, 3), (64, 4, 2), (64, 4, 1)]]
+
+
+def _prune(configs, named_args, **kwargs):
+    """Drop tiles whose fp32 accumulator would not fit in the warps' registers beside the score tile, and
+    pipelines deeper than shared memory holds."""
+    args = {**named_args, **kwargs}
+    dp, tile_n = args["DP"], args["BLOCK_N"]
+    per_thread = lambda c: c.kwargs["BLOCK_M"] * max(dp, tile_n) // (32 * c.num_warps)  # noqa: E731
+    keep = [c for c in configs if per_thread(c) <= 128 and (c.num_warps == 8 or c.kwargs["BLOCK_M"] == 64 or
+                                                             max(dp, tile_n) <= 64)
+            and smem_estimate(c.kwargs["BLOCK_M"], dp, tile_n, c.num_stages) <= SMEM_BYTES]
+    return keep or [triton.Config({"BLOCK_M": 64}, num_warps=4, num_stages=1)]
+
+
+@triton.jit
+def attention_kernel(q_ptr, kp_ptr, c_ptr, v_ptr, mask_ptr, out_ptr,
+                     stride_qb, stride_qh, stride_qs, stride_qd,
+                     stride_vb, stride_vh, stride_vs, stride_vd,
+                     stride_mb, stride_mh, stride_mm, stride_mn,
+                     stride_ob, stride_oh, stride_os, stride_od,
+                     heads, groups, S1, S2, causal_offset, sp_scale, h_scale, S1_KEY, S2_KEY,
+                     D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
+                     BLOCK_M: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, Q_BF16: tl.constexpr,
+                     ACC_MODE: tl.constexpr = 1, ROWSUM: tl.constexpr = 0, H_MODE: tl.constexpr = 0):
+    tl.static_assert(BLOCK_N >= KV_LEN)
+    n_mblk = tl.cdiv(S1, BLOCK_M)
+    start_m = n_mblk - 1 - tl.program_id(0)            # the longest causal rows first
+    bh = tl.program_id(1)
+    b = bh // heads
+    h = bh % heads
+    kvh = b * (heads // groups) + h // groups
+    offs_m = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, DP)
+    q = tl.load(q_ptr + b.to(tl.int64) * stride_qb + h * stride_qh + offs_m[:, None] * stride_qs
+                + offs_d[None, :] * stride_qd, mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D), other=0.0)
+    if Q_BF16:
+        q = q.to(tl.float32).to(tl.float16)
+    nblk = tl.cdiv(S2, KV_LEN)
+    kp_base = kp_ptr + kvh.to(tl.int64) * nblk * BLOCK_N * DP
+    c_base = c_ptr + kvh.to(tl.int64) * tl.cdiv(nblk, 16) * 16 * DP
+    v_base = v_ptr + b.to(tl.int64) * stride_vb + (h // groups) * stride_vh
+    mask_base = mask_ptr + b.to(tl.int64) * stride_mb + h * stride_mh
+
+    # KV blocks [0, n_plain) need no mask; [n_plain, hi) are masked; blocks past hi are hidden from every row
+    hi = nblk
+    if KV_LEN == BLOCK_N:
+        n_plain = S2 // KV_LEN
+    else:
+        n_plain = 0
+    if CAUSAL:
+        last_visible = start_m * BLOCK_M + BLOCK_M - 1 + causal_offset     # by the program's last row
+        hi = tl.minimum(hi, tl.maximum(last_visible + 1, 0) // KV_LEN + (tl.maximum(last_visible + 1, 0) % KV_LEN > 0))
+        first_full = start_m * BLOCK_M + causal_offset + 1                  # keys every row of the program sees
+        n_plain = tl.minimum(n_plain, tl.maximum(first_full, 0) // KV_LEN)
+    if MASK_KIND != 0:
+        n_plain = 0
+    n_plain = tl.minimum(n_plain, hi)
+
+    m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    f_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    acc = tl.zeros([BLOCK_M, DP], tl.float32)
+    hc = tl.zeros([BLOCK_M, 16], tl.float32)
+    for j in range(0, n_plain):
+        acc, l_i, m_i, f_i, hc = _block_step(acc, l_i, m_i, f_i, hc, q, kp_base, c_base, v_base, stride_vs,
+                                             stride_vd, mask_base, stride_mm, stride_mn, j, 0, offs_m, S1, S2,
+                                             causal_offset, sp_scale, h_scale, D, DP, KV_LEN, BLOCK_N, False,
+                                             CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
+    for j in range(n_plain, hi):
+        acc, l_i, m_i, f_i, hc = _block_step(acc, l_i, m_i, f_i, hc, q, kp_base, c_base, v_base, stride_vs,
+                                             stride_vd, mask_base, stride_mm, stride_mn, j, n_plain, offs_m, S1, S2,
+                                             causal_offset, sp_scale, h_scale, D, DP, KV_LEN, BLOCK_N, True,
+                                             CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
+    seen = m_i != float("-inf")
+    out = acc / tl.where(seen, l_i, 1.0)[:, None]
+    out = tl.where(seen[:, None], out, 0.0)
+    tl.store(out_ptr + b.to(tl.int64) * stride_ob + h * stride_oh + offs_m[:, None] * stride_os
+             + offs_d[None, :] * stride_od, out.to(out_ptr.dtype.element_ty),
+             mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D))
+
+
+# the same kernel, tuned once per key (the host calls it unless PASA_CUDA_AUTOTUNE=0)
+attention_kernel_tuned = triton.autotune(
+    configs=_configs(), key=["S1_KEY", "S2_KEY", "DP", "BLOCK_N", "KV_LEN", "CAUSAL", "MASK_KIND", "Q_BF16"],
+    prune_configs_by={"early_config_prune": _prune})(attention_kernel)

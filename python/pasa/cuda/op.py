@@ -1,0 +1,144 @@
+"""Host side of the CUDA backend: argument checks, the two launches, and the registration as pasa::attention's
+CUDA kernel (so ``torch.ops.pasa.attention`` and ``pasa.attention`` dispatch here for CUDA tensors)."""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+import triton
+
+from .. import _C
+from . import kernels
+
+BACKENDS = ("auto", "triton")
+HEAD_DIM_MAX = 256   # DP = 256 is the widest tile that fits in registers with two fp32 accumulators
+BLOCK_N_MAX = 256    # the KV tile is one contract block wide
+AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "1") != "0"   # 0: one default launch per shape, no tuning runs
+# kernel design switches (docs/cuda.md): ACC_MODE 1 = one accumulator in the frame of the last block,
+# ROWSUM 0 = rowsum of the fp16 P tile; H_MODE 0 = Q·c_j by a 16-column dot. Other values exist to be timed.
+KERNEL_FLAGS = {"ACC_MODE": 1, "ROWSUM": 0, "H_MODE": 0}
+
+
+def split_scale(scale: float) -> tuple[float, float]:
+    """s = 2^e · s_rest: 2^e goes into K' exactly, s_rest multiplies S' (the model's centre_and_scale)."""
+    pow2 = float(2.0 ** np.floor(np.log2(scale)))
+    return pow2, float(np.float32(scale / pow2))
+
+
+def _mask_args(mask: torch.Tensor | None, b: int, n: int, s1: int, s2: int):
+    """(tensor, kind, 4 strides): the user's mask broadcast to (B, N, S1, S2) by zero strides, no copy."""
+    if mask is None:
+        return None, kernels.MASK_NONE, (0, 0, 0, 0)
+    full = mask.reshape((1,) * (4 - mask.dim()) + tuple(mask.shape)).expand(b, n, s1, s2)
+    if mask.dtype == torch.bool:
+        return full.view(torch.uint8), kernels.MASK_BOOL, full.stride()
+    return full, kernels.MASK_FLOAT, full.stride()
+
+
+def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int):
+    """The separate pass over K: K' (B, Nkv, nblk·tile_n, dp) fp16, zero-padded, and the centres c_j as
+    (B, Nkv, nblk rounded up to 16, dp) fp16, zero rows past the last block (the attention loop reads 16 at once)."""
+    b, nkv, s2, d = k.shape
+    nblk = triton.cdiv(s2, block_n)
+    c_rows = triton.cdiv(nblk, 16) * 16
+    kp = torch.empty((b, nkv, nblk * tile_n, dp), dtype=torch.float16, device=k.device)
+    c = torch.zeros((b, nkv, c_rows, dp), dtype=torch.float16, device=k.device)
+    dc = min(dp, 64)
+    kernels.shift_k_kernel[(nblk, b * nkv, dp // dc)](k, kp, c, *k.stride(), nkv, s2, c_rows, pow2, D=d, DP=dp,
+                                                      DC=dc, KV_LEN=block_n, BLOCK_N=tile_n, num_warps=8)
+    return kp, c
+
+
+def _meta(t):
+    return None if t is None else torch.empty(t.shape, dtype=t.dtype, device="meta")
+
+
+def check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta):
+    """The shared argument check (csrc/attention_args.cpp); returns the resolved (scale, beta).
+
+    Every error is raised through the dispatcher by the op's Meta kernel (the same C++ check on shapes and
+    dtypes), then the device and bfloat16-range checks, then ``_C.check_args``, which then has nothing left to
+    raise. Reason: on the H100 machine (torch 2.11), an error raised by ``_C.check_args`` itself through pybind11
+    crashed the process (segfault) whenever its message held a number; the dispatcher's path does not."""
+    torch.ops.pasa.attention.default(_meta(q), _meta(k), _meta(v), _meta(mask), scale, causal, causal_align,
+                                     variant, block_n, beta, "auto")
+    for name, t in (("k", k), ("v", v), ("mask", mask)):
+        if t is not None and t.device != q.device:
+            raise ValueError(f"pasa.attention: {name} must be on q's device {q.device}, got {t.device}")
+    if q.dtype == torch.bfloat16:
+        for name, t in (("q", q), ("k", k), ("v", v)):
+            a = t.abs()
+            if bool(((a > 65504.0) & torch.isfinite(a)).any()):
+                raise ValueError(f"pasa.attention: {name} holds bfloat16 values beyond float16's range "
+                                 "(|x| > 65504); PASA computes in float16, so rescale the input")
+    return _C.check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta)
+
+
+def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align="top_left", variant="exact",
+                     block_n=128, beta=None, backend="auto"):
+    """pasa::attention for CUDA tensors (BNSD). Same arguments and errors as the CPU operator."""
+    scale, beta = check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta)
+    if backend not in BACKENDS:
+        raise ValueError(f"pasa.attention: backend for CUDA tensors must be one of {BACKENDS}, got {backend!r}")
+    if variant != "exact":
+        raise ValueError(f"pasa.attention: variant {variant!r} is not implemented by the CUDA backend yet; "
+                         f"variant='exact' (the default) is")
+    b, n, s1, d = q.shape
+    nkv, s2 = k.shape[1], k.shape[2]
+    if d > HEAD_DIM_MAX:
+        raise ValueError(f"pasa.attention: the CUDA backend takes head dim D ≤ {HEAD_DIM_MAX}, got {d}")
+    if block_n > BLOCK_N_MAX:
+        raise ValueError(f"pasa.attention: the CUDA backend takes block_n ≤ {BLOCK_N_MAX}, got {block_n}")
+    out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    if out.numel() == 0:
+        return out
+    if s2 == 0:
+        return out.zero_()
+    dp = max(16, triton.next_power_of_2(d))
+    tile_n = max(16, triton.next_power_of_2(block_n))
+    pow2, s_rest = split_scale(scale)
+    with torch.cuda.device(q.device) if q.is_cuda else _nullcontext():
+        kp, c = shift_k(k, block_n, pow2, dp, tile_n)
+        mask_t, mask_kind, mstride = _mask_args(mask, b, n, s1, s2)
+        causal_offset = s2 - s1 if causal_align == "bottom_right" else 0
+        sp_scale = float(np.float32(s_rest * kernels.LOG2E))
+        h_scale = float(np.float32(np.float32(scale) * kernels.LOG2E))
+        if AUTOTUNE:
+            launch, config = kernels.attention_kernel_tuned, {}
+        else:
+            launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n)
+        grid = lambda meta: (triton.cdiv(s1, meta["BLOCK_M"]), b * n)  # noqa: E731
+        launch[grid](
+            q, kp, c, v, mask_t if mask_t is not None else q, out,
+            *q.stride(), *v.stride(), *mstride, *out.stride(),
+            n, n // nkv, s1, s2, causal_offset, sp_scale, h_scale,
+            _bucket(s1), _bucket(s2),
+            D=d, DP=dp, KV_LEN=block_n, BLOCK_N=tile_n, CAUSAL=bool(causal), MASK_KIND=mask_kind,
+            Q_BF16=q.dtype == torch.bfloat16, **KERNEL_FLAGS, **config)
+    return out
+
+
+def _bucket(s: int) -> int:
+    """Autotuning key of a sequence length: its power of two (one tuning per octave of lengths)."""
+    return 1 << max(0, math.ceil(math.log2(max(s, 1))))
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def flops(b: int, n: int, s1: int, s2: int, d: int, causal: bool) -> float:
+    """Forward FLOPs of attention: 4·B·N·S1·S2·D (two matmuls), halved for causal."""
+    total = 4.0 * b * n * s1 * s2 * d
+    return total / 2 if causal else total
+
+
+def register() -> None:
+    """Make this the CUDA kernel of pasa::attention."""
+    torch.library.impl("pasa::attention", "CUDA", attention_triton)

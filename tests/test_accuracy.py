@@ -1,0 +1,66 @@
+"""Accuracy targets of the default variant (docs/numerics.md), on fresh random data every run.
+
+Every scheme is measured against the float64 golden on the same fp16-rounded inputs; the figures are printed
+before the assertions. Shape: the prototype's S = 1407 and D = 128 with 4 query heads over 2 KV heads.
+"""
+import functools
+
+import pytest
+import torch
+
+import pasa
+from pasa.suites import evaluate, suite_cases
+
+SHAPE = (1, 4, 2, 1407, 128)
+CASES = {c.name: c for c in suite_cases("all")}
+UNBIASED = [n for n, c in CASES.items() if c.params.get("mean") == 0]
+BIASED = [n for n in CASES if n not in UNBIASED]
+DRIFT_RESONANCE = [n for n in CASES if n.startswith(("drift", "resonance"))]
+RUN_SEED = int(torch.randint(0, 2**31 - 1, (1,)).item())
+
+
+@functools.lru_cache(maxsize=None)
+def measured(name: str) -> dict:
+    res = evaluate(CASES[name], SHAPE, seed=RUN_SEED)
+    print(f"\n{name} (seed {RUN_SEED}): " + ", ".join(f"{s}={e['rmse']:.3e}" for s, e in res.items()))
+    return {s: (float("inf") if e["nonfinite"] else e["rmse"]) for s, e in res.items()}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_default_variant_is_always_finite(name):
+    assert pasa.DEFAULT_VARIANT == "exact"
+    assert measured(name)["exact"] < float("inf")
+
+
+@pytest.mark.parametrize("name", UNBIASED)
+def test_unbiased_within_125_percent_of_fp16_score_flash(name):
+    e = measured(name)
+    assert e["exact"] <= 1.25 * e["fa16"], e
+
+
+@pytest.mark.parametrize("name", BIASED)
+def test_biased_at_most_half_of_fp16_score_flash(name):
+    e = measured(name)
+    if e["fa16"] < float("inf"):
+        assert e["exact"] <= 0.5 * e["fa16"], e
+
+
+@pytest.mark.parametrize("name", DRIFT_RESONANCE)
+def test_drift_and_resonance_beat_fp32_score_flash(name):
+    e = measured(name)
+    assert e["exact"] <= e["fa32"], e
+
+
+@pytest.mark.parametrize("name", BIASED)
+def test_twice_as_accurate_as_the_paper_variant(name):
+    e = measured(name)
+    if e["paper"] < float("inf"):
+        assert 2 * e["exact"] <= e["paper"], e
+
+
+@pytest.mark.parametrize("amp", [0.5, 5.0, 10.0, 20.0])
+def test_fp16_score_flash_overflows_on_mean_30_while_pasa_stays_finite(amp):
+    e = measured(f"uniform mean=30 amp={amp:g}")
+    assert e["fa16"] == float("inf"), e
+    for variant in pasa.VARIANTS:
+        assert e[variant] < float("inf"), (variant, e)

@@ -1,0 +1,201 @@
+"""The CUDA backend (Triton, python/pasa/cuda) against the contract's model, the float64 golden and the CPU operator.
+
+Skipped where no CUDA device or no Triton is present. The agreement rule is pasa.tolerance.check_backend (the same
+for every backend): the model's non-finite rows, RMSE vs the model ≤ 0.5 × the model's own error vs the golden,
+and no worse than 1.1 × the model's error. Figures are printed before each assertion.
+"""
+import pytest
+import torch
+
+import pasa
+from pasa import data
+from pasa.metrics import errors
+from pasa.model import model_attention
+from pasa.reference import golden_attention
+from pasa.suites import PROTOTYPE_SEED, PROTOTYPE_SHAPE, suite_cases
+from pasa.tolerance import check_backend
+
+from conftest import rand_qkv
+
+HAVE_CUDA = torch.cuda.is_available() and getattr(pasa, "_cuda", None) is not None and pasa._cuda.AVAILABLE
+pytestmark = pytest.mark.skipif(not HAVE_CUDA, reason="needs a CUDA device and Triton")
+DEV = "cuda"
+
+# (B, N, Nkv, S1, S2, D, causal, align, block_n, dtype)
+SHAPES = [
+    (1, 4, 4, 200, 200, 64, False, "top_left", 128, torch.float16),       # S not a multiple of n
+    (2, 4, 2, 96, 300, 80, True, "top_left", 64, torch.float16),          # D = 80 (padded), S1 < S2, batch 2
+    (1, 4, 2, 300, 96, 128, True, "top_left", 128, torch.bfloat16),       # S1 > S2, bf16
+    (1, 4, 2, 96, 300, 64, True, "bottom_right", 128, torch.float16),     # decoding-style alignment
+    (1, 4, 1, 300, 96, 64, True, "bottom_right", 32, torch.float16),      # rows that see no key; MQA
+    (1, 28, 4, 77, 133, 128, False, "top_left", 128, torch.float16),      # GQA 28/4
+    (1, 2, 2, 130, 129, 256, True, "top_left", 128, torch.bfloat16),      # D = 256
+    (2, 2, 1, 1, 257, 128, False, "top_left", 128, torch.float16),        # one query row
+    (1, 2, 2, 333, 517, 80, False, "top_left", 48, torch.bfloat16),       # block_n not a power of two
+    (2, 3, 1, 1025, 1023, 128, True, "top_left", 256, torch.float16),     # 256-wide KV blocks
+    (1, 2, 2, 640, 1000, 64, True, "bottom_right", 128, torch.bfloat16),  # several causal KV blocks
+]
+
+
+def _id(s):
+    return "x".join(map(str, s[:6])) + f"-{'causal' if s[6] else 'full'}-{s[7]}-n{s[8]}-{str(s[9])[6:]}"
+
+
+def _to_dev(*ts):
+    return [t.to(DEV) if isinstance(t, torch.Tensor) else t for t in ts]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=_id)
+def test_cuda_matches_model(seed, shape):
+    b, n, nkv, s1, s2, d, causal, align, block_n, dtype = shape
+    q, k, v = _to_dev(*rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=3.0, amp=4.0, seed=seed))
+    kw = dict(causal=causal, causal_align=align, block_n=block_n)
+    out = pasa.attention(q, k, v, **kw)
+    assert out.dtype == dtype and out.shape == q.shape and out.device.type == "cuda"
+    figures = check_backend(out, model_attention(q, k, v, **kw),
+                            golden_attention(q, k, v, causal=causal, causal_align=align), what="cuda")
+    print(figures)
+
+
+@pytest.mark.parametrize("mask_kind", ["bool", "float", "bool-broadcast-row", "float-per-head", "bool-padding-2d"])
+def test_cuda_masks_match_model(seed, mask_kind):
+    b, n, nkv, s1, s2, d = 2, 4, 2, 170, 350, 64
+    q, k, v = rand_qkv(b, n, nkv, s1, s2, d, mean=2.0, amp=3.0, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    if mask_kind == "bool":
+        mask = torch.rand(b, 1, s1, s2, generator=g) > 0.2
+    elif mask_kind == "float":
+        mask = torch.randn(s1, s2, generator=g) * 2
+    elif mask_kind == "bool-broadcast-row":
+        mask = torch.rand(s2, generator=g) > 0.5   # key padding mask, shape (S2,)
+    elif mask_kind == "float-per-head":
+        mask = (torch.randn(1, n, s1, s2, generator=g) * 2).masked_fill(torch.rand(1, n, s1, s2, generator=g) > 0.9,
+                                                                         float("-inf")).half()
+    else:
+        mask = torch.ones(b, 1, 1, s2, dtype=torch.bool)
+        mask[1, ..., 100:] = False                 # the second sequence is 100 keys long
+        mask[0, ..., :] = False                    # the first sees nothing: zeros
+    q, k, v, mask = _to_dev(q, k, v, mask)
+    kw = dict(mask=mask, causal=mask_kind != "bool-padding-2d", block_n=64)
+    out = pasa.attention(q, k, v, **kw)
+    figures = check_backend(out, model_attention(q, k, v, **kw),
+                            golden_attention(q, k, v, mask=mask, causal=kw["causal"]), what="cuda")
+    print(figures)
+    if mask_kind == "bool-padding-2d":
+        assert torch.equal(out[0], torch.zeros_like(out[0]))
+
+
+def test_op_dispatch_and_layouts(seed):
+    q, k, v = _to_dev(*rand_qkv(2, 4, 2, 100, 140, 64, mean=1.0, amp=2.0, seed=seed))
+    direct = pasa._cuda.attention_triton(q, k, v, None, None, True, "top_left", "exact", 128, None, "auto")
+    via_op = torch.ops.pasa.attention(q, k, v, None, None, True, "top_left", "exact", 128, None, "triton")
+    bsnd = pasa.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), causal=True, layout="BSND")
+    assert torch.equal(direct, via_op)
+    assert torch.equal(direct, bsnd.transpose(1, 2))
+    strided = pasa.attention(q.transpose(2, 3).contiguous().transpose(2, 3), k, v, causal=True)   # non-unit D stride
+    assert torch.equal(direct, strided)
+
+
+def test_nan_input_propagates_like_the_model(seed):
+    q, k, v = rand_qkv(1, 2, 2, 150, 200, 64, seed=seed)
+    q[0, 1, 7, 3] = float("nan")
+    q, k, v = _to_dev(q, k, v)
+    out = pasa.attention(q, k, v)
+    check_backend(out, model_attention(q, k, v), golden_attention(q, k, v), what="cuda")
+    assert torch.isnan(out[0, 1, 7]).all() and torch.isfinite(out[0, 0]).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("maker", ["uniform 30/10", "hybrid 30/20", "uniform 80/0.5 causal", "resonance 100"])
+def test_never_nonfinite_on_biased_inputs(seed, dtype, maker):
+    qs, ks = (1, 8, 4096, 128), (1, 2, 4096, 128)
+    causal = "causal" in maker
+    if maker.startswith("uniform"):
+        mean, amp = (30, 10) if "30" in maker else (80, 0.5)
+        q, k, v = (data.uniform(s, mean, amp, seed=seed + i) for i, s in enumerate((qs, ks, ks)))
+    elif maker.startswith("hybrid"):
+        q, k, v = (data.hybrid(s, 30, 20, seed=seed + i) for i, s in enumerate((qs, ks, ks)))
+    else:
+        q, k, v = data.resonance(qs, ks, 100.0, "in", seed=seed)
+    q, k, v = (t.to(dtype).to(DEV) for t in (q, k, v))
+    out = pasa.attention(q, k, v, causal=causal)
+    golden = golden_attention(q, k, v, causal=causal)
+    e = errors(out, golden, v)
+    print(maker, dtype, e)
+    assert e["nonfinite"] == 0
+    assert e["rel_rmse"] < 0.1
+
+
+PAPER_CASES = suite_cases("uniform") + suite_cases("hybrid") + suite_cases("stress")
+
+
+@pytest.mark.parametrize("case", PAPER_CASES, ids=lambda c: c.name.replace(" ", "_"))
+def test_paper_suites_no_worse_than_cpu_operator(case):
+    """The prototype's shape (B=1, N=28, Nkv=4, S=1407, D=128) and seed, fp16: RMSE vs the float64 golden of the
+    CUDA kernel ≤ 1.1 × the CPU operator's (the two sum in different orders) + 1e-6."""
+    b, n, nkv, s, d = PROTOTYPE_SHAPE
+    q, k, v = (t.to(torch.float16) for t in case.make((b, n, s, d), (b, nkv, s, d), PROTOTYPE_SEED))
+    cpu = pasa.attention(q, k, v, causal=case.causal)
+    qd, kd, vd = _to_dev(q, k, v)
+    out = pasa.attention(qd, kd, vd, causal=case.causal)
+    golden = golden_attention(qd, kd, vd, causal=case.causal)
+    e_cuda, e_cpu = errors(out, golden, vd), errors(cpu.to(DEV), golden, vd)
+    print(f"{case.name}: cuda rmse {e_cuda['rmse']:.4e}, cpu rmse {e_cpu['rmse']:.4e}")
+    assert e_cuda["nonfinite"] == 0
+    assert e_cuda["rmse"] <= 1.1 * e_cpu["rmse"] + 1e-6
+
+
+def test_no_quadratic_memory():
+    b, n, nkv, s, d = 1, 8, 8, 8192, 128
+    q, k, v = _to_dev(*rand_qkv(b, n, nkv, s, s, d, seed=1))
+    pasa.attention(q, k, v, causal=True)                     # compile and tune outside the measurement
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    pasa.attention(q, k, v, causal=True)
+    torch.cuda.synchronize()
+    extra = torch.cuda.max_memory_allocated() - base
+    inputs = sum(t.numel() * t.element_size() for t in (q, k, v))
+    print(f"peak extra {extra / 2**20:.1f} MiB for inputs of {inputs / 2**20:.1f} MiB")
+    assert extra <= 2 * inputs                               # output + K' + c, far from S² = 2 GiB of fp32 scores
+
+
+BAD = [
+    (dict(backend="native"), ValueError, "backend"),
+    (dict(variant="fa16"), ValueError, "variant"),
+    (dict(variant="paper"), ValueError, "variant"),
+    (dict(causal_align="middle", causal=True), ValueError, "causal_align"),
+    (dict(block_n=100), ValueError, "block_n"),
+    (dict(block_n=512), ValueError, "block_n"),
+    (dict(beta=0.9), ValueError, "beta"),
+    (dict(scale=-1.0), ValueError, "scale"),
+    (dict(mask=torch.ones(3, 5, dtype=torch.bool)), ValueError, "mask"),
+    (dict(mask=torch.ones(40, 60, dtype=torch.int32)), TypeError, "mask"),
+]
+
+
+@pytest.mark.parametrize("kwargs,exc,word", BAD, ids=[f"{b[2]}-{i}" for i, b in enumerate(BAD)])
+def test_bad_arguments_raise(kwargs, exc, word):
+    q, k, v = _to_dev(*rand_qkv(1, 2, 2, 40, 60, 64, seed=0))
+    kwargs = {key: (val.to(DEV) if isinstance(val, torch.Tensor) else val) for key, val in kwargs.items()}
+    with pytest.raises(exc, match=word):
+        pasa.attention(q, k, v, **kwargs)
+
+
+def test_bad_tensors_raise():
+    q, k, v = _to_dev(*rand_qkv(1, 4, 2, 40, 60, 64, seed=0))
+    with pytest.raises(TypeError, match="float16 or bfloat16"):
+        pasa.attention(q.float(), k.float(), v.float())
+    with pytest.raises(TypeError, match="dtype"):
+        pasa.attention(q, k.bfloat16(), v)
+    with pytest.raises(ValueError, match="head dim"):
+        pasa.attention(q, k[..., :32], v[..., :32])
+    with pytest.raises(ValueError, match="multiple of"):
+        pasa.attention(q[:, :3], k, v)
+    with pytest.raises(ValueError, match="device"):
+        pasa.attention(q, k.cpu(), v.cpu())
+    with pytest.raises(ValueError, match="head dim D"):
+        big = torch.zeros(1, 1, 8, 320, dtype=torch.float16, device=DEV)
+        pasa.attention(big, big, big)
+    with pytest.raises(ValueError, match="range"):
+        pasa.attention(q.bfloat16() * 1e5, k.bfloat16(), v.bfloat16())
