@@ -42,7 +42,7 @@ def test_sdpa_masks(seed, mask_kind):
     g = torch.Generator().manual_seed(seed)
     if mask_kind == "bool":
         mask = torch.rand(2, 1, 40, 90, generator=g) > 0.3
-        mask[..., 0] = True                       # every row sees a key (torch SDPA gives NaN otherwise)
+        mask[..., 0] = True                       # every row sees a key
     elif mask_kind == "float":
         mask = (torch.randn(40, 90, generator=g) * 2).half()
     else:
@@ -103,6 +103,20 @@ def test_sdpa_errors(bad, err, match):
         pasa.sdpa(q, k.float(), v)
     with pytest.raises(ValueError, match="same shape"):
         pasa.sdpa(q, k, v[..., :8])
+    with pytest.raises(RuntimeError, match="no_grad"):
+        pasa.sdpa(q.clone().requires_grad_(), k, v)
+    with torch.no_grad():
+        pasa.sdpa(q.clone().requires_grad_(), k, v)
+
+
+def test_sdpa_fully_masked_row_gives_zeros_as_torch_sdpa():
+    q, k, v = rand_qkv(1, 1, 1, 3, 4, 8)
+    mask = torch.ones(1, 1, 3, 4, dtype=torch.bool)
+    mask[0, 0, 1] = False
+    out = pasa.sdpa(q, k, v, attn_mask=mask)
+    assert torch.equal(out[0, 0, 1], torch.zeros(8, dtype=out.dtype))
+    assert torch.equal(F.scaled_dot_product_attention(q.double(), k.double(), v.double(), attn_mask=mask)[0, 0, 1],
+                       torch.zeros(8, dtype=torch.float64))
 
 
 def test_transformers_attention_function_causal_gqa_and_mask(seed):

@@ -1,11 +1,14 @@
 """``pasa.sdpa``: a drop-in for ``torch.nn.functional.scaled_dot_product_attention`` backed by ``pasa.attention``.
 
-Same signature and semantics as torch SDPA, with three documented differences:
+Same signature and semantics as torch SDPA, with these documented differences:
 - ``dropout_p`` must be 0 (PASA is an inference kernel): anything else raises ValueError.
 - float32 / float64 inputs are rounded to float16, attended in PASA's half-precision pipeline and the output is
   returned in the input dtype. A value beyond float16's range (|x| > 65504) raises ValueError instead of turning
   into inf. float16 / bfloat16 inputs go to ``pasa.attention`` as they are.
-- A query row that sees no key (fully masked) returns zeros, where torch SDPA returns NaN.
+- Forward only: with autograd recording and an input that requires grad it raises RuntimeError (pasa.attention
+  has no backward, and a silently missing gradient would be worse); run under ``torch.no_grad()`` or
+  ``torch.inference_mode()``.
+A query row that sees no key (fully masked) returns zeros, as torch SDPA does on CPU.
 """
 from __future__ import annotations
 
@@ -43,6 +46,9 @@ def sdpa_with_options(query, key, value, attn_mask=None, dropout_p=0.0, is_causa
                       beta: float | None = None, backend: str = "auto") -> torch.Tensor:
     """``sdpa`` plus PASA's own options (variant, block_n, beta, backend; see ``pasa.attention``)."""
     _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value)):
+        raise RuntimeError("pasa.sdpa: PASA has no backward yet, and query/key/value require grad; call it under "
+                           "torch.no_grad() or torch.inference_mode() (or detach the inputs)")
     out_dtype = query.dtype
     if out_dtype in _WIDE:
         query, key, value = (_to_fp16(t, name) for t, name in ((query, "query"), (key, "key"), (value, "value")))
