@@ -5,6 +5,7 @@ Same signature and semantics as torch SDPA, with these documented differences:
 - float32 / float64 inputs are rounded to float16, attended in PASA's half-precision pipeline and the output is
   returned in the input dtype. A value beyond float16's range (|x| > 65504) raises ValueError instead of turning
   into inf. float16 / bfloat16 inputs go to ``pasa.attention`` as they are.
+- value must have key's shape (PASA needs Ev = E).
 - Forward only: with autograd recording and an input that requires grad it raises RuntimeError (pasa.attention
   has no backward, and a silently missing gradient would be worse); run under ``torch.no_grad()`` or
   ``torch.inference_mode()``.
