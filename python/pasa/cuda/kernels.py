@@ -62,8 +62,33 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride
 
 
 @triton.jit
-def _block_step(acc, l_i, m_i, f_i, hc, q, kp_base, c_base, v_base, stride_vs, stride_vd, mask_base, stride_mm,
-                stride_mn, j, j_first, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
+def shift_h_kernel(q_ptr, c_ptr, h_ptr, stride_qb, stride_qh, stride_qs, stride_qd, heads, groups, S1, nblk, c_rows,
+                   h_scale, D: tl.constexpr, DP: tl.constexpr, BLOCK_M: tl.constexpr, Q_BF16: tl.constexpr):
+    """The removed shifts h[i, j] = log2e·s·(Q_i·c_j) of BLOCK_M query rows for every KV block, 16 blocks per
+    fp32-accumulating dot, stored per block as a contiguous vector over the rows: H (B·N, nblk, S1) fp32."""
+    bh = tl.program_id(1)
+    b = bh // heads
+    h = bh % heads
+    kvh = b * (heads // groups) + h // groups
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, DP)
+    offs_16 = tl.arange(0, 16)
+    q = tl.load(q_ptr + b.to(tl.int64) * stride_qb + h * stride_qh + offs_m[:, None] * stride_qs
+                + offs_d[None, :] * stride_qd, mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D), other=0.0)
+    if Q_BF16:
+        q = q.to(tl.float32).to(tl.float16)
+    c_base = c_ptr + kvh.to(tl.int64) * c_rows * DP
+    h_base = h_ptr + bh.to(tl.int64) * nblk * S1
+    for j0 in range(0, nblk, 16):
+        ct = tl.load(c_base + (j0 + offs_16)[None, :] * DP + offs_d[:, None])        # zero rows past nblk
+        hc = tl.dot(q, ct) * h_scale
+        tl.store(h_base + (j0 + offs_16)[None, :] * S1 + offs_m[:, None], hc,
+                 mask=(offs_m[:, None] < S1) & ((j0 + offs_16)[None, :] < nblk))
+
+
+@triton.jit
+def _block_step(acc, l_i, m_i, f_i, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd, mask_base, stride_mm,
+                stride_mn, j, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
                 D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                 MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
                 ACC_MODE: tl.constexpr, ROWSUM: tl.constexpr, H_MODE: tl.constexpr):
@@ -79,12 +104,9 @@ def _block_step(acc, l_i, m_i, f_i, hc, q, kp_base, c_base, v_base, stride_vs, s
     kt = tl.load(kp_base + (j * BLOCK_N + offs_t)[None, :] * DP + offs_d[:, None])     # K'ᵀ tile, padded, no checks
     sp = tl.dot(q, kt).to(tl.float16)                                                 # S' = fp16(Q·K'ᵀ)
     offs_16 = tl.arange(0, 16)
-    if H_MODE == 0:
-        # h = log2e·s·(Q·c_j): one 16-column dot gives it for 16 blocks; each block picks its column
-        if (j % 16 == 0) | (j == j_first):
-            ct = tl.load(c_base + (j - j % 16 + offs_16)[None, :] * DP + offs_d[:, None])
-            hc = tl.dot(q, ct) * h_scale
-        h = tl.sum(tl.where(offs_16[None, :] == j % 16, hc, 0.0), axis=1)
+    # h = log2e·s·(Q·c_j), the shift the centring removed from this block's scores
+    if H_MODE == 3:
+        h = tl.load(h_base + j * S1 + offs_m, mask=offs_m < S1, other=0.0)               # precomputed, coalesced
     elif H_MODE == 2:
         ct = tl.load(c_base + j * DP + offs_d[:, None] + 0 * offs_16[None, :])     # c_j in all 16 columns
         h = tl.max(tl.dot(q, ct), axis=1) * h_scale
@@ -151,28 +173,29 @@ def _block_step(acc, l_i, m_i, f_i, hc, q, kp_base, c_base, v_base, stride_vs, s
     else:
         l_new = alpha * l_i + rowsum
         acc_new = tl.dot(p, v, acc * alpha[:, None])
-    return acc_new, l_new, m_new, f_new, hc
+    return acc_new, l_new, m_new, f_new
 
 
 SMEM_BYTES = 220 * 1024   # H100: 227 KiB per block, less a margin for Triton's own scratch
 
 
-def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int) -> int:
-    """Shared memory of one program: Q, and per pipeline stage a K' tile and a V tile (fp16)."""
-    return 2 * (block_m * dp + stages * 2 * tile_n * dp)
+def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int = 3) -> int:
+    """Shared memory of one program: Q, and per pipeline stage a K' tile, a V tile and (h_mode 2) a c_j tile."""
+    return 2 * (block_m * dp + stages * (2 * tile_n * dp + (16 * dp if h_mode == 2 else 0))) + 4096
 
 
-def default_config(dp: int, tile_n: int) -> dict:
-    """The launch used without autotuning: 128 query rows and 8 warps, 64 rows and 4 warps where a tile is 256
-    wide; as many pipeline stages (≤ 2) as shared memory holds."""
-    block_m, warps = (128, 8) if max(dp, tile_n) <= 128 else (64, 4)
-    stages = 2 if smem_estimate(block_m, dp, tile_n, 2) <= SMEM_BYTES else 1
+def default_config(dp: int, tile_n: int, h_mode: int = 3) -> dict:
+    """The launch used without autotuning (the best measured on an H100, docs/cuda.md): 128 query rows and
+    8 warps at D = 128, 64 rows and 4 warps at D ≤ 64 or where a tile is 256 wide; as many pipeline stages (≤ 3)
+    as shared memory holds."""
+    block_m, warps = (128, 8) if max(dp, tile_n) == 128 else (64, 4)
+    stages = next((s for s in (3, 2, 1) if smem_estimate(block_m, dp, tile_n, s, h_mode) <= SMEM_BYTES), 1)
     return {"BLOCK_M": block_m, "num_warps": warps, "num_stages": stages}
 
 
 def _configs():
     return [triton.Config({"BLOCK_M": bm}, num_warps=w, num_stages=s)
-            for bm, w, s in [(128, 8, 2), (128, 8, 3), (64, 4, 3), (128, 4, 3), (64, 4, 2), (64, 4, 1)]]
+            for bm, w, s in [(128, 8, 3), (128, 8, 2), (64, 4, 3), (64, 4, 2), (64, 4, 1), (128, 8, 1)]]
 
 
 def _prune(configs, named_args, **kwargs):
@@ -183,12 +206,12 @@ def _prune(configs, named_args, **kwargs):
     per_thread = lambda c: c.kwargs["BLOCK_M"] * max(dp, tile_n) // (32 * c.num_warps)  # noqa: E731
     keep = [c for c in configs if per_thread(c) <= 128 and (c.num_warps == 8 or c.kwargs["BLOCK_M"] == 64 or
                                                              max(dp, tile_n) <= 64)
-            and smem_estimate(c.kwargs["BLOCK_M"], dp, tile_n, c.num_stages) <= SMEM_BYTES]
+            and smem_estimate(c.kwargs["BLOCK_M"], dp, tile_n, c.num_stages, args["H_MODE"]) <= SMEM_BYTES]
     return keep or [triton.Config({"BLOCK_M": 64}, num_warps=4, num_stages=1)]
 
 
 @triton.jit
-def attention_kernel(q_ptr, kp_ptr, c_ptr, v_ptr, mask_ptr, out_ptr,
+def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
                      stride_qb, stride_qh, stride_qs, stride_qd,
                      stride_vb, stride_vh, stride_vs, stride_vd,
                      stride_mb, stride_mh, stride_mm, stride_mn,
@@ -196,7 +219,7 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, v_ptr, mask_ptr, out_ptr,
                      heads, groups, S1, S2, causal_offset, sp_scale, h_scale, S1_KEY, S2_KEY,
                      D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                      BLOCK_M: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, Q_BF16: tl.constexpr,
-                     ACC_MODE: tl.constexpr = 1, ROWSUM: tl.constexpr = 0, H_MODE: tl.constexpr = 0):
+                     ACC_MODE: tl.constexpr = 1, ROWSUM: tl.constexpr = 0, H_MODE: tl.constexpr = 3):
     tl.static_assert(BLOCK_N >= KV_LEN)
     n_mblk = tl.cdiv(S1, BLOCK_M)
     start_m = n_mblk - 1 - tl.program_id(0)            # the longest causal rows first
@@ -213,6 +236,7 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, v_ptr, mask_ptr, out_ptr,
     nblk = tl.cdiv(S2, KV_LEN)
     kp_base = kp_ptr + kvh.to(tl.int64) * nblk * BLOCK_N * DP
     c_base = c_ptr + kvh.to(tl.int64) * tl.cdiv(nblk, 16) * 16 * DP
+    h_base = h_ptr + bh.to(tl.int64) * nblk * S1
     v_base = v_ptr + b.to(tl.int64) * stride_vb + (h // groups) * stride_vh
     mask_base = mask_ptr + b.to(tl.int64) * stride_mb + h * stride_mh
 
@@ -235,17 +259,16 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, v_ptr, mask_ptr, out_ptr,
     l_i = tl.zeros([BLOCK_M], tl.float32)
     f_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     acc = tl.zeros([BLOCK_M, DP], tl.float32)
-    hc = tl.zeros([BLOCK_M, 16], tl.float32)
     for j in range(0, n_plain):
-        acc, l_i, m_i, f_i, hc = _block_step(acc, l_i, m_i, f_i, hc, q, kp_base, c_base, v_base, stride_vs,
-                                             stride_vd, mask_base, stride_mm, stride_mn, j, 0, offs_m, S1, S2,
-                                             causal_offset, sp_scale, h_scale, D, DP, KV_LEN, BLOCK_N, False,
-                                             CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
+        acc, l_i, m_i, f_i = _block_step(acc, l_i, m_i, f_i, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
+                                         mask_base, stride_mm, stride_mn, j, offs_m, S1, S2, causal_offset, sp_scale,
+                                         h_scale, D, DP, KV_LEN, BLOCK_N, False, CAUSAL, MASK_KIND, Q_BF16,
+                                         ACC_MODE, ROWSUM, H_MODE)
     for j in range(n_plain, hi):
-        acc, l_i, m_i, f_i, hc = _block_step(acc, l_i, m_i, f_i, hc, q, kp_base, c_base, v_base, stride_vs,
-                                             stride_vd, mask_base, stride_mm, stride_mn, j, n_plain, offs_m, S1, S2,
-                                             causal_offset, sp_scale, h_scale, D, DP, KV_LEN, BLOCK_N, True,
-                                             CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
+        acc, l_i, m_i, f_i = _block_step(acc, l_i, m_i, f_i, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
+                                         mask_base, stride_mm, stride_mn, j, offs_m, S1, S2, causal_offset, sp_scale,
+                                         h_scale, D, DP, KV_LEN, BLOCK_N, True, CAUSAL, MASK_KIND, Q_BF16,
+                                         ACC_MODE, ROWSUM, H_MODE)
     seen = m_i != float("-inf")
     out = acc / tl.where(seen, l_i, 1.0)[:, None]
     out = tl.where(seen[:, None], out, 0.0)
@@ -256,5 +279,5 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, v_ptr, mask_ptr, out_ptr,
 
 # the same kernel, tuned once per key (the host calls it unless PASA_CUDA_AUTOTUNE=0)
 attention_kernel_tuned = triton.autotune(
-    configs=_configs(), key=["S1_KEY", "S2_KEY", "DP", "BLOCK_N", "KV_LEN", "CAUSAL", "MASK_KIND", "Q_BF16"],
+    configs=_configs(), key=["S1_KEY", "S2_KEY", "DP", "BLOCK_N", "KV_LEN", "CAUSAL", "MASK_KIND", "Q_BF16", "H_MODE"],
     prune_configs_by={"early_config_prune": _prune})(attention_kernel)
