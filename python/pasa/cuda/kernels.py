@@ -28,7 +28,7 @@ MASK_NONE, MASK_BOOL, MASK_FLOAT = 0, 1, 2
 @triton.jit
 def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride_kd, kv_heads, S2, c_rows, pow2,
                    D: tl.constexpr, DP: tl.constexpr, DC: tl.constexpr, KV_LEN: tl.constexpr,
-                   BLOCK_N: tl.constexpr):
+                   BLOCK_N: tl.constexpr, SUM64: tl.constexpr = False):
     """Block j, columns [DC·i, DC·(i+1)) of one kv head: c_j = the block's column mean on each column's fp16 grid,
     K'_j = fp16(2^e·(K_j − c_j)) in fp32. The column sum is exact: each fp16 value is an integer multiple of
     2^-24 below 2^40, summed as int64, then one rounding of sum / n in float64 (the model's exact mean)."""
@@ -42,11 +42,14 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride
     k = tl.load(k_ptr + b.to(tl.int64) * stride_kb + h * stride_kh + rows[:, None] * stride_ks
                 + cols[None, :] * stride_kd, mask=mask, other=0.0)
     k = k.to(tl.float32).to(tl.float16).to(tl.float32)                 # the contract rounds inputs to fp16
-    total = tl.sum((k * 16777216.0).to(tl.int64), axis=0)             # k·2^24: an exact integer
+    if SUM64:
+        mean = tl.sum(k.to(tl.float64), axis=0)                       # also exact: ≤ 1024 values of 40 bits
+    else:
+        mean = tl.sum((k * 16777216.0).to(tl.int64), axis=0).to(tl.float64) * 5.960464477539063e-08
     fsum = tl.sum(k, axis=0)                                          # non-finite where a value is
     top = tl.max(tl.abs(k), axis=0)
     count = tl.minimum(S2 - j * KV_LEN, KV_LEN)
-    mean = total.to(tl.float64) * 5.960464477539063e-08 / count
+    mean = mean / count
     # ulp of fp16 at the column's largest magnitude: 2^(E − 10) for top in [2^E, 2^(E+1)), 2^-24 below 2^-14
     biased = (top.to(tl.int32, bitcast=True) >> 23) & 0xFF
     ulp = tl.where(top >= 6.103515625e-05, ((biased - 10) << 23).to(tl.float32, bitcast=True), 5.960464477539063e-08)
@@ -87,8 +90,8 @@ def shift_h_kernel(q_ptr, c_ptr, h_ptr, stride_qb, stride_qh, stride_qs, stride_
 
 
 @triton.jit
-def _block_step(acc, l_i, m_i, f_i, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd, mask_base, stride_mm,
-                stride_mn, j, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
+def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd, mask_base,
+                stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
                 D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                 MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
                 ACC_MODE: tl.constexpr, ROWSUM: tl.constexpr, H_MODE: tl.constexpr):
@@ -101,12 +104,16 @@ def _block_step(acc, l_i, m_i, f_i, q, kp_base, c_base, h_base, v_base, stride_v
     offs_t = tl.arange(0, BLOCK_N)
     offs_n = j * KV_LEN + offs_t
     offs_d = tl.arange(0, DP)
+    if H_MODE == 3:   # h of the next block, loaded one step ahead so its latency hides behind this block's dots
+        h_next = tl.load(h_base + (j + 1) * S1 + offs_m, mask=(offs_m < S1) & (j + 1 < nblk), other=0.0)
+    else:
+        h_next = h_cur
     kt = tl.load(kp_base + (j * BLOCK_N + offs_t)[None, :] * DP + offs_d[:, None])     # K'ᵀ tile, padded, no checks
     sp = tl.dot(q, kt).to(tl.float16)                                                 # S' = fp16(Q·K'ᵀ)
     offs_16 = tl.arange(0, 16)
     # h = log2e·s·(Q·c_j), the shift the centring removed from this block's scores
     if H_MODE == 3:
-        h = tl.load(h_base + j * S1 + offs_m, mask=offs_m < S1, other=0.0)               # precomputed, coalesced
+        h = h_cur                                                                     # precomputed, coalesced
     elif H_MODE == 2:
         ct = tl.load(c_base + j * DP + offs_d[:, None] + 0 * offs_16[None, :])     # c_j in all 16 columns
         h = tl.max(tl.dot(q, ct), axis=1) * h_scale
@@ -133,9 +140,9 @@ def _block_step(acc, l_i, m_i, f_i, q, kp_base, c_base, h_base, v_base, stride_v
     top = r + h
     if MASKED:
         seen = r != float("-inf")
-        m_new = tl.where(seen, tl.maximum(m_i, top), m_i)
+        m_new = tl.where(seen, tl.maximum(m_i, top, propagate_nan=tl.PropagateNan.ALL), m_i)
     else:
-        m_new = tl.maximum(m_i, top)
+        m_new = tl.maximum(m_i, top, propagate_nan=tl.PropagateNan.ALL)                # a NaN row stays NaN
     if ACC_MODE == 0:
         if MASKED:
             p32 = tl.math.exp2(x - tl.where(seen, r, 0.0)[:, None])
@@ -173,7 +180,7 @@ def _block_step(acc, l_i, m_i, f_i, q, kp_base, c_base, h_base, v_base, stride_v
     else:
         l_new = alpha * l_i + rowsum
         acc_new = tl.dot(p, v, acc * alpha[:, None])
-    return acc_new, l_new, m_new, f_new
+    return acc_new, l_new, m_new, f_new, h_next
 
 
 SMEM_BYTES = 220 * 1024   # H100: 227 KiB per block, less a margin for Triton's own scratch
@@ -195,7 +202,7 @@ def default_config(dp: int, tile_n: int, h_mode: int = 3) -> dict:
 
 def _configs():
     return [triton.Config({"BLOCK_M": bm}, num_warps=w, num_stages=s)
-            for bm, w, s in [(128, 8, 3), (128, 8, 2), (64, 4, 3), (64, 4, 2), (64, 4, 1), (128, 8, 1)]]
+            for bm, w, s in [(128, 8, 3), (128, 8, 2), (64, 4, 3), (64, 4, 2), (64, 4, 1)]]
 
 
 def _prune(configs, named_args, **kwargs):
@@ -219,7 +226,8 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
                      heads, groups, S1, S2, causal_offset, sp_scale, h_scale, S1_KEY, S2_KEY,
                      D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                      BLOCK_M: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, Q_BF16: tl.constexpr,
-                     ACC_MODE: tl.constexpr = 1, ROWSUM: tl.constexpr = 0, H_MODE: tl.constexpr = 3):
+                     ACC_MODE: tl.constexpr = 1, ROWSUM: tl.constexpr = 0, H_MODE: tl.constexpr = 3,
+                     WS: tl.constexpr = False):
     tl.static_assert(BLOCK_N >= KV_LEN)
     n_mblk = tl.cdiv(S1, BLOCK_M)
     start_m = n_mblk - 1 - tl.program_id(0)            # the longest causal rows first
@@ -259,16 +267,20 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
     l_i = tl.zeros([BLOCK_M], tl.float32)
     f_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     acc = tl.zeros([BLOCK_M, DP], tl.float32)
-    for j in range(0, n_plain):
-        acc, l_i, m_i, f_i = _block_step(acc, l_i, m_i, f_i, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
-                                         mask_base, stride_mm, stride_mn, j, offs_m, S1, S2, causal_offset, sp_scale,
-                                         h_scale, D, DP, KV_LEN, BLOCK_N, False, CAUSAL, MASK_KIND, Q_BF16,
-                                         ACC_MODE, ROWSUM, H_MODE)
+    if H_MODE == 3:
+        h_cur = tl.load(h_base + offs_m, mask=offs_m < S1, other=0.0)
+    else:
+        h_cur = tl.zeros([BLOCK_M], tl.float32)
+    for j in tl.range(0, n_plain, warp_specialize=WS):
+        acc, l_i, m_i, f_i, h_cur = _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base,
+                                                stride_vs, stride_vd, mask_base, stride_mm, stride_mn, j, nblk, offs_m,
+                                                S1, S2, causal_offset, sp_scale, h_scale, D, DP, KV_LEN, BLOCK_N,
+                                                False, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
     for j in range(n_plain, hi):
-        acc, l_i, m_i, f_i = _block_step(acc, l_i, m_i, f_i, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
-                                         mask_base, stride_mm, stride_mn, j, offs_m, S1, S2, causal_offset, sp_scale,
-                                         h_scale, D, DP, KV_LEN, BLOCK_N, True, CAUSAL, MASK_KIND, Q_BF16,
-                                         ACC_MODE, ROWSUM, H_MODE)
+        acc, l_i, m_i, f_i, h_cur = _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base,
+                                                stride_vs, stride_vd, mask_base, stride_mm, stride_mn, j, nblk, offs_m,
+                                                S1, S2, causal_offset, sp_scale, h_scale, D, DP, KV_LEN, BLOCK_N,
+                                                True, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
     seen = m_i != float("-inf")
     out = acc / tl.where(seen, l_i, 1.0)[:, None]
     out = tl.where(seen[:, None], out, 0.0)

@@ -40,6 +40,9 @@ def _mask_args(mask: torch.Tensor | None, b: int, n: int, s1: int, s2: int):
     return full, kernels.MASK_FLOAT, full.stride()
 
 
+SHIFT_FLAGS = {"SUM64": False, "DC": 64, "num_warps": 8}
+
+
 def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int):
     """The separate pass over K: K' (B, Nkv, nblk·tile_n, dp) fp16, zero-padded, and the centres c_j as
     (B, Nkv, nblk rounded up to 16, dp) fp16, zero rows past the last block (the attention loop reads 16 at once)."""
@@ -48,9 +51,10 @@ def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int):
     c_rows = triton.cdiv(nblk, 16) * 16
     kp = torch.empty((b, nkv, nblk * tile_n, dp), dtype=torch.float16, device=k.device)
     c = torch.zeros((b, nkv, c_rows, dp), dtype=torch.float16, device=k.device)
-    dc = min(dp, 64)
+    dc = min(dp, SHIFT_FLAGS["DC"])
     kernels.shift_k_kernel[(nblk, b * nkv, dp // dc)](k, kp, c, *k.stride(), nkv, s2, c_rows, pow2, D=d, DP=dp,
-                                                      DC=dc, KV_LEN=block_n, BLOCK_N=tile_n, num_warps=8)
+                                                      DC=dc, KV_LEN=block_n, BLOCK_N=tile_n, SUM64=SHIFT_FLAGS["SUM64"],
+                                                      num_warps=SHIFT_FLAGS["num_warps"])
     return kp, c
 
 
