@@ -1,16 +1,19 @@
 """Triton kernels of the exact variant (docs/numerics.md, python/pasa/model.py `_step_exact`).
 
-Two launches per call:
-1. ``shift_k_kernel``: one program per (KV block j, batch·kv-head). It reads block j of K once and writes the
-   block's centre c_j (fp16, exact) and K'_j = fp16(2^e·(K_j − c_j)), padded with zero rows to the tile and
-   zero columns to the padded head dim DP, so the attention loop loads K' with no bounds checks.
-2. ``attention_kernel``: one program per (BLOCK_M query rows, batch·head), the flash-attention loop over KV
-   blocks of the contract's length n. Per block: S' = fp16(Q·K'ᵀ) (fp32-accumulating tensor-core dot), the
-   removed shift h = s·(Q·c_j) (a second, 16-column dot), x = s_rest·S' + bias, r = rowmax x, P = fp16(exp(x − r)),
-   top = r + h, then the running max/sum/output update with the factors α, γ of the contract. Exponentials are
-   exp2 with log2(e) folded into the scales, so m, r, h and top are kept in log2 units.
+Three launches per call:
+1. ``shift_k_kernel``: one program per (KV block j, batch·kv-head, 64 columns). It reads its part of block j of
+   K once and writes the block's centre c_j (fp16, exact) and K'_j = fp16(2^e·(K_j − c_j)), padded with zero
+   rows to the tile and zero columns to the padded head dim DP, so the attention loop loads K' with no checks.
+2. ``shift_h_kernel``: the removed shifts h = log2e·s·(Q·c_j) for every query row and KV block (16 blocks per
+   fp32-accumulating dot), one contiguous fp32 vector per block; skipped where that table would pass
+   op.H_TABLE_LIMIT × Q's bytes (long S2), and the loop computes Q·c_j itself (H_MODE 2).
+3. ``attention_kernel``: one program per (BLOCK_M query rows, batch·head), the flash-attention loop over KV
+   blocks of the contract's length n. Per block: S' = fp16(Q·K'ᵀ) (fp32-accumulating tensor-core dot),
+   x = s_rest·S' + bias, r = rowmax x, P = fp16(exp(x − r)), top = r + h, then the running max/sum/output
+   update (``_block_step``). Exponentials are exp2 with log2(e) folded into the scales, so m, r, h and top are
+   kept in log2 units.
 Causal programs skip the KV blocks nobody in their rows can see, and run the masked step only on the blocks that
-cross the diagonal, the sequence end or a user mask.
+cross the diagonal, the sequence end or a user mask; the programs with the longest rows start first.
 """
 from __future__ import annotations
 
@@ -226,8 +229,7 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
                      heads, groups, S1, S2, causal_offset, sp_scale, h_scale, S1_KEY, S2_KEY,
                      D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                      BLOCK_M: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, Q_BF16: tl.constexpr,
-                     ACC_MODE: tl.constexpr = 1, ROWSUM: tl.constexpr = 0, H_MODE: tl.constexpr = 3,
-                     WS: tl.constexpr = False):
+                     ACC_MODE: tl.constexpr = 1, ROWSUM: tl.constexpr = 0, H_MODE: tl.constexpr = 3):
     tl.static_assert(BLOCK_N >= KV_LEN)
     n_mblk = tl.cdiv(S1, BLOCK_M)
     start_m = n_mblk - 1 - tl.program_id(0)            # the longest causal rows first
@@ -271,7 +273,7 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
         h_cur = tl.load(h_base + offs_m, mask=offs_m < S1, other=0.0)
     else:
         h_cur = tl.zeros([BLOCK_M], tl.float32)
-    for j in tl.range(0, n_plain, warp_specialize=WS):
+    for j in range(0, n_plain):
         acc, l_i, m_i, f_i, h_cur = _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base,
                                                 stride_vs, stride_vd, mask_base, stride_mm, stride_mn, j, nblk, offs_m,
                                                 S1, S2, causal_offset, sp_scale, h_scale, D, DP, KV_LEN, BLOCK_N,
@@ -289,7 +291,8 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
              mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D))
 
 
-# the same kernel, tuned once per key (the host calls it unless PASA_CUDA_AUTOTUNE=0)
+# the same kernel, tuned once per key (the host calls it only with PASA_CUDA_AUTOTUNE=1: on the H100 the tuner's
+# picks, timed on one input, came out 0-14% slower than default_config; docs/cuda.md)
 attention_kernel_tuned = triton.autotune(
     configs=_configs(), key=["S1_KEY", "S2_KEY", "DP", "BLOCK_N", "KV_LEN", "CAUSAL", "MASK_KIND", "Q_BF16", "H_MODE"],
     prune_configs_by={"early_config_prune": _prune})(attention_kernel)
