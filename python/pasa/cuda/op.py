@@ -13,12 +13,16 @@ from .. import _C
 from . import kernels
 
 BACKENDS = ("auto", "triton")
-HEAD_DIM_MAX = 256   # DP = 256 is the widest tile that fits in registers with two fp32 accumulators
+HEAD_DIM_MAX = 256   # DP = 256 is the widest output tile that fits in registers beside the score tile
 BLOCK_N_MAX = 256    # the KV tile is one contract block wide
-AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "1") != "0"   # 0: one default launch per shape, no tuning runs
-# kernel design switches (docs/cuda.md): ACC_MODE 1 = one accumulator in the frame of the last block,
-# ROWSUM 0 = rowsum of the fp16 P tile; H_MODE 0 = Q·c_j by a 16-column dot. Other values exist to be timed.
-KERNEL_FLAGS = {"ACC_MODE": 1, "ROWSUM": 0, "H_MODE": 0}
+AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "0") == "1"   # 1: tune the launch per shape (default_config else)
+# kernel design switches (docs/cuda.md): ACC_MODE 1 = one accumulator in the frame of the last block that counts
+# (0: two, the model's frame); ROWSUM 0 = rowsum of the fp16 P tile (1: by a dot with ones; 2: of the unrounded
+# P, timing only). The other values are kept to be timed against, not to be used.
+KERNEL_FLAGS = {"ACC_MODE": 1, "ROWSUM": 0}
+# h = s·Q·c_j: precomputed per (query row, KV block) when that table stays within H_TABLE_LIMIT × Q's bytes
+# (H_MODE 3), else a 16-column dot per block inside the loop (H_MODE 2)
+H_TABLE_LIMIT = 4.0
 
 
 def split_scale(scale: float) -> tuple[float, float]:
@@ -37,6 +41,9 @@ def _mask_args(mask: torch.Tensor | None, b: int, n: int, s1: int, s2: int):
     return full, kernels.MASK_FLOAT, full.stride()
 
 
+SHIFT_FLAGS = {"SUM64": False, "DC": 64, "num_warps": 4}   # the fastest measured (docs/cuda.md)
+
+
 def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int):
     """The separate pass over K: K' (B, Nkv, nblk·tile_n, dp) fp16, zero-padded, and the centres c_j as
     (B, Nkv, nblk rounded up to 16, dp) fp16, zero rows past the last block (the attention loop reads 16 at once)."""
@@ -45,25 +52,20 @@ def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int):
     c_rows = triton.cdiv(nblk, 16) * 16
     kp = torch.empty((b, nkv, nblk * tile_n, dp), dtype=torch.float16, device=k.device)
     c = torch.zeros((b, nkv, c_rows, dp), dtype=torch.float16, device=k.device)
-    dc = min(dp, 64)
+    dc = min(dp, SHIFT_FLAGS["DC"])
     kernels.shift_k_kernel[(nblk, b * nkv, dp // dc)](k, kp, c, *k.stride(), nkv, s2, c_rows, pow2, D=d, DP=dp,
-                                                      DC=dc, KV_LEN=block_n, BLOCK_N=tile_n, num_warps=8)
+                                                      DC=dc, KV_LEN=block_n, BLOCK_N=tile_n, SUM64=SHIFT_FLAGS["SUM64"],
+                                                      num_warps=SHIFT_FLAGS["num_warps"])
     return kp, c
-
-
-def _meta(t):
-    return None if t is None else torch.empty(t.shape, dtype=t.dtype, device="meta")
 
 
 def check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta):
     """The shared argument check (csrc/attention_args.cpp); returns the resolved (scale, beta).
 
-    Every error is raised through the dispatcher by the op's Meta kernel (the same C++ check on shapes and
-    dtypes), then the device and bfloat16-range checks, then ``_C.check_args``, which then has nothing left to
-    raise. Reason: on the H100 machine (torch 2.11), an error raised by ``_C.check_args`` itself through pybind11
-    crashed the process (segfault) whenever its message held a number; the dispatcher's path does not."""
-    torch.ops.pasa.attention.default(_meta(q), _meta(k), _meta(v), _meta(mask), scale, causal, causal_align,
-                                     variant, block_n, beta, "auto")
+    The device and bfloat16-range checks run here first, with the C++ messages: on the H100 machine (torch 2.11,
+    extension built there) any C++ error whose message holds a number crashed the process (segfault), through
+    ``_C.check_args`` and through the dispatcher alike, and these two checks would otherwise print a device
+    index or 65504. ``_C.check_args`` then checks everything else, the one definition of the rules."""
     for name, t in (("k", k), ("v", v), ("mask", mask)):
         if t is not None and t.device != q.device:
             raise ValueError(f"pasa.attention: {name} must be on q's device {q.device}, got {t.device}")
@@ -101,22 +103,33 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
     pow2, s_rest = split_scale(scale)
     with torch.cuda.device(q.device) if q.is_cuda else _nullcontext():
         kp, c = shift_k(k, block_n, pow2, dp, tile_n)
+        h_scale = float(np.float32(np.float32(scale) * kernels.LOG2E))
+        nblk = triton.cdiv(s2, block_n)
+        flags = dict(KERNEL_FLAGS)
+        if "H_MODE" not in flags:
+            flags["H_MODE"] = 3 if nblk * 4 <= H_TABLE_LIMIT * d * q.element_size() else 2
+        if flags["H_MODE"] == 3:
+            htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device)
+            kernels.shift_h_kernel[(triton.cdiv(s1, 64), b * n)](
+                q, c, htab, *q.stride(), n, n // nkv, s1, nblk, c.shape[2], h_scale, D=d, DP=dp, BLOCK_M=64,
+                Q_BF16=q.dtype == torch.bfloat16, num_warps=4)
+        else:
+            htab = c
         mask_t, mask_kind, mstride = _mask_args(mask, b, n, s1, s2)
         causal_offset = s2 - s1 if causal_align == "bottom_right" else 0
         sp_scale = float(np.float32(s_rest * kernels.LOG2E))
-        h_scale = float(np.float32(np.float32(scale) * kernels.LOG2E))
         if AUTOTUNE:
             launch, config = kernels.attention_kernel_tuned, {}
         else:
-            launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n)
+            launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n, flags["H_MODE"])
         grid = lambda meta: (triton.cdiv(s1, meta["BLOCK_M"]), b * n)  # noqa: E731
         launch[grid](
-            q, kp, c, v, mask_t if mask_t is not None else q, out,
+            q, kp, c, htab, v, mask_t if mask_t is not None else q, out,
             *q.stride(), *v.stride(), *mstride, *out.stride(),
             n, n // nkv, s1, s2, causal_offset, sp_scale, h_scale,
             _bucket(s1), _bucket(s2),
             D=d, DP=dp, KV_LEN=block_n, BLOCK_N=tile_n, CAUSAL=bool(causal), MASK_KIND=mask_kind,
-            Q_BF16=q.dtype == torch.bfloat16, **KERNEL_FLAGS, **config)
+            Q_BF16=q.dtype == torch.bfloat16, **flags, **config)
     return out
 
 
