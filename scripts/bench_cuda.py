@@ -6,8 +6,9 @@ One run: first the correctness checks (pasa vs the contract's model through pasa
 small shape per head dim, then pasa vs SDPA-flash on every benchmark input), then the timings. Inputs are fp16,
 BNSD, N(0, 1); B = 16384 / S and H = 2048 / D, so every row moves the same number of tokens. Each time is the
 median over many calls of one CUDA-event pair around a single call, rotating over several input sets so no call
-reads its inputs from the L2 of the previous one. TFLOP/s = 4·B·H·S²·D / time, halved for causal. The table of
-TFLOP/s comes first, the ratios pasa / peer last. The K-shift pass (pasa's separate pass over K) is also timed
+reads its inputs from the L2 of the previous one (pasa runs its default launch; PASA_CUDA_AUTOTUNE=1 tunes
+it). TFLOP/s = 4·B·H·S²·D / time, halved for causal. The table of TFLOP/s comes first, the ratios pasa / peer
+last. The K-shift pass (pasa's separate pass over K) is also timed
 alone, and its share of pasa's time printed.
 """
 from __future__ import annotations

@@ -292,7 +292,7 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
 
 
 # the same kernel, tuned once per key (the host calls it only with PASA_CUDA_AUTOTUNE=1: on the H100 the tuner's
-# picks, timed on one input, came out 0-14% slower than default_config; docs/cuda.md)
+# picks, timed on one input, came out 3-14% slower than default_config; docs/cuda.md)
 attention_kernel_tuned = triton.autotune(
     configs=_configs(), key=["S1_KEY", "S2_KEY", "DP", "BLOCK_N", "KV_LEN", "CAUSAL", "MASK_KIND", "Q_BF16", "H_MODE"],
     prune_configs_by={"early_config_prune": _prune})(attention_kernel)

@@ -1,4 +1,4 @@
-"""Host side of the CUDA backend: argument checks, the two launches, and the registration as pasa::attention's
+"""Host side of the CUDA backend: argument checks, the three launches, and the registration as pasa::attention's
 CUDA kernel (so ``torch.ops.pasa.attention`` and ``pasa.attention`` dispatch here for CUDA tensors)."""
 from __future__ import annotations
 
