@@ -85,6 +85,19 @@ def test_cuda_masks_match_model(seed, mask_kind):
         assert torch.equal(out[0], torch.zeros_like(out[0]))
 
 
+@pytest.mark.parametrize("causal,align", [(False, "top_left"), (True, "bottom_right")])
+def test_in_loop_shift_matches_model(seed, monkeypatch, causal, align):
+    """Long S2 (beyond op.H_TABLE_LIMIT) computes Q·c_j inside the loop instead of the shift table; forced here."""
+    from pasa.cuda import op
+    monkeypatch.setattr(op, "H_TABLE_LIMIT", 0.0)
+    q, k, v = _to_dev(*rand_qkv(2, 4, 2, 300, 700, 80, torch.bfloat16, mean=5.0, amp=5.0, seed=seed))
+    mask = (torch.rand(2, 1, 300, 700, generator=torch.Generator().manual_seed(seed)) > 0.1).to(DEV)
+    kw = dict(mask=mask, causal=causal, causal_align=align)
+    figures = check_backend(pasa.attention(q, k, v, **kw), model_attention(q, k, v, **kw),
+                            golden_attention(q, k, v, **kw), what="cuda (in-loop shift)")
+    print(figures)
+
+
 def test_op_dispatch_and_layouts(seed):
     q, k, v = _to_dev(*rand_qkv(2, 4, 2, 100, 140, 64, mean=1.0, amp=2.0, seed=seed))
     direct = pasa._cuda.attention_triton(q, k, v, None, None, True, "top_left", "exact", 128, None, "auto")
