@@ -1,7 +1,8 @@
 #include "attention_args.h"
 
 #include <cmath>
-#include <sstream>
+#include <cstdio>
+#include <string>
 
 namespace pasa {
 
@@ -15,17 +16,39 @@ namespace {
 constexpr double kFp16Max = 65504.0;
 constexpr int64_t kBlockMin = 16, kBlockMax = 1024, kBlockMultiple = 16, kHeadDimMax = 512;
 
+// Messages are assembled with std::to_string/snprintf rather than streamed by c10::str: on a CUDA build host
+// (g++ 13.3, torch 2.11) streaming a number into an error message from this extension crashed the process.
+void put(std::string& s, const char* x) { s += x; }
+void put(std::string& s, const std::string& x) { s += x; }
+void put(std::string& s, int x) { s += std::to_string(x); }
+void put(std::string& s, int64_t x) { s += std::to_string(x); }
+void put(std::string& s, double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", x);
+  s += buf;
+}
+void put(std::string& s, c10::ScalarType t) { s += c10::toString(t); }
+void put(std::string& s, const c10::Device& d) { s += d.str(); }
+template <typename... Args>
+std::string msg(const Args&... args) {
+  std::string s;
+  (put(s, args), ...);
+  return s;
+}
+#define PASA_CHECK_VALUE(cond, ...) TORCH_CHECK_VALUE(cond, msg(__VA_ARGS__))
+#define PASA_CHECK_TYPE(cond, ...) TORCH_CHECK_TYPE(cond, msg(__VA_ARGS__))
+
 std::string shape_str(const at::Tensor& t) {
-  std::ostringstream os;
-  os << t.sizes();
-  return os.str();
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
 }
 
 void check_tensor(const at::Tensor& t, const char* name) {
-  TORCH_CHECK_VALUE(t.defined(), "pasa.attention: ", name, " must be a tensor, got None");
-  TORCH_CHECK_VALUE(t.dim() == 4, "pasa.attention: ", name, " must be 4-D (B, N, S, D), got shape ",
+  PASA_CHECK_VALUE(t.defined(), "pasa.attention: ", name, " must be a tensor, got None");
+  PASA_CHECK_VALUE(t.dim() == 4, "pasa.attention: ", name, " must be 4-D (B, N, S, D), got shape ",
                     shape_str(t));
-  TORCH_CHECK_TYPE(t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16, "pasa.attention: ", name,
+  PASA_CHECK_TYPE(t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16, "pasa.attention: ", name,
                    " must be float16 or bfloat16, got ", t.scalar_type());
 }
 
@@ -33,7 +56,7 @@ void check_fp16_range(const at::Tensor& t, const char* name) {
   if (t.scalar_type() != at::kBFloat16 || t.numel() == 0 || t.is_meta()) return;
   auto a = t.abs();
   bool outside = (a.gt(kFp16Max) & a.isfinite()).any().item<bool>();
-  TORCH_CHECK_VALUE(!outside, "pasa.attention: ", name, " holds bfloat16 values beyond float16's range (|x| > ",
+  PASA_CHECK_VALUE(!outside, "pasa.attention: ", name, " holds bfloat16 values beyond float16's range (|x| > ",
                     kFp16Max, "); PASA computes in float16, so rescale the input");
 }
 
@@ -46,50 +69,50 @@ AttentionArgs check_attention_args(const at::Tensor& q, const at::Tensor& k, con
   check_tensor(q, "q");
   check_tensor(k, "k");
   check_tensor(v, "v");
-  TORCH_CHECK_TYPE(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
+  PASA_CHECK_TYPE(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
                    "pasa.attention: q, k and v must share one dtype, got ", q.scalar_type(), ", ",
                    k.scalar_type(), ", ", v.scalar_type());
-  TORCH_CHECK_VALUE(k.device() == q.device() && v.device() == q.device(),
+  PASA_CHECK_VALUE(k.device() == q.device() && v.device() == q.device(),
                     "pasa.attention: q, k and v must be on one device, got ", q.device(), ", ", k.device(), ", ",
                     v.device());
-  TORCH_CHECK_VALUE(k.sizes() == v.sizes(), "pasa.attention: k and v must have the same shape, got k ",
+  PASA_CHECK_VALUE(k.sizes() == v.sizes(), "pasa.attention: k and v must have the same shape, got k ",
                     shape_str(k), " and v ", shape_str(v));
-  TORCH_CHECK_VALUE(k.size(0) == q.size(0), "pasa.attention: k must have q's batch size ", q.size(0), ", got ",
+  PASA_CHECK_VALUE(k.size(0) == q.size(0), "pasa.attention: k must have q's batch size ", q.size(0), ", got ",
                     k.size(0), " (q ", shape_str(q), ", k ", shape_str(k), ")");
-  TORCH_CHECK_VALUE(k.size(3) == q.size(3), "pasa.attention: k's head dim D must equal q's (", q.size(3),
+  PASA_CHECK_VALUE(k.size(3) == q.size(3), "pasa.attention: k's head dim D must equal q's (", q.size(3),
                     "), got ", k.size(3));
-  TORCH_CHECK_VALUE(q.size(3) >= 1 && q.size(3) <= kHeadDimMax, "pasa.attention: head dim D must be in [1, ",
+  PASA_CHECK_VALUE(q.size(3) >= 1 && q.size(3) <= kHeadDimMax, "pasa.attention: head dim D must be in [1, ",
                     kHeadDimMax, "], got ", q.size(3));
-  TORCH_CHECK_VALUE(k.size(1) >= 1 && q.size(1) % k.size(1) == 0, "pasa.attention: q's head count N (",
+  PASA_CHECK_VALUE(k.size(1) >= 1 && q.size(1) % k.size(1) == 0, "pasa.attention: q's head count N (",
                     q.size(1), ") must be a multiple of k's head count Nkv (", k.size(1), ") for GQA/MQA");
 
   AttentionArgs a{};
   if (variant == "exact") a.variant = Variant::kExact;
   else if (variant == "pasa") a.variant = Variant::kPasa;
   else if (variant == "paper") a.variant = Variant::kPaper;
-  else TORCH_CHECK_VALUE(false, "pasa.attention: variant must be 'exact', 'pasa' or 'paper', got '", variant, "'");
+  else PASA_CHECK_VALUE(false, "pasa.attention: variant must be 'exact', 'pasa' or 'paper', got '", variant, "'");
 
   if (causal_align == "top_left") a.align = CausalAlign::kTopLeft;
   else if (causal_align == "bottom_right") a.align = CausalAlign::kBottomRight;
-  else TORCH_CHECK_VALUE(false, "pasa.attention: causal_align must be 'top_left' or 'bottom_right', got '",
+  else PASA_CHECK_VALUE(false, "pasa.attention: causal_align must be 'top_left' or 'bottom_right', got '",
                          causal_align, "'");
   a.causal = causal;
 
-  TORCH_CHECK_VALUE(block_n >= kBlockMin && block_n <= kBlockMax && block_n % kBlockMultiple == 0,
+  PASA_CHECK_VALUE(block_n >= kBlockMin && block_n <= kBlockMax && block_n % kBlockMultiple == 0,
                     "pasa.attention: block_n must be a multiple of ", kBlockMultiple, " in [", kBlockMin, ", ",
                     kBlockMax, "], got ", block_n);
   a.block_n = block_n;
 
   a.scale = scale.has_value() ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
-  TORCH_CHECK_VALUE(std::isfinite(a.scale) && a.scale > 0, "pasa.attention: scale must be finite and > 0, got ",
+  PASA_CHECK_VALUE(std::isfinite(a.scale) && a.scale > 0, "pasa.attention: scale must be finite and > 0, got ",
                     a.scale);
   if (a.variant == Variant::kExact) {
-    TORCH_CHECK_VALUE(!beta.has_value() || *beta == 1.0,
+    PASA_CHECK_VALUE(!beta.has_value() || *beta == 1.0,
                       "pasa.attention: beta is fixed at 1 for variant 'exact'; pass beta=None, got ", *beta);
     a.beta = 1.0;
   } else {
     a.beta = beta.has_value() ? *beta : 0.984497;  // the authors' final value (python/pasa/beta.py)
-    TORCH_CHECK_VALUE(a.beta > 0 && a.beta < 1, "pasa.attention: beta must lie in (0, 1) for variant '",
+    PASA_CHECK_VALUE(a.beta > 0 && a.beta < 1, "pasa.attention: beta must lie in (0, 1) for variant '",
                       variant, "', got ", a.beta);
   }
 
@@ -102,10 +125,10 @@ AttentionArgs check_attention_args(const at::Tensor& q, const at::Tensor& k, con
 
   if (mask.has_value() && mask->defined()) {
     const at::Tensor& m = *mask;
-    TORCH_CHECK_TYPE(m.scalar_type() == at::kBool || at::isFloatingType(m.scalar_type()),
+    PASA_CHECK_TYPE(m.scalar_type() == at::kBool || at::isFloatingType(m.scalar_type()),
                      "pasa.attention: mask must be bool (True = attend) or floating (added to the scores), got ",
                      m.scalar_type());
-    TORCH_CHECK_VALUE(m.device() == q.device(), "pasa.attention: mask must be on q's device ", q.device(),
+    PASA_CHECK_VALUE(m.device() == q.device(), "pasa.attention: mask must be on q's device ", q.device(),
                       ", got ", m.device());
     std::vector<int64_t> full{a.batch, a.heads, a.s1, a.s2};
     bool ok = m.dim() <= 4;
@@ -113,7 +136,7 @@ AttentionArgs check_attention_args(const at::Tensor& q, const at::Tensor& k, con
       int64_t size = m.size(m.dim() - 1 - i), want = full[3 - i];
       ok = size == want || size == 1;
     }
-    TORCH_CHECK_VALUE(ok, "pasa.attention: mask must broadcast to (B, N, S1, S2) = (", a.batch, ", ", a.heads, ", ",
+    PASA_CHECK_VALUE(ok, "pasa.attention: mask must broadcast to (B, N, S1, S2) = (", a.batch, ", ", a.heads, ", ",
                       a.s1, ", ", a.s2, "), got shape ", shape_str(m));
   }
   if (check_values) {

@@ -5,6 +5,12 @@
 
 TORCH_LIBRARY(pasa, m) { m.def(pasa::kSchema); }
 
+// The op has no backward yet: a backward through it raises "derivative ... is not implemented" instead of
+// returning no gradient.
+TORCH_LIBRARY_IMPL(pasa, Autograd, m) {
+  m.impl("attention", torch::autograd::autogradNotImplementedFallback());
+}
+
 // `import pasa._C` loads this library (and with it every kernel registration compiled into it).
 // check_args lets kernels written in Python (the CUDA backend) share the one argument check.
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
