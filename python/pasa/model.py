@@ -92,6 +92,13 @@ def _with_bias(x, bias):
 
 # ---- the variants ---------------------------------------------------------------------------------------------
 
+def split_scale(scale: float) -> tuple[float, float]:
+    """s = 2^e · s_rest with e = ⌊log₂ s⌋: the exact variant folds 2^e into K' (exactly) and applies the fp32
+    s_rest to S'. Returns (2^e, s_rest)."""
+    pow2 = float(2.0 ** np.floor(np.log2(scale)))
+    return pow2, _fp32(scale / pow2)
+
+
 def centre_and_scale(kj: torch.Tensor, scale: float):
     """The exact variant's per-block centre c (fp16, on each column's own fp16 grid, so K − c is exact) and the
     split of the scale s = 2^e · s_rest (2^e folded into K' exactly, s_rest applied to S' in fp32)."""
@@ -100,8 +107,7 @@ def centre_and_scale(kj: torch.Tensor, scale: float):
     _, exp = torch.frexp(top)                                      # top = m·2^exp, m in [0.5, 1)
     ulp = torch.where(top >= 2.0 ** -14, torch.ldexp(torch.ones_like(top), exp - 11), torch.full_like(top, 2.0 ** -24))
     c = (torch.round(mean / ulp) * ulp).float()                    # a multiple of the column's largest ulp
-    pow2 = 2.0 ** np.floor(np.log2(scale))
-    return c, pow2, _fp32(scale / pow2)
+    return (c,) + split_scale(scale)
 
 
 def _step_exact(state, q, kj, vj, bias, scale, beta):

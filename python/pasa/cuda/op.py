@@ -10,6 +10,7 @@ import torch
 import triton
 
 from .. import _C
+from ..model import split_scale
 from . import kernels
 
 BACKENDS = ("auto", "triton")
@@ -23,12 +24,6 @@ KERNEL_FLAGS = {"ACC_MODE": 1, "ROWSUM": 0}
 # h = s·Q·c_j: precomputed per (query row, KV block) when that table stays within H_TABLE_LIMIT × Q's bytes
 # (H_MODE 3), else a 16-column dot per block inside the loop (H_MODE 2)
 H_TABLE_LIMIT = 4.0
-
-
-def split_scale(scale: float) -> tuple[float, float]:
-    """s = 2^e · s_rest: 2^e goes into K' exactly, s_rest multiplies S' (the model's centre_and_scale)."""
-    pow2 = float(2.0 ** np.floor(np.log2(scale)))
-    return pow2, float(np.float32(scale / pow2))
 
 
 def _mask_args(mask: torch.Tensor | None, b: int, n: int, s1: int, s2: int):
@@ -59,29 +54,10 @@ def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int):
     return kp, c
 
 
-def check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta):
-    """The shared argument check (csrc/attention_args.cpp); returns the resolved (scale, beta).
-
-    The device and bfloat16-range checks run here first, with the C++ messages: on the H100 machine (torch 2.11,
-    extension built there) any C++ error whose message holds a number crashed the process (segfault), through
-    ``_C.check_args`` and through the dispatcher alike, and these two checks would otherwise print a device
-    index or 65504. ``_C.check_args`` then checks everything else, the one definition of the rules."""
-    for name, t in (("k", k), ("v", v), ("mask", mask)):
-        if t is not None and t.device != q.device:
-            raise ValueError(f"pasa.attention: {name} must be on q's device {q.device}, got {t.device}")
-    if q.dtype == torch.bfloat16:
-        for name, t in (("q", q), ("k", k), ("v", v)):
-            a = t.abs()
-            if bool(((a > 65504.0) & torch.isfinite(a)).any()):
-                raise ValueError(f"pasa.attention: {name} holds bfloat16 values beyond float16's range "
-                                 "(|x| > 65504); PASA computes in float16, so rescale the input")
-    return _C.check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta)
-
-
 def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align="top_left", variant="exact",
                      block_n=128, beta=None, backend="auto"):
     """pasa::attention for CUDA tensors (BNSD). Same arguments and errors as the CPU operator."""
-    scale, beta = check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta)
+    scale, beta = _C.check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta)
     if backend not in BACKENDS:
         raise ValueError(f"pasa.attention: backend for CUDA tensors must be one of {BACKENDS}, got {backend!r}")
     if variant != "exact":
