@@ -55,7 +55,8 @@ ascend_sim::Capacities capacities(const pasa_tiling::Platform& hw) {
 }  // namespace
 
 at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in, const at::Tensor& bias_in,
-                     const AttentionArgs& a, const std::string& soc, int64_t coreNum, int64_t maxQRows) {
+                     const AttentionArgs& a, const std::string& soc, int64_t coreNum, int64_t maxQRows,
+                     int64_t simUbBytes) {
   auto out = at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
   if (out.numel() == 0 || a.s2 == 0) return out.to(q_in.scalar_type());
   pasa_tiling::Problem p;
@@ -74,13 +75,15 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
   const at::Tensor q = q_in.to(at::kHalf).contiguous(), k = k_in.to(at::kHalf).contiguous(),
                    v = v_in.to(at::kHalf).contiguous();
   const at::Tensor bias = bias_in.defined() ? bias_in.to(at::kFloat).contiguous() : at::Tensor();
+  auto caps = capacities(hw);
+  if (simUbBytes > 0) caps.ub = static_cast<uint64_t>(simUbBytes);
   auto ws = at::full({static_cast<int64_t>(plan.workspaceBytes)}, 0xff, q.options().dtype(at::kByte));  // NaN fill
   try {
     ascend_sim::RunPasaAttention(reinterpret_cast<const uint16_t*>(q.data_ptr()),
                                  reinterpret_cast<const uint16_t*>(k.data_ptr()),
                                  reinterpret_cast<const uint16_t*>(v.data_ptr()),
                                  bias.defined() ? bias.data_ptr<float>() : nullptr, out.data_ptr<float>(),
-                                 ws.data_ptr<uint8_t>(), plan.data, plan.blockDim, capacities(hw), 2);
+                                 ws.data_ptr<uint8_t>(), plan.data, plan.blockDim, caps, 2);
   } catch (const ascend_sim::SimError& e) {
     TORCH_CHECK(false, "pasa.attention backend 'ascend-sim': ", e.what());
   }
@@ -94,11 +97,11 @@ namespace {
 at::Tensor sim_run(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const std::optional<at::Tensor>& mask,
                    std::optional<double> scale, bool causal, c10::string_view causal_align, c10::string_view variant,
                    int64_t block_n, std::optional<double> beta, c10::string_view soc, int64_t core_num,
-                   int64_t max_q_rows) {
+                   int64_t max_q_rows, int64_t sim_ub_bytes) {
   const auto args = pasa::check_attention_args(q, k, v, mask, scale, causal, std::string(causal_align),
                                                std::string(variant), block_n, beta);
   return pasa::ascend_sim_backend::attention(q, k, v, pasa::mask_as_bias(mask, args), args, std::string(soc),
-                                             core_num, max_q_rows);
+                                             core_num, max_q_rows, sim_ub_bytes);
 }
 
 std::string sim_plan(int64_t b, int64_t n, int64_t nkv, int64_t s1, int64_t s2, int64_t d, c10::string_view variant,
@@ -130,7 +133,7 @@ std::string sim_violation(c10::string_view which) {
 // Test hooks of the simulator backend (not part of pasa's public API).
 TORCH_LIBRARY(pasa_ascend_sim, m) {
   m.def("run(Tensor q, Tensor k, Tensor v, Tensor? mask, float? scale, bool causal, str causal_align, str variant, "
-        "int block_n, float? beta, str soc, int core_num, int max_q_rows) -> Tensor");
+        "int block_n, float? beta, str soc, int core_num, int max_q_rows, int sim_ub_bytes=0) -> Tensor");
   m.def("plan(int b, int n, int nkv, int s1, int s2, int d, str variant, bool causal, int causal_offset, "
         "bool has_bias, int block_n, float scale, float beta, str soc, int core_num, int max_q_rows) -> str");
   m.def("violation(str which) -> str");
