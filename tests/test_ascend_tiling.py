@@ -51,3 +51,13 @@ def test_plan_as_the_backend_sees_it():
 def test_plan_rejects_with_a_clear_message(kw, message):
     with pytest.raises(ValueError, match=message):
         _plan(**kw)
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("g++") is None, reason="needs cmake and g++")
+def test_cmake_builds_and_ctest_passes(tmp_path):
+    build = tmp_path / "build"
+    subprocess.run(["cmake", "-S", ROOT, "-B", str(build)], check=True, capture_output=True)
+    subprocess.run(["cmake", "--build", str(build), "-j2"], check=True, capture_output=True)
+    result = subprocess.run(["ctest", "--test-dir", str(build), "--output-on-failure"], capture_output=True, text=True)
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
