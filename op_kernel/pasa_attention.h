@@ -182,10 +182,17 @@ class PasaAttention {
     for (uint32_t k0 = 0; k0 < nj; k0 += t_.cubeK) {
       const uint32_t kc = Min32(t_.cubeK, nj - k0), kcPad = Align16(kc);
       LocalTensor<half> pL1 = pL1Que_.AllocTensor<half>();
-      DataCopy(pL1, wsP_[k0], Nd2NzParams(1, task.rows, kc, 0, njPad, rowsPad, 1, 0));
+      // P's columns nj..njPad are exact zeros in the workspace: load whole fractals of them
+      DataCopy(pL1, wsP_[k0], Nd2NzParams(1, task.rows, kcPad, 0, njPad, rowsPad, 1, 0));
       pL1Que_.EnQue(pL1);
       pL1 = pL1Que_.DeQue<half>();
       LocalTensor<half> vL1 = vL1Que_.AllocTensor<half>();
+      if (kc < kcPad) {  // V's rows past the block's end must be zeros, not stale L1 (0 * NaN is NaN)
+        InitConstValue(vL1, InitConstValueParams<half>(1, static_cast<uint16_t>(kcPad * d * 2 / 32), 0, static_cast<half>(0.0f)));
+        TEventID ev = pipe_->FetchEventID<HardEvent::MTE1_MTE2>();
+        SetFlag<HardEvent::MTE1_MTE2>(ev);
+        WaitFlag<HardEvent::MTE1_MTE2>(ev);
+      }
       DataCopy(vL1, vGm_[KvOffset(task, j * t_.blockN + k0)], Nd2NzParams(1, kc, d, 0, d, kcPad, 1, 0));
       vL1Que_.EnQue(vL1);
       vL1 = vL1Que_.DeQue<half>();
@@ -199,7 +206,7 @@ class PasaAttention {
         LoadData(b2[kb * d * 16], vL1, LoadData2DParams(kb, d / 16, kcPad / 16, 0, 0, true, 0));
       b2Que_.EnQue(b2);
       b2 = b2Que_.DeQue<half>();
-      Mmad(c1, a2, b2, MmadParams(task.rows, d, kc, 0, false, k0 == 0));
+      Mmad(c1, a2, b2, MmadParams(task.rows, d, kcPad, 0, false, k0 == 0));
       a2Que_.FreeTensor(a2);
       b2Que_.FreeTensor(b2);
       pL1Que_.FreeTensor(pL1);

@@ -77,6 +77,20 @@ struct MmadParams {
   bool cmatrixInitVal = true;
 };
 
+template <typename U>
+struct InitConstValueParams {
+  InitConstValueParams() {}
+  InitConstValueParams(const uint16_t repeatTimesIn, const uint16_t blockNumIn, const uint16_t dstGapIn,
+                       const U initValueIn)
+      : repeatTimes(repeatTimesIn), blockNum(blockNumIn), dstGap(dstGapIn), initValue(initValueIn) {}
+  InitConstValueParams(const uint16_t repeatTimesIn, const U initValueIn)
+      : repeatTimes(repeatTimesIn), initValue(initValueIn) {}
+  uint16_t repeatTimes = 0;
+  uint16_t blockNum = 0;
+  uint16_t dstGap = 0;
+  U initValue = 0;
+};
+
 struct FixpipeParamsV220 {
   FixpipeParamsV220() {}
   FixpipeParamsV220(const uint16_t nSizeIn, const uint16_t mSizeIn, const uint16_t srcStrideIn,
@@ -351,6 +365,23 @@ void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const Nd2Nz
         dst.mark_written(d, 1);
       }
     }
+}
+
+// L1/L0A/L0B fill: repeatTimes runs of blockNum 32-byte blocks of initValue, dstGap blocks apart.
+template <typename T, typename U = T>
+void InitConstValue(const LocalTensor<T>& dst, const InitConstValueParams<U>& p) {
+  sim_detail::need(ascend_sim::CoreKind::kAIC, "InitConstValue");
+  if (dst.mem() != ascend_sim::Mem::kL1 && dst.mem() != ascend_sim::Mem::kL0A && dst.mem() != ascend_sim::Mem::kL0B)
+    ascend_sim::fail("InitConstValue: destination must be L1, L0A or L0B");
+  constexpr uint32_t per_block = 32 / sizeof(T);
+  uint64_t off = 0;
+  for (uint32_t r = 0; r < p.repeatTimes; ++r) {
+    const uint64_t n = uint64_t(p.blockNum) * per_block;
+    dst.check_range(off, n, "InitConstValue");
+    for (uint64_t i = 0; i < n; ++i) dst.data()[off + i] = static_cast<T>(p.initValue);
+    dst.mark_written(off, n);
+    off += n + uint64_t(p.dstGap) * per_block;
+  }
 }
 
 // L1 -> L0A/L0B by 512-byte fractals: fractal i comes from startIndex + i·srcStride and lands at i·(dstGap + 1);
