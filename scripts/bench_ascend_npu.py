@@ -7,7 +7,6 @@ golden on the same inputs. Needs an Ascend NPU, torch_npu and the installed op p
 from __future__ import annotations
 
 import argparse
-import inspect
 
 import torch
 
@@ -17,16 +16,16 @@ from pasa.reference import golden_attention
 
 
 def fia(q, k, v, scale, causal, inner_precise):
+    """CANN's fused attention, BNSD; its scale argument is `scale` in newer torch_npu, `scale_value` in older."""
     import torch_npu
-    n, nkv, s1, s2 = q.shape[1], k.shape[1], q.shape[2], k.shape[2]
-    kw = dict(num_heads=n, num_key_value_heads=nkv, input_layout="BNSD", inner_precise=inner_precise)
-    params = inspect.signature(torch_npu.npu_fused_infer_attention_score).parameters if hasattr(
-        torch_npu.npu_fused_infer_attention_score, "__signature__") else {}
-    kw["scale_value" if "scale_value" in params else "scale"] = scale
-    if causal:  # sparse_mode 2: top-left causal with a 2048 x 2048 compressed mask (1 = hidden)
+    kw = dict(num_heads=q.shape[1], num_key_value_heads=k.shape[1], input_layout="BNSD", inner_precise=inner_precise)
+    if causal:  # sparse_mode 2: top-left causal with the 2048 x 2048 compressed mask (True = hidden)
         kw["sparse_mode"] = 2
         kw["atten_mask"] = torch.triu(torch.ones(2048, 2048, dtype=torch.bool, device=q.device), diagonal=1)
-    return torch_npu.npu_fused_infer_attention_score(q, k, v, **kw)[0]
+    try:
+        return torch_npu.npu_fused_infer_attention_score(q, k, v, scale=scale, **kw)[0]
+    except TypeError:
+        return torch_npu.npu_fused_infer_attention_score(q, k, v, scale_value=scale, **kw)[0]
 
 
 def timed(fn, iters):
