@@ -48,6 +48,13 @@ def cxx_flags():
     return flags
 
 
+def ext_modules():
+    cpu = CppExtension("pasa._C", cpu_sources(), include_dirs=[os.path.join(ROOT, "csrc", "ascend_sim")],
+                       extra_compile_args={"cxx": cxx_flags()})
+    npu = npu_extension()
+    return [cpu] + ([npu] if npu is not None else [])
+
+
 setup(
     name="pasa",
     version="0.1.0",
@@ -56,8 +63,6 @@ setup(
     packages=find_packages("python"),
     python_requires=">=3.10",
     install_requires=["torch>=2.4", "numpy"],
-    ext_modules=[e for e in (CppExtension("pasa._C", cpu_sources(), include_dirs=[os.path.join(ROOT, "csrc", "ascend_sim")],
-                                          extra_compile_args={"cxx": cxx_flags()}),
-                             npu_extension()) if e is not None],
+    ext_modules=ext_modules(),
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

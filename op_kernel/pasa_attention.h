@@ -354,7 +354,7 @@ class PasaAttention {
     }
     if (exact && myRows_ > 0) {  // h = s·(Q·cᵀ) per own row, fp32
       LocalTensor<half> q16 = q16Buf_.Get<half>();
-      LocalTensor<float> red = redBuf_.Get<float>(), work = redBuf_.Get<float>()[8];
+      LocalTensor<float> red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[2 * rowPitch_];
       LocalTensor<float> h = Stat(ST_H);
       for (uint32_t r = 0; r < myRows_; ++r) {
         Cast(tmp, q16[r * d], RoundMode::CAST_NONE, d);
@@ -404,7 +404,7 @@ class PasaAttention {
   __aicore__ inline void Softmax(const Task& task, uint32_t j) {
     const uint32_t c0 = j * t_.blockN, nj = BlockKeys(j), njPad = Align16(nj);
     const bool exact = t_.variant == PASA_VARIANT_EXACT, paper = t_.variant == PASA_VARIANT_PAPER;
-    LocalTensor<float> x = x32Buf_.Get<float>(), red = redBuf_.Get<float>(), work = redBuf_.Get<float>()[8];
+    LocalTensor<float> x = x32Buf_.Get<float>(), red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[2 * rowPitch_];
     LocalTensor<float> maskRow = rowBuf_.Get<float>()[rowPitch_];
     LocalTensor<float> mu = Stat(ST_MU), rmax = Stat(ST_RMAX), rsum = Stat(ST_RSUM);
     for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {

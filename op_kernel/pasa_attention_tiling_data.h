@@ -74,7 +74,7 @@ PASA_TILING_FN PasaBufferPlan PasaBuffers(const PasaAttentionTilingData& t) {
   p.pv16 = paper ? PasaAlign(vr * d * 2, 32) : 0;
   p.x32 = PasaAlign(vr * n * 4, 32);
   p.x16 = paper ? PasaAlign(vr * n * 2, 32) : 0;
-  p.row = 3 * PasaAlign(n * 4, 32);
+  p.row = 3 * PasaAlign(n * 4, 32);  // the mask ramp 0, -1, -2, ..., one mask row, the reductions' work area
   p.stat = 16 * PasaAlign(rv, 8) * 4;
   p.red = 64;
   p.qL1 = t.qRows * d * 2;

@@ -69,7 +69,7 @@ struct GroupFlags {
   std::condition_variable cv;
   int to_aic[2][kFlags] = {}, to_aiv[2][kFlags] = {};
   bool abort = false;
-  double timeout_s = 20.0;
+  double timeout_s = 120.0;  // a wait this long without a matching set is a deadlock
   void set(CoreContext& c, uint16_t flag);
   void wait(CoreContext& c, uint16_t flag);
   void abort_all();
