@@ -24,6 +24,7 @@ float RoundFp16(float x) {  // fp16 rounding of a value in fp16's normal range (
 }
 
 constexpr uint32_t kMaxHeadDim = 256, kMaxBlockN = 1024, kMaxSeq = 1u << 24;
+constexpr uint64_t kKeyCacheBudget = 8ull << 20;  // bytes of K' cache per core group
 
 void CheckProblem(const Problem& p, const Platform& hw) {
   if (hw.aicNum == 0 || hw.ub == 0 || hw.l1 == 0 || hw.l0a == 0 || hw.l0b == 0 || hw.l0c == 0)
@@ -128,14 +129,20 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
   t.tasksExtra = t.totalTasks % t.usedCores;
   plan.blockDim = t.usedCores;
 
-  // stage 5: workspace per core group (512-byte aligned pieces)
-  const uint32_t kp = PasaAlign(p.blockN * p.headDim * 2, 512), s = PasaAlign(t.qRows * p.blockN * 2, 512);
-  const uint32_t o = PasaAlign(t.qRows * p.headDim * 4, 512);
+  // stage 5: workspace per core group (512-byte aligned pieces); the K' cache when it fits the budget
+  const uint32_t blocks = (p.s2 + p.blockN - 1) / p.blockN;
+  const uint64_t kpBlock = uint64_t(p.blockN) * p.headDim * 2, centres = 2ull * blocks * p.headDim * 4;
+  const bool cache = uint64_t(blocks) * kpBlock + centres <= kKeyCacheBudget;
+  t.keyCacheBlocks = cache ? blocks : 0;
+  const uint32_t kp = PasaAlign(static_cast<uint32_t>(kpBlock * (cache ? blocks : 1)), 512);
+  const uint32_t s = PasaAlign(t.qRows * p.blockN * 2, 512), o = PasaAlign(t.qRows * p.headDim * 4, 512);
+  const uint32_t c = cache ? PasaAlign(static_cast<uint32_t>(centres), 512) : 0;
   t.wsKpOff = 0;
   t.wsSOff = kp;
   t.wsPOff = kp + s;
   t.wsOOff = kp + 2 * s;
-  t.wsPerCore = kp + 2 * s + o;
+  t.wsCOff = kp + 2 * s + o;
+  t.wsPerCore = kp + 2 * s + o + c;
   plan.workspaceBytes = uint64_t(t.wsPerCore) * t.usedCores;
   return plan;
 }
@@ -147,7 +154,7 @@ std::string Plan::Describe() const {
      << " cubeK=" << t.cubeK << " blockN=" << t.blockN << " qBlocks=" << t.qBlocks << " tasks=" << t.totalTasks
      << " cores=" << t.usedCores << " tasksPerCore=" << t.tasksPerCore << "+" << t.tasksExtra << " UB=" << ubBytes
      << " L1=" << l1Bytes << " L0A=" << l0aBytes << " L0B=" << l0bBytes << " L0C=" << l0cBytes
-     << " workspace=" << workspaceBytes;
+     << " keyCache=" << t.keyCacheBlocks << " workspace=" << workspaceBytes;
   return os.str();
 }
 

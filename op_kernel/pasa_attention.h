@@ -61,7 +61,10 @@ class PasaAttention {
       sub_ = static_cast<uint32_t>(GetSubBlockIdx());
     }
     __gm__ uint8_t* ws = workspace + uint64_t(group_) * t_.wsPerCore;
-    wsKp_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsKpOff), t_.blockN * t_.headDim);
+    const uint32_t kpBlocks = t_.keyCacheBlocks > 0 ? t_.keyCacheBlocks : 1;
+    wsKp_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsKpOff), kpBlocks * t_.blockN * t_.headDim);
+    if (t_.keyCacheBlocks > 0)
+      wsC_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(ws + t_.wsCOff), 2 * t_.keyCacheBlocks * t_.headDim);
     wsS_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsSOff), t_.qRows * t_.blockN);
     wsP_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsPOff), t_.qRows * t_.blockN);
     wsO_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(ws + t_.wsOOff), t_.qRows * t_.headDim);
@@ -108,6 +111,10 @@ class PasaAttention {
     return ((uint64_t(task.b) * t_.kvHeads + task.kvh) * t_.s2 + key) * t_.headDim;
   }
   __aicore__ inline uint32_t BlockKeys(uint32_t j) const { return Min32(t_.blockN, t_.s2 - j * t_.blockN); }
+  // where K'_j lives in the workspace: its own slot with the cache, else the one slot
+  __aicore__ inline uint64_t KpOffset(uint32_t j) const {
+    return t_.keyCacheBlocks > 0 ? uint64_t(j) * t_.blockN * t_.headDim : 0;
+  }
 
   // ================================ Cube side (AIC) ========================================================
   __aicore__ inline void InitCubeBuffers() {
@@ -145,7 +152,7 @@ class PasaAttention {
     for (uint32_t n0 = 0; n0 < njPad; n0 += t_.cubeN) {
       const uint32_t nc = Min32(t_.cubeN, njPad - n0);
       LocalTensor<half> kL1 = kL1Que_.AllocTensor<half>();
-      DataCopy(kL1, wsKp_[n0 * d], Nd2NzParams(1, nc, d, 0, d, nc, 1, 0));
+      DataCopy(kL1, wsKp_[KpOffset(j) + n0 * d], Nd2NzParams(1, nc, d, 0, d, nc, 1, 0));
       kL1Que_.EnQue(kL1);
       kL1 = kL1Que_.DeQue<half>();
       LocalTensor<float> c1 = c1Que_.AllocTensor<float>();
@@ -260,6 +267,11 @@ class PasaAttention {
   __aicore__ inline LocalTensor<float> Col(uint32_t slot) { return colBuf_.Get<float>()[slot * t_.headDim]; }
 
   __aicore__ inline void VectorTask(const Task& task) {
+    if (t_.keyCacheBlocks > 0 && (task.b != cachedB_ || task.kvh != cachedKvh_)) {
+      cachedB_ = task.b;
+      cachedKvh_ = task.kvh;
+      cachedBlocks_ = 0;  // blocks 0 .. cachedBlocks_-1 of this KV head are in the workspace
+    }
     const uint32_t half_ = PasaRowsPerAiv(t_);
     myR0_ = sub_ * half_;
     myRows_ = task.rows > myR0_ ? Min32(half_, task.rows - myR0_) : 0;
@@ -307,6 +319,16 @@ class PasaAttention {
     const bool exact = t_.variant == PASA_VARIANT_EXACT;
     LocalTensor<float> kw = kWorkBuf_.Get<float>();
     LocalTensor<float> colSum = Col(0), colMax = Col(1), centre = Col(2), tmp = Col(3);
+    if (j < cachedBlocks_) {  // K'_j of this KV head is in the workspace already; exact: reload c_j for h
+      if (exact && myRows_ > 0) {
+        DataCopy(centre, wsC_[(uint64_t(sub_) * t_.keyCacheBlocks + j) * d], d);
+        TEventID ev = pipe_->FetchEventID<HardEvent::MTE2_V>();
+        SetFlag<HardEvent::MTE2_V>(ev);
+        WaitFlag<HardEvent::MTE2_V>(ev);
+        RowShifts(centre, tmp);
+      }
+      return;
+    }
     Duplicate(colSum, 0.0f, static_cast<int32_t>(d));
     Duplicate(colMax, 0.0f, static_cast<int32_t>(d));
     for (uint32_t r0 = 0; r0 < nj; r0 += t_.kRows) {  // pass 1 over all rows of the block
@@ -349,22 +371,38 @@ class PasaAttention {
       if (valid < cnt) Duplicate(kout[valid * d], static_cast<half>(0.0f), static_cast<int32_t>((cnt - valid) * d));
       kOutQue_.EnQue(kout);
       kout = kOutQue_.DeQue<half>();
-      DataCopy(wsKp_[r0 * d], kout, cnt * d);
+      DataCopy(wsKp_[KpOffset(j) + r0 * d], kout, cnt * d);
       kOutQue_.FreeTensor(kout);
     }
-    if (exact && myRows_ > 0) {  // h = s·(Q·cᵀ) per own row, fp32
-      LocalTensor<half> q16 = q16Buf_.Get<half>();
-      LocalTensor<float> red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[2 * rowPitch_];
-      LocalTensor<float> h = Stat(ST_H);
-      for (uint32_t r = 0; r < myRows_; ++r) {
-        Cast(tmp, q16[r * d], RoundMode::CAST_NONE, d);
-        Mul(tmp, tmp, centre, static_cast<int32_t>(d));
-        ReduceSum(red, tmp, work, static_cast<int32_t>(d));
-        VectorToScalar();
-        h.SetValue(r, red.GetValue(0) * t_.scale);
+    if (t_.keyCacheBlocks > 0) {
+      if (exact) {  // keep c_j for later tasks of this KV head (each AIV its own copy)
+        TEventID ev = pipe_->FetchEventID<HardEvent::V_MTE3>();
+        SetFlag<HardEvent::V_MTE3>(ev);
+        WaitFlag<HardEvent::V_MTE3>(ev);
+        DataCopy(wsC_[(uint64_t(sub_) * t_.keyCacheBlocks + j) * d], centre, d);
+        TEventID back = pipe_->FetchEventID<HardEvent::MTE3_MTE2>();
+        SetFlag<HardEvent::MTE3_MTE2>(back);
+        WaitFlag<HardEvent::MTE3_MTE2>(back);
       }
-      ScalarToVector();
+      cachedBlocks_ = j + 1;  // blocks are prepared in order 0, 1, 2, ...
     }
+    if (exact && myRows_ > 0) RowShifts(centre, tmp);
+  }
+
+  // h = s·(Q·cᵀ) per own row, fp32
+  __aicore__ inline void RowShifts(const LocalTensor<float>& centre, const LocalTensor<float>& tmp) {
+    const uint32_t d = t_.headDim;
+    LocalTensor<half> q16 = q16Buf_.Get<half>();
+    LocalTensor<float> red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[2 * rowPitch_];
+    LocalTensor<float> h = Stat(ST_H);
+    for (uint32_t r = 0; r < myRows_; ++r) {
+      Cast(tmp, q16[r * d], RoundMode::CAST_NONE, d);
+      Mul(tmp, tmp, centre, static_cast<int32_t>(d));
+      ReduceSum(red, tmp, work, static_cast<int32_t>(d));
+      VectorToScalar();
+      h.SetValue(r, red.GetValue(0) * t_.scale);
+    }
+    ScalarToVector();
   }
 
   __aicore__ inline void LoadKeys(const Task& task, uint32_t key, uint32_t cnt, const LocalTensor<float>& kw) {
@@ -650,8 +688,9 @@ class PasaAttention {
   PasaBufferPlan buf_;
   TPipe* pipe_ = nullptr;
   uint32_t group_ = 0, sub_ = 0, myR0_ = 0, myRows_ = 0, rowPitch_ = 0, statPitch_ = 0;
+  uint32_t cachedB_ = 0xffffffffu, cachedKvh_ = 0xffffffffu, cachedBlocks_ = 0;  // the AIV's K' cache
   GlobalTensor<half> qGm_, kGm_, vGm_, wsKp_, wsS_, wsP_;
-  GlobalTensor<float> biasGm_, outGm_, wsO_;
+  GlobalTensor<float> biasGm_, outGm_, wsO_, wsC_;
   // AIC
   TQue<TPosition::A1, 1> qL1Que_, pL1Que_;
   TQue<TPosition::B1, 1> kL1Que_, vL1Que_;

@@ -35,9 +35,13 @@ struct PasaAttentionTilingData {
   uint32_t cubeK;    // reduction elements per L0A/L0B load
   // work split over AI core groups (1 AIC + 2 AIV): contiguous task ranges
   uint32_t qBlocks, totalTasks, usedCores, tasksPerCore, tasksExtra;
-  // GM workspace per core group, bytes: K' [blockN, D] fp16, S' [qRows, blockN] fp16, P [qRows, blockN] fp16,
-  // PV [qRows, D] fp32
-  uint32_t wsPerCore, wsKpOff, wsSOff, wsPOff, wsOOff;
+  // K' cache: with keyCacheBlocks = ceil(s2 / blockN) > 0 each core group keeps K'_j (and, exact, c_j) of every
+  // block of the (batch, KV head) it last worked on, so consecutive tasks of one KV head skip the key shift;
+  // 0: one K' block, recomputed per task (when the cache would not fit the workspace budget)
+  uint32_t keyCacheBlocks;
+  // GM workspace per core group, bytes: K' [max(1, keyCacheBlocks), blockN, D] fp16, S' [qRows, blockN] fp16,
+  // P [qRows, blockN] fp16, PV [qRows, D] fp32, centres [2 AIV, keyCacheBlocks, D] fp32
+  uint32_t wsPerCore, wsKpOff, wsSOff, wsPOff, wsOOff, wsCOff;
 };
 
 PASA_TILING_FN uint32_t PasaAlign(uint32_t x, uint32_t a) { return (x + a - 1) / a * a; }

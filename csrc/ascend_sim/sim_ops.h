@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "sim_tensor.h"
 
@@ -157,6 +158,17 @@ void binary(const LocalTensor<T>& dst, const LocalTensor<T>& a, const LocalTenso
   dst.mark_written(0, n);
 }
 
+template <typename T>
+float pairwise_sum(std::vector<float> v) {
+  while (v.size() > 1) {
+    std::vector<float> next;
+    for (size_t i = 0; i + 1 < v.size(); i += 2) next.push_back(static_cast<float>(static_cast<T>(v[i] + v[i + 1])));
+    if (v.size() % 2) next.push_back(v.back());
+    v.swap(next);
+  }
+  return v.empty() ? 0.f : v[0];
+}
+
 inline float nan_max(float a, float b) { return (a != a || b != b) ? std::numeric_limits<float>::quiet_NaN() : std::max(a, b); }
 inline float nan_min(float a, float b) { return (a != a || b != b) ? std::numeric_limits<float>::quiet_NaN() : std::min(a, b); }
 
@@ -271,9 +283,15 @@ void ReduceSum(const LocalTensor<T>& d, const LocalTensor<T>& s, const LocalTens
   sim_detail::vec_operand(s, count, "ReduceSum", true);
   sim_detail::vec_operand(d, 1, "ReduceSum", false);
   sim_detail::vec_operand(work, 1, "ReduceSum", false);
-  float r = 0.f;
-  for (int32_t i = 0; i < count; ++i) r += static_cast<float>(s.data()[i]);
-  d.data()[0] = static_cast<T>(r);
+  // a tree: each 256-byte repeat is summed pairwise, then the repeats' sums pairwise (each sum rounded to T)
+  std::vector<float> part;
+  constexpr int32_t lanes = 256 / sizeof(T);
+  for (int32_t r0 = 0; r0 < count; r0 += lanes) {
+    std::vector<float> v;
+    for (int32_t i = r0; i < std::min(count, r0 + lanes); ++i) v.push_back(static_cast<float>(s.data()[i]));
+    part.push_back(sim_detail::pairwise_sum<T>(v));
+  }
+  d.data()[0] = static_cast<T>(part.empty() ? 0.f : sim_detail::pairwise_sum<T>(part));
   d.mark_written(0, 1);
 }
 

@@ -64,7 +64,7 @@ template <class... A>
 // Cross-core flags of one group (1 AIC + 2 AIV), mode 2 semantics: an AIV's CrossCoreSetFlag is seen by the AIC,
 // whose CrossCoreWaitFlag waits until both AIVs have set the flag; the AIC's set is seen by each AIV separately.
 struct GroupFlags {
-  static constexpr int kFlags = 16, kMaxCount = 15;
+  static constexpr int kFlags = 11, kMaxCount = 15;  // Atlas A2: flag ids 0-10
   std::mutex mu;
   std::condition_variable cv;
   int to_aic[2][kFlags] = {}, to_aiv[2][kFlags] = {};

@@ -57,7 +57,8 @@ static void CheckFits(const Plan& plan, const Platform& hw) {
   CHECK(t.tasksExtra < t.usedCores);
   CHECK(plan.blockDim == t.usedCores);
   CHECK(plan.workspaceBytes == uint64_t(t.wsPerCore) * t.usedCores);
-  CHECK(t.wsSOff % 512 == 0 && t.wsPOff % 512 == 0 && t.wsOOff % 512 == 0);
+  CHECK(t.wsSOff % 512 == 0 && t.wsPOff % 512 == 0 && t.wsOOff % 512 == 0 && t.wsCOff % 512 == 0);
+  CHECK(t.keyCacheBlocks == 0 || t.keyCacheBlocks == (t.s2 + t.blockN - 1) / t.blockN);
 }
 
 int main() {
@@ -93,6 +94,13 @@ int main() {
     CHECK(plan.data.qBlocks == 11 && plan.data.totalTasks == 308 && plan.data.usedCores == 24);
     CHECK(plan.data.tasksPerCore == 12 && plan.data.tasksExtra == 20);
     CHECK(plan.data.scalePow2 == 0.0625f);  // 128^-1/2 = 2^-4 · 1.414...
+    CHECK(plan.data.keyCacheBlocks == 11);   // K' of all 11 blocks stays in the workspace (352 KiB)
+  }
+  // a KV sequence whose K' would exceed the cache budget falls back to one recomputed block
+  {
+    const Plan plan = MakePlan(Base(128, 65536, 256), hw);
+    CheckFits(plan, hw);
+    CHECK(plan.data.keyCacheBlocks == 0);
   }
   // fewer tasks than cores: one core per task
   {
