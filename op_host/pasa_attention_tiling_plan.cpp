@@ -141,8 +141,10 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
   t.wsSOff = kp;
   t.wsPOff = kp + s;
   t.wsOOff = kp + 2 * s;
+  const uint32_t m = p.variant == PASA_VARIANT_EXACT ? 0 : PasaAlign(2 * p.blockN * p.blockN * 2, 512);
   t.wsCOff = kp + 2 * s + o;
-  t.wsPerCore = kp + 2 * s + o + c;
+  t.wsMOff = kp + 2 * s + o + c;
+  t.wsPerCore = kp + 2 * s + o + c + m;
   plan.workspaceBytes = uint64_t(t.wsPerCore) * t.usedCores;
   return plan;
 }

@@ -1,9 +1,9 @@
 // PASA attention for Atlas A2 (910B): a mixed Cube/Vector kernel (1 AIC + 2 AIV per core group).
 //
 // Per task (batch b, head h, a block of qRows query rows) and per KV block j of blockN keys:
-//   AIV  PrepareKeys(j): column statistics of K_j, then K'_j (exact: fp16(2^e·(K_j − c_j)); pasa/paper:
-//        fp16(M·K_j) = fp16((d + e)·K_r − e·ΣK)), each AIV writing half of K'_j's rows to the GM workspace;
-//        exact: h = s·(Q·c_jᵀ) per own row.                                         -> flag KP
+//   AIV  PrepareKeys(j), exact: column centres c_j of K_j, K'_j = fp16(2^e·(K_j − c_j)), each AIV writing half
+//        of K'_j's rows to the GM workspace; h = s·(Q·c_jᵀ) per own row.           -> flag KP
+//   AIC  ShiftKeys(j), pasa/paper: K'_j = fp16(M·K_j) on the Cube (M from the workspace, built by the AIVs once)
 //   AIC  Scores(j): S' = Q·K'_jᵀ on the Cube (fp16 in L0A/L0B, fp32 in L0C, fp16 out) -> flag S
 //   AIV  Softmax(j): x = S' (·s_rest) + bias + mask, row max, P = fp16(exp(x − r)), row sums, the variant's
 //        running statistics; P to the workspace                                     -> flag P
@@ -65,6 +65,8 @@ class PasaAttention {
     wsKp_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsKpOff), kpBlocks * t_.blockN * t_.headDim);
     if (t_.keyCacheBlocks > 0)
       wsC_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(ws + t_.wsCOff), 2 * t_.keyCacheBlocks * t_.headDim);
+    if (t_.variant != PASA_VARIANT_EXACT)
+      wsM_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsMOff), 2 * t_.blockN * t_.blockN);
     wsS_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsSOff), t_.qRows * t_.blockN);
     wsP_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsPOff), t_.qRows * t_.blockN);
     wsO_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(ws + t_.wsOOff), t_.qRows * t_.headDim);
@@ -135,8 +137,17 @@ class PasaAttention {
     DataCopy(qL1, qGm_[qOff], Nd2NzParams(1, task.rows, d, 0, d, rowsPad, 1, 0));
     qL1Que_.EnQue(qL1);
     qL1 = qL1Que_.DeQue<half>();
+    if (t_.keyCacheBlocks > 0 && (task.b != cachedB_ || task.kvh != cachedKvh_)) {
+      cachedB_ = task.b;
+      cachedKvh_ = task.kvh;
+      cachedBlocks_ = 0;
+    }
     for (uint32_t j = 0; j < task.nBlocks; ++j) {
       CrossCoreWaitFlag(FLAG_KP);
+      if (t_.variant != PASA_VARIANT_EXACT && !(j < cachedBlocks_)) {
+        ShiftKeys(task, j);
+        if (t_.keyCacheBlocks > 0) cachedBlocks_ = j + 1;
+      }
       Scores(task, j, qL1);
       CrossCoreSetFlag<2, PIPE_FIX>(FLAG_S);
       CrossCoreWaitFlag(FLAG_P);
@@ -144,6 +155,65 @@ class PasaAttention {
       CrossCoreSetFlag<2, PIPE_FIX>(FLAG_PV);
     }
     qL1Que_.FreeTensor(qL1);
+  }
+
+  // pasa / paper: K'_j = fp16(M·K_j) with M [nj, nj] fp16 (rows and columns nj..njPad zero), fp32 accumulation;
+  // qRows rows of K' per L0C tile, cubeK keys per load. K' rows nj..njPad come out zero.
+  __aicore__ inline void ShiftKeys(const Task& task, uint32_t j) {
+    const uint32_t d = t_.headDim, nj = BlockKeys(j), njPad = Align16(nj);
+    const uint64_t mOff = nj == t_.blockN ? 0 : uint64_t(t_.blockN) * t_.blockN;
+    for (uint32_t m0 = 0; m0 < njPad; m0 += t_.qRows) {
+      const uint32_t mc = Min32(t_.qRows, njPad - m0);
+      LocalTensor<float> c1 = c1Que_.AllocTensor<float>();
+      for (uint32_t k0 = 0; k0 < nj; k0 += t_.cubeK) {
+        const uint32_t kc = Min32(t_.cubeK, nj - k0), kcPad = Align16(kc);
+        LocalTensor<half> mL1 = pL1Que_.AllocTensor<half>();
+        DataCopy(mL1, wsM_[mOff + uint64_t(m0) * t_.blockN + k0], Nd2NzParams(1, mc, kcPad, 0, t_.blockN, mc, 1, 0));
+        pL1Que_.EnQue(mL1);
+        mL1 = pL1Que_.DeQue<half>();
+        LocalTensor<half> kL1 = vL1Que_.AllocTensor<half>();
+        LoadRowsZeroPadded(kL1, kGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad);
+        LocalTensor<half> a2 = a2Que_.AllocTensor<half>();
+        for (uint32_t rb = 0; rb < mc / 16; ++rb)
+          LoadData(a2[rb * kcPad * 16], mL1, LoadData2DParams(rb, kcPad / 16, mc / 16, 0, 0, false, 0));
+        a2Que_.EnQue(a2);
+        a2 = a2Que_.DeQue<half>();
+        LocalTensor<half> b2 = b2Que_.AllocTensor<half>();
+        for (uint32_t kb = 0; kb < kcPad / 16; ++kb)  // K (NZ in L1) -> ZN fractals: transpose each fractal
+          LoadData(b2[kb * d * 16], kL1, LoadData2DParams(kb, d / 16, kcPad / 16, 0, 0, true, 0));
+        b2Que_.EnQue(b2);
+        b2 = b2Que_.DeQue<half>();
+        Mmad(c1, a2, b2, MmadParams(mc, d, kcPad, 0, false, k0 == 0));
+        a2Que_.FreeTensor(a2);
+        b2Que_.FreeTensor(b2);
+        pL1Que_.FreeTensor(mL1);
+        vL1Que_.FreeTensor(kL1);
+      }
+      c1Que_.EnQue(c1);
+      c1 = c1Que_.DeQue<float>();
+      FixpipeParamsV220 fp(d, mc, mc, d, false);
+      fp.quantPre = QuantMode_t::F322F16;
+      Fixpipe(wsKp_[KpOffset(j) + uint64_t(m0) * d], c1, fp);
+      c1Que_.FreeTensor(c1);
+    }
+    TEventID ev = pipe_->FetchEventID<HardEvent::FIX_MTE2>();  // K' is read back by Scores
+    SetFlag<HardEvent::FIX_MTE2>(ev);
+    WaitFlag<HardEvent::FIX_MTE2>(ev);
+  }
+
+  // rows [0, rows) of an ND [.., D] GM matrix into L1 (NZ, rowsPad rows); rows rows..rowsPad are zeros
+  __aicore__ inline void LoadRowsZeroPadded(LocalTensor<half>& l1, const GlobalTensor<half>& src, uint32_t rows,
+                                            uint32_t rowsPad) {
+    const uint32_t d = t_.headDim;
+    if (rows < rowsPad) {  // zeros, not stale L1: 0 * NaN is NaN
+      InitConstValue(l1, InitConstValueParams<half>(1, static_cast<uint16_t>(rowsPad * d * 2 / 32), 0, static_cast<half>(0.0f)));
+      TEventID ev = pipe_->FetchEventID<HardEvent::MTE1_MTE2>();
+      SetFlag<HardEvent::MTE1_MTE2>(ev);
+      WaitFlag<HardEvent::MTE1_MTE2>(ev);
+    }
+    DataCopy(l1, src, Nd2NzParams(1, rows, d, 0, d, rowsPad, 1, 0));
+    vL1Que_.EnQue(l1);
+    l1 = vL1Que_.DeQue<half>();
   }
 
   // S' = Q·K'ᵀ, cubeN keys per L0C tile, cubeK head dims per L0A/L0B load; fp16 out with row stride njPad.
@@ -194,15 +264,7 @@ class PasaAttention {
       pL1Que_.EnQue(pL1);
       pL1 = pL1Que_.DeQue<half>();
       LocalTensor<half> vL1 = vL1Que_.AllocTensor<half>();
-      if (kc < kcPad) {  // V's rows past the block's end must be zeros, not stale L1 (0 * NaN is NaN)
-        InitConstValue(vL1, InitConstValueParams<half>(1, static_cast<uint16_t>(kcPad * d * 2 / 32), 0, static_cast<half>(0.0f)));
-        TEventID ev = pipe_->FetchEventID<HardEvent::MTE1_MTE2>();
-        SetFlag<HardEvent::MTE1_MTE2>(ev);
-        WaitFlag<HardEvent::MTE1_MTE2>(ev);
-      }
-      DataCopy(vL1, vGm_[KvOffset(task, j * t_.blockN + k0)], Nd2NzParams(1, kc, d, 0, d, kcPad, 1, 0));
-      vL1Que_.EnQue(vL1);
-      vL1 = vL1Que_.DeQue<half>();
+      LoadRowsZeroPadded(vL1, vGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad);
       LocalTensor<half> a2 = a2Que_.AllocTensor<half>();
       for (uint32_t rb = 0; rb < rowsPad / 16; ++rb)
         LoadData(a2[rb * kcPad * 16], pL1, LoadData2DParams(rb, kcPad / 16, rowsPad / 16, 0, 0, false, 0));
@@ -251,6 +313,32 @@ class PasaAttention {
     rowPitch_ = PasaAlign(t_.blockN * 4, 32) / 4;
     statPitch_ = PasaAlign(PasaRowsPerAiv(t_), 8);
     ScalarToVector();
+    if (t_.variant != PASA_VARIANT_EXACT && group_ < t_.usedCores) {
+      // AIV 0 writes M for a full block, AIV 1 for the tail block (if any), before their first KP flag
+      const uint32_t tail = t_.s2 % t_.blockN;
+      if (sub_ == 0 && t_.s2 >= t_.blockN) WriteShiftMatrix(t_.blockN, 0);
+      if (sub_ == 1 && tail != 0) WriteShiftMatrix(tail, uint64_t(t_.blockN) * t_.blockN);
+    }
+  }
+
+  // M = s·(I − (β/nj)·11ᵀ) with fp16 entries d (diagonal) and −e, as [blockN, blockN] rows (zero past nj).
+  __aicore__ inline void WriteShiftMatrix(uint32_t nj, uint64_t off) {
+    const float s = t_.scale, b = t_.beta, n = static_cast<float>(nj);
+    const half dd = static_cast<half>(s * (1.0f - b / n)), e = static_cast<half>(s * (b / n));
+    LocalTensor<half> row = x32Buf_.Get<half>();
+    for (uint32_t r = 0; r < t_.blockN; ++r) {
+      Duplicate(row, static_cast<half>(0.0f), static_cast<int32_t>(t_.blockN));
+      if (r < nj) Duplicate(row, static_cast<half>(-static_cast<float>(e)), static_cast<int32_t>(nj));
+      ScalarToVector();
+      if (r < nj) row.SetValue(r, dd);
+      TEventID ev = pipe_->FetchEventID<HardEvent::S_MTE3>();
+      SetFlag<HardEvent::S_MTE3>(ev);
+      WaitFlag<HardEvent::S_MTE3>(ev);
+      DataCopy(wsM_[off + uint64_t(r) * t_.blockN], row, t_.blockN);
+      TEventID back = pipe_->FetchEventID<HardEvent::MTE3_V>();
+      SetFlag<HardEvent::MTE3_V>(back);
+      WaitFlag<HardEvent::MTE3_V>(back);
+    }
   }
 
   __aicore__ inline void VectorToScalar() {
@@ -318,6 +406,7 @@ class PasaAttention {
     const uint32_t d = t_.headDim, c0 = j * t_.blockN, nj = BlockKeys(j), njPad = Align16(nj);
     const bool exact = t_.variant == PASA_VARIANT_EXACT;
     LocalTensor<float> kw = kWorkBuf_.Get<float>();
+    if (!exact) return;  // pasa / paper: the Cube shifts the keys (ShiftKeys)
     LocalTensor<float> colSum = Col(0), colMax = Col(1), centre = Col(2), tmp = Col(3);
     if (j < cachedBlocks_) {  // K'_j of this KV head is in the workspace already; exact: reload c_j for h
       if (exact && myRows_ > 0) {
@@ -689,7 +778,7 @@ class PasaAttention {
   TPipe* pipe_ = nullptr;
   uint32_t group_ = 0, sub_ = 0, myR0_ = 0, myRows_ = 0, rowPitch_ = 0, statPitch_ = 0;
   uint32_t cachedB_ = 0xffffffffu, cachedKvh_ = 0xffffffffu, cachedBlocks_ = 0;  // the AIV's K' cache
-  GlobalTensor<half> qGm_, kGm_, vGm_, wsKp_, wsS_, wsP_;
+  GlobalTensor<half> qGm_, kGm_, vGm_, wsKp_, wsS_, wsP_, wsM_;
   GlobalTensor<float> biasGm_, outGm_, wsO_, wsC_;
   // AIC
   TQue<TPosition::A1, 1> qL1Que_, pL1Que_;

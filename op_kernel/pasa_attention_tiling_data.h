@@ -41,7 +41,8 @@ struct PasaAttentionTilingData {
   uint32_t keyCacheBlocks;
   // GM workspace per core group, bytes: K' [max(1, keyCacheBlocks), blockN, D] fp16, S' [qRows, blockN] fp16,
   // P [qRows, blockN] fp16, PV [qRows, D] fp32, centres [2 AIV, keyCacheBlocks, D] fp32
-  uint32_t wsPerCore, wsKpOff, wsSOff, wsPOff, wsOOff, wsCOff;
+  // pasa / paper: the shift matrices M (full block, tail block) [2, blockN, blockN] fp16 at wsMOff
+  uint32_t wsPerCore, wsKpOff, wsSOff, wsPOff, wsOOff, wsCOff, wsMOff;
 };
 
 PASA_TILING_FN uint32_t PasaAlign(uint32_t x, uint32_t a) { return (x + a - 1) / a * a; }
