@@ -33,12 +33,12 @@ class Kernel:
     short: str
     score_bytes: int        # bytes per score element crossing Cube -> Vector (fp16 2, fp32 4)
     score_pass_bytes: int   # element width of the vector passes over the score tile
-    kprep: str              # "per_task" (as implemented), "prepass" (K' once per KV block) or "none"
+    kprep: str              # "per_task" (no cache), "prepass" (K' once per KV block: the cache) or "none"
 
 
 KERNELS = [
-    Kernel("PASA exact, K' per task (as implemented)", "exact/task", 2, 4, "per_task"),
-    Kernel("PASA exact, K' pre-pass", "exact/pre", 2, 4, "prepass"),
+    Kernel("PASA exact, K' per task (no cache)", "exact/task", 2, 4, "per_task"),
+    Kernel("PASA exact, K' cached per group (as implemented)", "exact/cached", 2, 4, "prepass"),
     Kernel("PASA paper (fp16 vector passes)", "paper", 2, 2, "prepass"),
     Kernel("FA, fp32 score tile", "FA fp32-S", 4, 4, "none"),
 ]
