@@ -16,8 +16,9 @@ void RunPasaAttention(const uint16_t* q, const uint16_t* k, const uint16_t* v, c
                       const Capacities& caps, int parallelGroups);
 
 // Small kernels that each break one rule the simulator enforces; returns the simulator's message ("" if it
-// raised none). Cases: ub_overflow, l1_overflow, l0a_overflow, l0c_overflow, misaligned_copy, short_copy,
-// unbalanced_queue, dequeue_empty, double_free, poison_read, poison_mmad, deadlock, ok.
+// raised none). Cases: ub_overflow, l1_overflow, l0a_overflow, l0b_overflow, l0c_overflow, misaligned_copy,
+// short_copy, vector_op_on_cube, flag_overflow, unbalanced_queue, dequeue_empty, double_free, poison_read,
+// poison_mmad, deadlock, ok.
 std::string RunViolationKernel(const std::string& which);
 
 }  // namespace ascend_sim

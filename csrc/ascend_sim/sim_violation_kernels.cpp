@@ -24,9 +24,11 @@ void CubeOverflow(TPosition pos) {
   TPipe pipe;
   TBuf<TPosition::A1> l1;
   TQue<TPosition::A2, 1> l0a;
+  TQue<TPosition::B2, 1> l0b;
   TQue<TPosition::CO1, 1> l0c;
   if (pos == TPosition::A1) pipe.InitBuffer(l1, 513 * 1024);
   if (pos == TPosition::A2) pipe.InitBuffer(l0a, 2, 33 * 1024);
+  if (pos == TPosition::B2) pipe.InitBuffer(l0b, 1, 65 * 1024);
   if (pos == TPosition::CO1) pipe.InitBuffer(l0c, 1, 129 * 1024);
 }
 
@@ -89,6 +91,21 @@ void PoisonMmad() {
   c.FreeTensor(tc);
 }
 
+void VectorOpOnCube() {
+  if ASCEND_IS_AIV { return; }
+  TPipe pipe;
+  TBuf<TPosition::A1> l1;
+  pipe.InitBuffer(l1, 1024);
+  LocalTensor<half> t = l1.Get<half>();
+  Exp(t, t, 16);
+}
+
+void FlagOverflow() {
+  if ASCEND_IS_AIV {
+    for (int i = 0; i < 16; ++i) CrossCoreSetFlag<2, PIPE_MTE3>(3);
+  }
+}
+
 void Deadlock() {
   if ASCEND_IS_AIC { CrossCoreWaitFlag(7); }  // nobody sets flag 7
 }
@@ -100,6 +117,9 @@ std::string RunViolationKernel(const std::string& which) {
   if (which == "ub_overflow") k = UbOverflow;
   else if (which == "l1_overflow") k = [] { CubeOverflow(TPosition::A1); };
   else if (which == "l0a_overflow") k = [] { CubeOverflow(TPosition::A2); };
+  else if (which == "l0b_overflow") k = [] { CubeOverflow(TPosition::B2); };
+  else if (which == "vector_op_on_cube") k = VectorOpOnCube;
+  else if (which == "flag_overflow") k = FlagOverflow;
   else if (which == "l0c_overflow") k = [] { CubeOverflow(TPosition::CO1); };
   else if (which == "misaligned_copy") k = [] { Copy(true); };
   else if (which == "short_copy") k = [] { Copy(false); };

@@ -13,7 +13,9 @@ int main() {
   int failures = 0;
   const std::pair<const char*, const char*> cases[] = {
       {"ub_overflow", "UB capacity overflow"}, {"l1_overflow", "L1 capacity overflow"},
-      {"l0a_overflow", "L0A capacity overflow"}, {"l0c_overflow", "L0C capacity overflow"},
+      {"l0a_overflow", "L0A capacity overflow"}, {"l0b_overflow", "L0B capacity overflow"},
+      {"l0c_overflow", "L0C capacity overflow"}, {"vector_op_on_cube", "Vector (AIV) core only"},
+      {"flag_overflow", "without a wait"},
       {"misaligned_copy", "32-byte aligned"}, {"short_copy", "multiple of 32 bytes"},
       {"unbalanced_queue", "unbalanced TQue"}, {"dequeue_empty", "empty queue"}, {"double_free", "double free"},
       {"poison_read", "never written"}, {"poison_mmad", "never written"}, {"deadlock", "deadlock"}};
