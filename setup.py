@@ -13,7 +13,32 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 def cpu_sources():
-    return sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp"))
+    return sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp") + ascend_sim_sources())
+
+
+def ascend_sim_sources():
+    """The AscendC kernel on the CPU simulator (backend "ascend-sim") and its host tiling: plain C++, always built."""
+    return sorted(glob.glob("csrc/ascend_sim/*.cpp")) + ["op_host/pasa_attention_tiling_plan.cpp"]
+
+
+def npu_extension():
+    """The PrivateUse1 (NPU) kernel through the aclnn interface, built only where torch_npu and CANN are found."""
+    cann = os.environ.get("ASCEND_TOOLKIT_HOME") or os.environ.get("ASCEND_HOME_PATH")
+    try:
+        import torch_npu  # noqa: F401
+        from torch_npu.utils.cpp_extension import NpuExtension
+    except ImportError:
+        print("pasa: torch_npu not found: the NPU backend (csrc/npu) was skipped")
+        return None
+    if not cann or not os.path.isdir(cann):
+        print("pasa: CANN not found (ASCEND_TOOLKIT_HOME / ASCEND_HOME_PATH unset): the NPU backend was skipped")
+        return None
+    vendor = os.environ.get("PASA_OPP_VENDOR", "pasa")
+    opp = os.environ.get("ASCEND_CUSTOM_OPP_PATH", os.path.join(cann, "opp", "vendors", vendor))
+    return NpuExtension("pasa._C_npu", sorted(glob.glob("csrc/npu/*.cpp")) + ["csrc/attention_args.cpp"],
+                        include_dirs=[os.path.join(opp, "op_api", "include")],
+                        library_dirs=[os.path.join(opp, "op_api", "lib")], libraries=["cust_opapi"],
+                        extra_compile_args=["-std=c++17"])
 
 
 def cxx_flags():
@@ -21,6 +46,13 @@ def cxx_flags():
     if platform.machine() in ("x86_64", "AMD64"):
         flags += ["-mavx2", "-mfma", "-mf16c"]  # F16C rounding and SLEEF's AVX2 exp (csrc/cpu/vec_math.h)
     return flags
+
+
+def ext_modules():
+    cpu = CppExtension("pasa._C", cpu_sources(), include_dirs=[os.path.join(ROOT, "csrc", "ascend_sim")],
+                       extra_compile_args={"cxx": cxx_flags()})
+    npu = npu_extension()
+    return [cpu] + ([npu] if npu is not None else [])
 
 
 setup(
@@ -31,6 +63,6 @@ setup(
     packages=find_packages("python"),
     python_requires=">=3.10",
     install_requires=["torch>=2.4", "numpy"],
-    ext_modules=[CppExtension("pasa._C", cpu_sources(), extra_compile_args={"cxx": cxx_flags()})],
+    ext_modules=ext_modules(),
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

@@ -1,6 +1,8 @@
-// pasa::attention's CPU kernel: backend "auto"/"native" runs the C++ operator.
+// pasa::attention's CPU kernel: backend "auto"/"native" runs the C++ operator, "ascend-sim" the AscendC kernel on
+// the simulator (csrc/ascend_sim).
 #include <torch/extension.h>
 
+#include "../ascend_sim/ascend_sim_backend.h"
 #include "attention_cpu.h"
 
 namespace {
@@ -13,7 +15,8 @@ at::Tensor attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Ten
                                                std::string(variant), block_n, beta);
   const auto bias = pasa::mask_as_bias(mask, args);
   if (backend == "auto" || backend == "native") return pasa::cpu::native_attention(q, k, v, bias, args);
-  TORCH_CHECK_VALUE(false, "pasa.attention: backend for CPU tensors must be 'auto' or 'native', got '",
+  if (backend == "ascend-sim") return pasa::ascend_sim_backend::attention(q, k, v, bias, args);
+  TORCH_CHECK_VALUE(false, "pasa.attention: backend for CPU tensors must be 'auto', 'native' or 'ascend-sim', got '",
                     std::string(backend), "'");
 }
 

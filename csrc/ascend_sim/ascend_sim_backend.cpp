@@ -1,0 +1,143 @@
+// The simulator backend: host tiling (op_host) -> kernel (op_kernel) on the AscendC simulator, plus the
+// pasa_ascend_sim test ops (the kernel with a chosen SoC / core count, the tiling plan, the violation kernels).
+#include "ascend_sim_backend.h"
+
+#include <torch/extension.h>
+
+#include <cstring>
+
+#include "../../op_host/pasa_attention_tiling_plan.h"
+#include "pasa_attention_sim.h"
+
+namespace pasa::ascend_sim_backend {
+namespace {
+
+PasaVariant to_variant(Variant v) {
+  switch (v) {
+    case Variant::kExact: return PASA_VARIANT_EXACT;
+    case Variant::kPasa: return PASA_VARIANT_PASA;
+    default: return PASA_VARIANT_PAPER;
+  }
+}
+
+pasa_tiling::Platform platform(const std::string& soc, int64_t coreNum) {
+  pasa_tiling::Platform hw;
+  try {
+    hw = pasa_tiling::Platform910B(soc);
+  } catch (const pasa_tiling::TilingError& e) {
+    TORCH_CHECK_VALUE(false, e.what());
+  }
+  if (coreNum > 0) {
+    hw.aicNum = static_cast<uint32_t>(coreNum);
+    hw.aivNum = 2 * hw.aicNum;
+  }
+  return hw;
+}
+
+pasa_tiling::Plan make_plan(const pasa_tiling::Problem& p, const pasa_tiling::Platform& hw, int64_t maxQRows) {
+  try {
+    return pasa_tiling::MakePlan(p, hw, static_cast<uint32_t>(maxQRows));
+  } catch (const pasa_tiling::TilingError& e) {
+    TORCH_CHECK_VALUE(false, e.what());
+  }
+}
+
+ascend_sim::Capacities capacities(const pasa_tiling::Platform& hw) {
+  ascend_sim::Capacities c;
+  c.ub = hw.ub;
+  c.l1 = hw.l1;
+  c.l0a = hw.l0a;
+  c.l0b = hw.l0b;
+  c.l0c = hw.l0c;
+  return c;
+}
+
+}  // namespace
+
+at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in, const at::Tensor& bias_in,
+                     const AttentionArgs& a, const std::string& soc, int64_t coreNum, int64_t maxQRows,
+                     int64_t simUbBytes) {
+  auto out = at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
+  if (out.numel() == 0 || a.s2 == 0) return out.to(q_in.scalar_type());
+  pasa_tiling::Problem p;
+  p.batch = a.batch; p.heads = a.heads; p.kvHeads = a.kv_heads; p.s1 = a.s1; p.s2 = a.s2; p.headDim = a.head_dim;
+  p.variant = to_variant(a.variant);
+  p.causal = a.causal;
+  p.causalOffset = a.align == CausalAlign::kBottomRight ? a.s2 - a.s1 : 0;
+  p.hasBias = bias_in.defined();
+  p.blockN = static_cast<uint32_t>(a.block_n);
+  p.scale = a.scale;
+  p.beta = a.beta;
+  const auto hw = platform(soc, coreNum);
+  const auto plan = make_plan(p, hw, maxQRows);
+
+  // the kernel computes in fp16: bf16 inputs are converted (check_attention_args ensured they fit fp16's range)
+  const at::Tensor q = q_in.to(at::kHalf).contiguous(), k = k_in.to(at::kHalf).contiguous(),
+                   v = v_in.to(at::kHalf).contiguous();
+  const at::Tensor bias = bias_in.defined() ? bias_in.to(at::kFloat).contiguous() : at::Tensor();
+  auto caps = capacities(hw);
+  if (simUbBytes > 0) caps.ub = static_cast<uint64_t>(simUbBytes);
+  auto ws = at::full({static_cast<int64_t>(plan.workspaceBytes)}, 0xff, q.options().dtype(at::kByte));  // NaN fill
+  try {
+    ascend_sim::RunPasaAttention(reinterpret_cast<const uint16_t*>(q.data_ptr()),
+                                 reinterpret_cast<const uint16_t*>(k.data_ptr()),
+                                 reinterpret_cast<const uint16_t*>(v.data_ptr()),
+                                 bias.defined() ? bias.data_ptr<float>() : nullptr, out.data_ptr<float>(),
+                                 ws.data_ptr<uint8_t>(), plan.data, plan.blockDim, caps, 2);
+  } catch (const ascend_sim::SimError& e) {
+    TORCH_CHECK(false, "pasa.attention backend 'ascend-sim': ", e.what());
+  }
+  return out.to(q_in.scalar_type());
+}
+
+}  // namespace pasa::ascend_sim_backend
+
+namespace {
+
+at::Tensor sim_run(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const std::optional<at::Tensor>& mask,
+                   std::optional<double> scale, bool causal, c10::string_view causal_align, c10::string_view variant,
+                   int64_t block_n, std::optional<double> beta, c10::string_view soc, int64_t core_num,
+                   int64_t max_q_rows, int64_t sim_ub_bytes) {
+  const auto args = pasa::check_attention_args(q, k, v, mask, scale, causal, std::string(causal_align),
+                                               std::string(variant), block_n, beta);
+  return pasa::ascend_sim_backend::attention(q, k, v, pasa::mask_as_bias(mask, args), args, std::string(soc),
+                                             core_num, max_q_rows, sim_ub_bytes);
+}
+
+std::string sim_plan(int64_t b, int64_t n, int64_t nkv, int64_t s1, int64_t s2, int64_t d, c10::string_view variant,
+                     bool causal, int64_t causal_offset, bool has_bias, int64_t block_n, double scale, double beta,
+                     c10::string_view soc, int64_t core_num, int64_t max_q_rows) {
+  pasa_tiling::Problem p;
+  p.batch = b; p.heads = n; p.kvHeads = nkv; p.s1 = s1; p.s2 = s2; p.headDim = d;
+  p.variant = variant == "exact" ? PASA_VARIANT_EXACT : variant == "pasa" ? PASA_VARIANT_PASA : PASA_VARIANT_PAPER;
+  p.causal = causal;
+  p.causalOffset = causal_offset;
+  p.hasBias = has_bias;
+  p.blockN = block_n;
+  p.scale = scale;
+  p.beta = beta;
+  auto hw = pasa::ascend_sim_backend::platform(std::string(soc), core_num);
+  return pasa::ascend_sim_backend::make_plan(p, hw, max_q_rows).Describe();
+}
+
+std::string sim_violation(c10::string_view which) {
+  try {
+    return ascend_sim::RunViolationKernel(std::string(which));
+  } catch (const ascend_sim::SimError& e) {
+    TORCH_CHECK_VALUE(false, e.what());
+  }
+}
+
+}  // namespace
+
+// Test hooks of the simulator backend (not part of pasa's public API).
+TORCH_LIBRARY(pasa_ascend_sim, m) {
+  m.def("run(Tensor q, Tensor k, Tensor v, Tensor? mask, float? scale, bool causal, str causal_align, str variant, "
+        "int block_n, float? beta, str soc, int core_num, int max_q_rows, int sim_ub_bytes=0) -> Tensor");
+  m.def("plan(int b, int n, int nkv, int s1, int s2, int d, str variant, bool causal, int causal_offset, "
+        "bool has_bias, int block_n, float scale, float beta, str soc, int core_num, int max_q_rows) -> str");
+  m.def("violation(str which) -> str");
+  m.impl("plan", &sim_plan);
+  m.impl("violation", &sim_violation);
+}
+TORCH_LIBRARY_IMPL(pasa_ascend_sim, CPU, m) { m.impl("run", &sim_run); }

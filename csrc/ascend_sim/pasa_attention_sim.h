@@ -1,0 +1,24 @@
+// Runs op_kernel/pasa_attention.cpp, unchanged, on the AscendC simulator (no torch, no CANN here).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "../../op_kernel/pasa_attention_tiling_data.h"
+#include "sim_runtime.h"
+
+namespace ascend_sim {
+
+// Launches pasa_attention over `blockDim` core groups. Buffers are host memory standing in for GM: q, k, v
+// fp16 bit patterns, bias fp32 or null, out fp32, workspace of plan size. Raises SimError on a violation.
+void RunPasaAttention(const uint16_t* q, const uint16_t* k, const uint16_t* v, const float* bias, float* out,
+                      uint8_t* workspace, const PasaAttentionTilingData& tiling, uint32_t blockDim,
+                      const Capacities& caps, int parallelGroups);
+
+// Small kernels that each break one rule the simulator enforces; returns the simulator's message ("" if it
+// raised none). Cases: ub_overflow, l1_overflow, l0a_overflow, l0b_overflow, l0c_overflow, misaligned_copy,
+// short_copy, vector_op_on_cube, flag_overflow, unbalanced_queue, dequeue_empty, double_free, poison_read,
+// poison_mmad, deadlock, ok.
+std::string RunViolationKernel(const std::string& which);
+
+}  // namespace ascend_sim

@@ -1,0 +1,191 @@
+#include "sim_runtime.h"
+
+#include <chrono>
+#include <exception>
+#include <thread>
+
+namespace ascend_sim {
+
+const char* mem_name(Mem m) {
+  static const char* names[] = {"GM", "UB", "L1", "L0A", "L0B", "L0C"};
+  return names[static_cast<int>(m)];
+}
+
+uint64_t Capacities::of(Mem m) const {
+  switch (m) {
+    case Mem::kUB: return ub;
+    case Mem::kL1: return l1;
+    case Mem::kL0A: return l0a;
+    case Mem::kL0B: return l0b;
+    case Mem::kL0C: return l0c;
+    default: return 0;
+  }
+}
+
+namespace {
+thread_local CoreContext* t_ctx = nullptr;
+}
+
+CoreContext& ctx() {
+  if (!t_ctx) throw SimError("ascend_sim: an AscendC call outside a simulated core");
+  return *t_ctx;
+}
+void set_ctx(CoreContext* c) { t_ctx = c; }
+
+std::string CoreContext::name() const {
+  std::ostringstream os;
+  if (kind == CoreKind::kAIC) os << "AIC " << block_idx;
+  else os << "AIV " << block_idx << " (group " << block_idx / 2 << ", sub-block " << sub_block_idx << ")";
+  return os.str();
+}
+
+void fail(const std::string& what) {
+  std::string where = t_ctx ? t_ctx->name() + ": " : std::string();
+  throw SimError("ascend_sim: " + where + what);
+}
+
+void GroupFlags::set(CoreContext& c, uint16_t flag) {
+  if (flag >= kFlags) failf("CrossCoreSetFlag: flag id ", flag, " out of range [0, ", kFlags, ")");
+  std::lock_guard<std::mutex> lock(mu);
+  if (c.kind == CoreKind::kAIV) {
+    int& n = to_aic[c.sub_block_idx][flag];
+    if (++n > kMaxCount) failf("CrossCoreSetFlag: flag ", flag, " set ", n, " times without a wait (max ", kMaxCount, ")");
+  } else {
+    for (int s = 0; s < 2; ++s)
+      if (++to_aiv[s][flag] > kMaxCount) failf("CrossCoreSetFlag: flag ", flag, " overflows on AIV ", s);
+  }
+  cv.notify_all();
+}
+
+void GroupFlags::wait(CoreContext& c, uint16_t flag) {
+  if (flag >= kFlags) failf("CrossCoreWaitFlag: flag id ", flag, " out of range [0, ", kFlags, ")");
+  std::unique_lock<std::mutex> lock(mu);
+  auto ready = [&] {
+    if (abort) return true;
+    if (c.kind == CoreKind::kAIC) return to_aic[0][flag] > 0 && to_aic[1][flag] > 0;
+    return to_aiv[c.sub_block_idx][flag] > 0;
+  };
+  if (!cv.wait_for(lock, std::chrono::duration<double>(timeout_s), ready))
+    failf("CrossCoreWaitFlag(", flag, "): no matching CrossCoreSetFlag within ", timeout_s, " s (deadlock)");
+  if (abort) throw SimError("ascend_sim: aborted (another core of the group failed)");
+  if (c.kind == CoreKind::kAIC) {
+    --to_aic[0][flag];
+    --to_aic[1][flag];
+  } else {
+    --to_aiv[c.sub_block_idx][flag];
+  }
+}
+
+void GroupFlags::abort_all() {
+  std::lock_guard<std::mutex> lock(mu);
+  abort = true;
+  cv.notify_all();
+}
+
+void launch_mix_1_2(uint32_t block_dim, const Capacities& caps, const std::function<void()>& program,
+                    int parallel_groups) {
+  std::mutex err_mu;
+  std::vector<std::string> errors;
+  auto run_group = [&](uint32_t g) {
+    GroupFlags flags;
+    CoreContext cores[3];
+    for (int i = 0; i < 3; ++i) {
+      CoreContext& c = cores[i];
+      c.kind = i == 0 ? CoreKind::kAIC : CoreKind::kAIV;
+      c.sub_block_idx = i == 0 ? 0 : i - 1;
+      c.block_idx = i == 0 ? g : 2 * g + (i - 1);
+      c.block_num = block_dim;
+      c.caps = caps;
+      c.flags = &flags;
+    }
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 3; ++i) {
+      threads.emplace_back([&, i] {
+        set_ctx(&cores[i]);
+        try {
+          program();
+        } catch (const std::exception& e) {
+          std::lock_guard<std::mutex> lock(err_mu);
+          errors.push_back(e.what());
+          flags.abort_all();
+        }
+        set_ctx(nullptr);
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (auto& c : cores) {
+      // flags still set at the end: a set without a wait on the other side
+      for (const auto& e : c.deferred_errors) {
+        std::lock_guard<std::mutex> lock(err_mu);
+        errors.push_back(e);
+      }
+    }
+    if (!flags.abort) {
+      for (int s = 0; s < 2; ++s)
+        for (int f = 0; f < GroupFlags::kFlags; ++f)
+          if (flags.to_aic[s][f] || flags.to_aiv[s][f]) {
+            std::lock_guard<std::mutex> lock(err_mu);
+            errors.push_back("ascend_sim: group " + std::to_string(g) + ": cross-core flag " + std::to_string(f) +
+                             " left set at kernel end (a CrossCoreSetFlag nobody waited for)");
+          }
+    }
+  };
+  for (uint32_t g0 = 0; g0 < block_dim; g0 += parallel_groups) {
+    std::vector<std::thread> groups;
+    for (uint32_t g = g0; g < block_dim && g < g0 + static_cast<uint32_t>(parallel_groups); ++g)
+      groups.emplace_back(run_group, g);
+    for (auto& t : groups) t.join();
+    if (!errors.empty()) break;
+  }
+  if (!errors.empty()) {
+    // the first error is the cause; "aborted" messages from the other cores of its group add nothing
+    std::string msg = errors.front();
+    for (const auto& e : errors)
+      if (e.find("aborted (another core") == std::string::npos) { msg = e; break; }
+    if (errors.size() > 1) msg += " (+" + std::to_string(errors.size() - 1) + " more)";
+    throw SimError(msg);
+  }
+}
+
+}  // namespace ascend_sim
+
+#include "sim_tensor.h"
+
+namespace AscendC {
+namespace {
+thread_local TPipe* t_pipe = nullptr;
+}
+TPipe::TPipe() { t_pipe = this; }
+TPipe::~TPipe() {
+  if (t_pipe == this) t_pipe = nullptr;
+}
+TPipe* GetTPipePtr() { return t_pipe; }
+
+namespace sim_detail {
+uint32_t reserve(TPosition pos, uint32_t bytes, const char* what) {
+  auto& c = ascend_sim::ctx();
+  const ascend_sim::Mem m = mem_of(pos);
+  if (m == ascend_sim::Mem::kGM) ascend_sim::failf("InitBuffer of a ", what, " at GM");
+  const bool cube_mem = m != ascend_sim::Mem::kUB;
+  if (cube_mem != (c.kind == ascend_sim::CoreKind::kAIC))
+    ascend_sim::failf("InitBuffer: ", ascend_sim::mem_name(m), " does not exist on this core type");
+  auto& lm = c.memory(m);
+  const uint64_t cap = c.caps.of(m);
+  if (lm.bytes.empty()) {
+    lm.bytes.assign(cap, ascend_sim::kPoisonByte);
+    lm.written.assign(cap, 0);
+  }
+  if (lm.used + bytes > cap)
+    ascend_sim::failf(ascend_sim::mem_name(m), " capacity overflow: InitBuffer of a ", what, " (", bytes,
+                      " bytes) brings ", ascend_sim::mem_name(m), " to ", lm.used + bytes, " bytes, capacity ", cap);
+  const uint32_t off = static_cast<uint32_t>(lm.used);
+  lm.used += bytes;
+  return off;
+}
+void poison(TPosition pos, uint32_t off, uint32_t bytes) {
+  auto& lm = ascend_sim::ctx().memory(mem_of(pos));
+  std::memset(lm.bytes.data() + off, ascend_sim::kPoisonByte, bytes);
+  std::memset(lm.written.data() + off, 0, bytes);
+}
+}  // namespace sim_detail
+}  // namespace AscendC

@@ -1,0 +1,151 @@
+// Kernels that break one rule each, to show the simulator catches what the hardware would punish.
+#include <exception>
+#include <vector>
+
+#include "kernel_operator.h"
+#include "pasa_attention_sim.h"
+
+using namespace AscendC;
+
+namespace ascend_sim {
+namespace {
+
+void UbOverflow() {
+  if ASCEND_IS_AIC { return; }
+  TPipe pipe;
+  TQue<TPosition::VECIN, 1> a;
+  TBuf<TPosition::VECCALC> b;
+  pipe.InitBuffer(a, 2, 64 * 1024);
+  pipe.InitBuffer(b, 65 * 1024);  // 128 + 65 KiB > 192 KiB
+}
+
+void CubeOverflow(TPosition pos) {
+  if ASCEND_IS_AIV { return; }
+  TPipe pipe;
+  TBuf<TPosition::A1> l1;
+  TQue<TPosition::A2, 1> l0a;
+  TQue<TPosition::B2, 1> l0b;
+  TQue<TPosition::CO1, 1> l0c;
+  if (pos == TPosition::A1) pipe.InitBuffer(l1, 513 * 1024);
+  if (pos == TPosition::A2) pipe.InitBuffer(l0a, 2, 33 * 1024);
+  if (pos == TPosition::B2) pipe.InitBuffer(l0b, 1, 65 * 1024);
+  if (pos == TPosition::CO1) pipe.InitBuffer(l0c, 1, 129 * 1024);
+}
+
+void Copy(bool misaligned) {
+  if ASCEND_IS_AIC { return; }
+  std::vector<half> gm(256, half(1.0f));
+  GlobalTensor<half> g;
+  g.SetGlobalBuffer(gm.data(), gm.size());
+  TPipe pipe;
+  TBuf<TPosition::VECCALC> b;
+  pipe.InitBuffer(b, 1024);
+  LocalTensor<half> t = b.Get<half>();
+  if (misaligned) DataCopy(t[8], g, 64);  // UB address 16 bytes in
+  else DataCopy(t, g, 40);                // 80 bytes: not whole 32-byte blocks
+}
+
+void Queue(int mode) {
+  if ASCEND_IS_AIC { return; }
+  TPipe pipe;
+  TQue<TPosition::VECIN, 1> q;
+  pipe.InitBuffer(q, 2, 1024);
+  if (mode == 0) {  // allocate and enqueue, never dequeue/free
+    LocalTensor<float> t = q.AllocTensor<float>();
+    Duplicate(t, 0.0f, 8);
+    q.EnQue(t);
+  } else if (mode == 1) {
+    LocalTensor<float> t = q.DeQue<float>();
+    (void)t;
+  } else {
+    LocalTensor<float> t = q.AllocTensor<float>();
+    q.FreeTensor(t);
+    q.FreeTensor(t);
+  }
+}
+
+void PoisonRead() {
+  if ASCEND_IS_AIC { return; }
+  TPipe pipe;
+  TBuf<TPosition::VECCALC> b;
+  pipe.InitBuffer(b, 1024);
+  LocalTensor<float> t = b.Get<float>();
+  Duplicate(t, 1.0f, 64);
+  Exp(t, t, 128);  // elements 64..127 were never written
+}
+
+void PoisonMmad() {
+  if ASCEND_IS_AIV { return; }
+  TPipe pipe;
+  TQue<TPosition::A2, 1> a;
+  TQue<TPosition::B2, 1> b;
+  TQue<TPosition::CO1, 1> c;
+  pipe.InitBuffer(a, 1, 512);
+  pipe.InitBuffer(b, 1, 512);
+  pipe.InitBuffer(c, 1, 1024);
+  LocalTensor<half> ta = a.AllocTensor<half>(), tb = b.AllocTensor<half>();
+  LocalTensor<float> tc = c.AllocTensor<float>();
+  Mmad(tc, ta, tb, MmadParams(16, 16, 16, 0, false, true));  // L0A/L0B never loaded
+  a.FreeTensor(ta);
+  b.FreeTensor(tb);
+  c.FreeTensor(tc);
+}
+
+void VectorOpOnCube() {
+  if ASCEND_IS_AIV { return; }
+  TPipe pipe;
+  TBuf<TPosition::A1> l1;
+  pipe.InitBuffer(l1, 1024);
+  LocalTensor<half> t = l1.Get<half>();
+  Exp(t, t, 16);
+}
+
+void FlagOverflow() {
+  if ASCEND_IS_AIV {
+    for (int i = 0; i < 16; ++i) CrossCoreSetFlag<2, PIPE_MTE3>(3);
+  }
+}
+
+void Deadlock() {
+  if ASCEND_IS_AIC { CrossCoreWaitFlag(7); }  // nobody sets flag 7
+}
+
+}  // namespace
+
+std::string RunViolationKernel(const std::string& which) {
+  std::function<void()> k;
+  if (which == "ub_overflow") k = UbOverflow;
+  else if (which == "l1_overflow") k = [] { CubeOverflow(TPosition::A1); };
+  else if (which == "l0a_overflow") k = [] { CubeOverflow(TPosition::A2); };
+  else if (which == "l0b_overflow") k = [] { CubeOverflow(TPosition::B2); };
+  else if (which == "vector_op_on_cube") k = VectorOpOnCube;
+  else if (which == "flag_overflow") k = FlagOverflow;
+  else if (which == "l0c_overflow") k = [] { CubeOverflow(TPosition::CO1); };
+  else if (which == "misaligned_copy") k = [] { Copy(true); };
+  else if (which == "short_copy") k = [] { Copy(false); };
+  else if (which == "unbalanced_queue") k = [] { Queue(0); };
+  else if (which == "dequeue_empty") k = [] { Queue(1); };
+  else if (which == "double_free") k = [] { Queue(2); };
+  else if (which == "poison_read") k = PoisonRead;
+  else if (which == "poison_mmad") k = PoisonMmad;
+  else if (which == "deadlock") k = Deadlock;
+  else if (which == "ok") k = [] {};
+  else throw SimError("unknown violation case '" + which + "'");
+  Capacities caps;
+  try {
+    if (which == "deadlock") {
+      // a short timeout keeps the test fast
+      launch_mix_1_2(1, caps, [&] {
+        ctx().flags->timeout_s = 0.5;
+        k();
+      });
+    } else {
+      launch_mix_1_2(1, caps, k);
+    }
+  } catch (const SimError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace ascend_sim

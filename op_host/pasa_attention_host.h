@@ -1,0 +1,20 @@
+// Host-side functions of the PasaAttention custom op (CANN): shape and dtype inference, tiling.
+#pragma once
+
+#include "exe_graph/runtime/infer_datatype_context.h"
+#include "exe_graph/runtime/infer_shape_context.h"
+#include "exe_graph/runtime/tiling_context.h"
+#include "graph/ge_error_codes.h"
+
+namespace pasa_host {
+
+// Attribute order of the op (pasa_attention_def.cpp): scale, causal, causal_offset, variant, block_n, beta.
+enum AttrIndex : size_t { ATTR_SCALE = 0, ATTR_CAUSAL, ATTR_CAUSAL_OFFSET, ATTR_VARIANT, ATTR_BLOCK_N, ATTR_BETA };
+// Input order: q, k, v, bias (optional). Output: out.
+enum InputIndex : size_t { IN_Q = 0, IN_K, IN_V, IN_BIAS };
+
+ge::graphStatus InferShape(gert::InferShapeContext* context);
+ge::graphStatus InferDataType(gert::InferDataTypeContext* context);
+ge::graphStatus Tiling(gert::TilingContext* context);
+
+}  // namespace pasa_host

@@ -1,0 +1,18 @@
+// Shape and dtype inference of PasaAttention: out has q's shape [B, N, S1, D] and dtype fp32.
+#include "pasa_attention_host.h"
+
+namespace pasa_host {
+
+ge::graphStatus InferShape(gert::InferShapeContext* context) {
+  const gert::Shape* q = context->GetInputShape(IN_Q);
+  gert::Shape* out = context->GetOutputShape(0);
+  if (q == nullptr || out == nullptr || q->GetDimNum() != 4) return ge::GRAPH_FAILED;
+  *out = *q;
+  return ge::GRAPH_SUCCESS;
+}
+
+ge::graphStatus InferDataType(gert::InferDataTypeContext* context) {
+  return context->SetOutputDataType(0, ge::DT_FLOAT);
+}
+
+}  // namespace pasa_host

@@ -1,0 +1,82 @@
+// The CANN tiling function of PasaAttention, in stages: platform figures (PlatformAscendC) -> shapes and
+// attributes -> the plain C++ plan (pasa_attention_tiling_plan.cpp) -> tiling data, block dim, workspace.
+#include <cstring>
+#include <string>
+
+#include "pasa_attention_host.h"
+#include "pasa_attention_tiling_plan.h"
+#include "tiling/platform/platform_ascendc.h"
+
+namespace pasa_host {
+namespace {
+
+PasaVariant VariantOf(const char* name) {
+  const std::string v = name == nullptr ? "exact" : name;
+  if (v == "pasa") return PASA_VARIANT_PASA;
+  if (v == "paper") return PASA_VARIANT_PAPER;
+  return PASA_VARIANT_EXACT;
+}
+
+}  // namespace
+
+ge::graphStatus Tiling(gert::TilingContext* context) {
+  // stage 1: the SoC's figures
+  auto ascendc = platform_ascendc::PlatformAscendC(context->GetPlatformInfo());
+  pasa_tiling::Platform hw;
+  hw.soc = "ascend910b";
+  hw.aicNum = ascendc.GetCoreNumAic();
+  hw.aivNum = ascendc.GetCoreNumAiv();
+  ascendc.GetCoreMemSize(platform_ascendc::CoreMemType::UB, hw.ub);
+  ascendc.GetCoreMemSize(platform_ascendc::CoreMemType::L1, hw.l1);
+  ascendc.GetCoreMemSize(platform_ascendc::CoreMemType::L0_A, hw.l0a);
+  ascendc.GetCoreMemSize(platform_ascendc::CoreMemType::L0_B, hw.l0b);
+  ascendc.GetCoreMemSize(platform_ascendc::CoreMemType::L0_C, hw.l0c);
+
+  // stage 2: shapes and attributes
+  const gert::StorageShape* q = context->GetInputShape(IN_Q);
+  const gert::StorageShape* k = context->GetInputShape(IN_K);
+  const gert::RuntimeAttrs* attrs = context->GetAttrs();
+  if (q == nullptr || k == nullptr || attrs == nullptr) return ge::GRAPH_FAILED;
+  const gert::Shape& qs = q->GetStorageShape();
+  const gert::Shape& ks = k->GetStorageShape();
+  if (qs.GetDimNum() != 4 || ks.GetDimNum() != 4) return ge::GRAPH_FAILED;
+  pasa_tiling::Problem p;
+  p.batch = static_cast<uint32_t>(qs.GetDim(0));
+  p.heads = static_cast<uint32_t>(qs.GetDim(1));
+  p.s1 = static_cast<uint32_t>(qs.GetDim(2));
+  p.headDim = static_cast<uint32_t>(qs.GetDim(3));
+  p.kvHeads = static_cast<uint32_t>(ks.GetDim(1));
+  p.s2 = static_cast<uint32_t>(ks.GetDim(2));
+  p.hasBias = context->GetOptionalInputShape(IN_BIAS) != nullptr;
+  const float* scale = attrs->GetFloat(ATTR_SCALE);
+  const bool* causal = attrs->GetBool(ATTR_CAUSAL);
+  const int64_t* offset = attrs->GetInt(ATTR_CAUSAL_OFFSET);
+  const int64_t* blockN = attrs->GetInt(ATTR_BLOCK_N);
+  const float* beta = attrs->GetFloat(ATTR_BETA);
+  p.scale = scale ? *scale : 0.0;
+  p.causal = causal ? *causal : false;
+  p.causalOffset = offset ? *offset : 0;
+  p.variant = VariantOf(attrs->GetStr(ATTR_VARIANT));
+  p.blockN = blockN ? static_cast<uint32_t>(*blockN) : 128;
+  p.beta = beta ? *beta : 1.0;
+
+  // stages 3-5: block sizes, work split and workspace (plain C++, unit-tested on the host)
+  pasa_tiling::Plan plan;
+  try {
+    plan = pasa_tiling::MakePlan(p, hw);
+  } catch (const pasa_tiling::TilingError&) {
+    return ge::GRAPH_FAILED;
+  }
+  gert::TilingData* raw = context->GetRawTilingData();
+  if (raw == nullptr || raw->GetCapacity() < sizeof(PasaAttentionTilingData)) return ge::GRAPH_FAILED;
+  std::memcpy(raw->GetData(), &plan.data, sizeof(PasaAttentionTilingData));
+  raw->SetDataSize(sizeof(PasaAttentionTilingData));
+  context->SetBlockDim(plan.blockDim);
+  context->SetTilingKey(1);
+  size_t* workspace = context->GetWorkspaceSizes(1);
+  if (workspace == nullptr) return ge::GRAPH_FAILED;
+  workspace[0] = plan.workspaceBytes + ascendc.GetLibApiWorkSpaceSize();
+  return ge::GRAPH_SUCCESS;
+}
+
+}  // namespace pasa_host

@@ -1,0 +1,51 @@
+// PASA attention's tiling as plain C++ (no CANN, no torch): shapes, attributes and the SoC's capacities in,
+// the tiling data (block sizes, core split, buffer plan, workspace) out, or a TilingError that says what is
+// wrong. The CANN tiling function (pasa_attention_tiling.cpp), the simulator backend and the unit tests call it.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "../op_kernel/pasa_attention_tiling_data.h"
+
+namespace pasa_tiling {
+
+struct TilingError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+// What the tiling needs to know about the SoC (PlatformAscendC on the device, faked figures on the host).
+struct Platform {
+  std::string soc;
+  uint32_t aicNum = 0, aivNum = 0;
+  uint64_t ub = 0, l1 = 0, l0a = 0, l0b = 0, l0c = 0;
+};
+
+// Atlas A2 figures from CANN 8.1.RC1's platform files: "Ascend910B1" .. "Ascend910B4".
+Platform Platform910B(const std::string& soc);
+
+struct Problem {
+  uint32_t batch = 1, heads = 1, kvHeads = 1, s1 = 0, s2 = 0, headDim = 0;
+  PasaVariant variant = PASA_VARIANT_EXACT;
+  bool causal = false;
+  int64_t causalOffset = 0;
+  bool hasBias = false;
+  uint32_t blockN = 128;
+  double scale = 0, beta = 1;
+};
+
+struct Plan {
+  PasaAttentionTilingData data{};
+  uint32_t blockDim = 0;        // core groups launched (= data.usedCores)
+  uint64_t workspaceBytes = 0;  // user workspace (all groups)
+  PasaBufferPlan buffers{};
+  uint64_t ubBytes = 0, l1Bytes = 0, l0aBytes = 0, l0bBytes = 0, l0cBytes = 0;
+  std::string Describe() const;
+};
+
+// Stages: checks on shapes and attributes -> block sizes that fit the memories -> work split -> workspace.
+// maxQRows caps the query rows per task (tests use it to get more tasks than cores).
+Plan MakePlan(const Problem& problem, const Platform& platform, uint32_t maxQRows = 128);
+
+}  // namespace pasa_tiling

@@ -1,0 +1,797 @@
+// PASA attention for Atlas A2 (910B): a mixed Cube/Vector kernel (1 AIC + 2 AIV per core group).
+//
+// Per task (batch b, head h, a block of qRows query rows) and per KV block j of blockN keys:
+//   AIV  PrepareKeys(j), exact: column centres c_j of K_j, K'_j = fp16(2^e·(K_j − c_j)), each AIV writing half
+//        of K'_j's rows to the GM workspace; h = s·(Q·c_jᵀ) per own row.           -> flag KP
+//   AIC  ShiftKeys(j), pasa/paper: K'_j = fp16(M·K_j) on the Cube (M from the workspace, built by the AIVs once)
+//   AIC  Scores(j): S' = Q·K'_jᵀ on the Cube (fp16 in L0A/L0B, fp32 in L0C, fp16 out) -> flag S
+//   AIV  Softmax(j): x = S' (·s_rest) + bias + mask, row max, P = fp16(exp(x − r)), row sums, the variant's
+//        running statistics; P to the workspace                                     -> flag P
+//   AIC  ValuesTimesP(j): PV = P·V_j on the Cube (fp32 out)                          -> flag PV
+//   AIV  UpdateOutput(j): O = α·O + γ·PV in UB
+// The AIV prepares K'_{j+1} while the AIC computes P·V_j. At the end O / l goes to the fp32 output.
+#pragma once
+
+#include "kernel_operator.h"
+#include "pasa_attention_tiling_data.h"
+
+namespace pasa_kernel {
+
+using namespace AscendC;
+
+constexpr uint16_t FLAG_KP = 1;  // AIV -> AIC: K'_j is in the workspace
+constexpr uint16_t FLAG_S = 2;   // AIC -> AIV: S'_j is in the workspace
+constexpr uint16_t FLAG_P = 3;   // AIV -> AIC: P_j is in the workspace
+constexpr uint16_t FLAG_PV = 4;  // AIC -> AIV: P_j·V_j is in the workspace
+
+__aicore__ inline float NegInf() { return -__builtin_huge_valf(); }
+__aicore__ inline float RoundHalf(float x) { return static_cast<float>(static_cast<half>(x)); }
+__aicore__ inline float NanMax(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+__aicore__ inline uint32_t Min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+__aicore__ inline uint32_t Align16(uint32_t x) { return (x + 15) / 16 * 16; }
+
+struct Task {
+  uint32_t b, h, kvh, r0, rows, nBlocks;
+};
+
+// Per-row statistics of the rows one AIV owns, as slots of one fp32 buffer.
+enum StatSlot : uint32_t { ST_M = 0, ST_L, ST_F, ST_CNT, ST_H, ST_MU, ST_RMAX, ST_RSUM, ST_SEEN, ST_ARG_A, ST_ARG_G,
+                           ST_NEWF, ST_ANY, ST_TMP16, ST_COUNT_SLOTS };
+
+class PasaAttention {
+ public:
+  __aicore__ inline PasaAttention() {}
+
+  __aicore__ inline void Init(GM_ADDR q, GM_ADDR k, GM_ADDR v, GM_ADDR bias, GM_ADDR out, GM_ADDR workspace,
+                              const PasaAttentionTilingData& tiling, TPipe* pipe) {
+    t_ = tiling;
+    pipe_ = pipe;
+    buf_ = PasaBuffers(t_);
+    const uint64_t qSize = uint64_t(t_.batch) * t_.heads * t_.s1 * t_.headDim;
+    const uint64_t kvSize = uint64_t(t_.batch) * t_.kvHeads * t_.s2 * t_.headDim;
+    qGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(q), qSize);
+    kGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(k), kvSize);
+    vGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(v), kvSize);
+    if (t_.hasBias) biasGm_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(bias), uint64_t(t_.batch) * t_.heads * t_.s1 * t_.s2);
+    outGm_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(out), qSize);
+    if ASCEND_IS_AIC {
+      group_ = static_cast<uint32_t>(GetBlockIdx());
+    } else {
+      group_ = static_cast<uint32_t>(GetBlockIdx() / GetTaskRation());
+      sub_ = static_cast<uint32_t>(GetSubBlockIdx());
+    }
+    __gm__ uint8_t* ws = workspace + uint64_t(group_) * t_.wsPerCore;
+    const uint32_t kpBlocks = t_.keyCacheBlocks > 0 ? t_.keyCacheBlocks : 1;
+    wsKp_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsKpOff), kpBlocks * t_.blockN * t_.headDim);
+    if (t_.keyCacheBlocks > 0)
+      wsC_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(ws + t_.wsCOff), 2 * t_.keyCacheBlocks * t_.headDim);
+    if (t_.variant != PASA_VARIANT_EXACT)
+      wsM_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsMOff), 2 * t_.blockN * t_.blockN);
+    wsS_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsSOff), t_.qRows * t_.blockN);
+    wsP_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsPOff), t_.qRows * t_.blockN);
+    wsO_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(ws + t_.wsOOff), t_.qRows * t_.headDim);
+    if ASCEND_IS_AIC {
+      InitCubeBuffers();
+    } else {
+      InitVectorBuffers();
+    }
+  }
+
+  __aicore__ inline void Process() {
+    if (group_ >= t_.usedCores) return;
+    const uint32_t begin = group_ * t_.tasksPerCore + Min32(group_, t_.tasksExtra);
+    const uint32_t end = begin + t_.tasksPerCore + (group_ < t_.tasksExtra ? 1 : 0);
+    for (uint32_t id = begin; id < end; ++id) {
+      const Task task = MakeTask(id);
+      if ASCEND_IS_AIC {
+        CubeTask(task);
+      } else {
+        VectorTask(task);
+      }
+    }
+  }
+
+ private:
+  // ---------------------------------------------------------------------------------------------------------
+  __aicore__ inline Task MakeTask(uint32_t id) const {
+    Task task;
+    const uint32_t qb = id % t_.qBlocks, bh = id / t_.qBlocks;
+    task.b = bh / t_.heads;
+    task.h = bh % t_.heads;
+    task.kvh = task.h / (t_.heads / t_.kvHeads);
+    task.r0 = qb * t_.qRows;
+    task.rows = Min32(t_.qRows, t_.s1 - task.r0);
+    int64_t last = int64_t(t_.s2) - 1;  // the last key any row of the task sees
+    if (t_.causal) {
+      const int64_t lim = int64_t(task.r0) + task.rows - 1 + t_.causalOffset;
+      last = lim < last ? lim : last;
+    }
+    task.nBlocks = last < 0 ? 0 : static_cast<uint32_t>(last / t_.blockN + 1);
+    return task;
+  }
+  __aicore__ inline uint64_t KvOffset(const Task& task, uint32_t key) const {
+    return ((uint64_t(task.b) * t_.kvHeads + task.kvh) * t_.s2 + key) * t_.headDim;
+  }
+  __aicore__ inline uint32_t BlockKeys(uint32_t j) const { return Min32(t_.blockN, t_.s2 - j * t_.blockN); }
+  // where K'_j lives in the workspace: its own slot with the cache, else the one slot
+  __aicore__ inline uint64_t KpOffset(uint32_t j) const {
+    return t_.keyCacheBlocks > 0 ? uint64_t(j) * t_.blockN * t_.headDim : 0;
+  }
+
+  // ================================ Cube side (AIC) ========================================================
+  __aicore__ inline void InitCubeBuffers() {
+    pipe_->InitBuffer(qL1Que_, 1, buf_.qL1);
+    pipe_->InitBuffer(kL1Que_, 2, buf_.kL1);
+    pipe_->InitBuffer(pL1Que_, 2, buf_.pL1);
+    pipe_->InitBuffer(vL1Que_, 2, buf_.vL1);
+    pipe_->InitBuffer(a2Que_, 2, buf_.a2);
+    pipe_->InitBuffer(b2Que_, 2, buf_.b2);
+    pipe_->InitBuffer(c1Que_, 1, buf_.c1);
+  }
+
+  __aicore__ inline void CubeTask(const Task& task) {
+    if (task.nBlocks == 0) return;
+    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows);
+    LocalTensor<half> qL1 = qL1Que_.AllocTensor<half>();
+    const uint64_t qOff = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0) * d;
+    DataCopy(qL1, qGm_[qOff], Nd2NzParams(1, task.rows, d, 0, d, rowsPad, 1, 0));
+    qL1Que_.EnQue(qL1);
+    qL1 = qL1Que_.DeQue<half>();
+    if (t_.keyCacheBlocks > 0 && (task.b != cachedB_ || task.kvh != cachedKvh_)) {
+      cachedB_ = task.b;
+      cachedKvh_ = task.kvh;
+      cachedBlocks_ = 0;
+    }
+    for (uint32_t j = 0; j < task.nBlocks; ++j) {
+      CrossCoreWaitFlag(FLAG_KP);
+      if (t_.variant != PASA_VARIANT_EXACT && !(j < cachedBlocks_)) {
+        ShiftKeys(task, j);
+        if (t_.keyCacheBlocks > 0) cachedBlocks_ = j + 1;
+      }
+      Scores(task, j, qL1);
+      CrossCoreSetFlag<2, PIPE_FIX>(FLAG_S);
+      CrossCoreWaitFlag(FLAG_P);
+      ValuesTimesP(task, j);
+      CrossCoreSetFlag<2, PIPE_FIX>(FLAG_PV);
+    }
+    qL1Que_.FreeTensor(qL1);
+  }
+
+  // pasa / paper: K'_j = fp16(M·K_j) with M [nj, nj] fp16 (rows and columns nj..njPad zero), fp32 accumulation;
+  // qRows rows of K' per L0C tile, cubeK keys per load. K' rows nj..njPad come out zero.
+  __aicore__ inline void ShiftKeys(const Task& task, uint32_t j) {
+    const uint32_t d = t_.headDim, nj = BlockKeys(j), njPad = Align16(nj);
+    const uint64_t mOff = nj == t_.blockN ? 0 : uint64_t(t_.blockN) * t_.blockN;
+    for (uint32_t m0 = 0; m0 < njPad; m0 += t_.qRows) {
+      const uint32_t mc = Min32(t_.qRows, njPad - m0);
+      LocalTensor<float> c1 = c1Que_.AllocTensor<float>();
+      for (uint32_t k0 = 0; k0 < nj; k0 += t_.cubeK) {
+        const uint32_t kc = Min32(t_.cubeK, nj - k0), kcPad = Align16(kc);
+        LocalTensor<half> mL1 = pL1Que_.AllocTensor<half>();
+        DataCopy(mL1, wsM_[mOff + uint64_t(m0) * t_.blockN + k0], Nd2NzParams(1, mc, kcPad, 0, t_.blockN, mc, 1, 0));
+        pL1Que_.EnQue(mL1);
+        mL1 = pL1Que_.DeQue<half>();
+        LocalTensor<half> kL1 = vL1Que_.AllocTensor<half>();
+        LoadRowsZeroPadded(kL1, kGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad);
+        LocalTensor<half> a2 = a2Que_.AllocTensor<half>();
+        for (uint32_t rb = 0; rb < mc / 16; ++rb)
+          LoadData(a2[rb * kcPad * 16], mL1, LoadData2DParams(rb, kcPad / 16, mc / 16, 0, 0, false, 0));
+        a2Que_.EnQue(a2);
+        a2 = a2Que_.DeQue<half>();
+        LocalTensor<half> b2 = b2Que_.AllocTensor<half>();
+        for (uint32_t kb = 0; kb < kcPad / 16; ++kb)  // K (NZ in L1) -> ZN fractals: transpose each fractal
+          LoadData(b2[kb * d * 16], kL1, LoadData2DParams(kb, d / 16, kcPad / 16, 0, 0, true, 0));
+        b2Que_.EnQue(b2);
+        b2 = b2Que_.DeQue<half>();
+        Mmad(c1, a2, b2, MmadParams(mc, d, kcPad, 0, false, k0 == 0));
+        a2Que_.FreeTensor(a2);
+        b2Que_.FreeTensor(b2);
+        pL1Que_.FreeTensor(mL1);
+        vL1Que_.FreeTensor(kL1);
+      }
+      c1Que_.EnQue(c1);
+      c1 = c1Que_.DeQue<float>();
+      FixpipeParamsV220 fp(d, mc, mc, d, false);
+      fp.quantPre = QuantMode_t::F322F16;
+      Fixpipe(wsKp_[KpOffset(j) + uint64_t(m0) * d], c1, fp);
+      c1Que_.FreeTensor(c1);
+    }
+    TEventID ev = pipe_->FetchEventID<HardEvent::FIX_MTE2>();  // K' is read back by Scores
+    SetFlag<HardEvent::FIX_MTE2>(ev);
+    WaitFlag<HardEvent::FIX_MTE2>(ev);
+  }
+
+  // rows [0, rows) of an ND [.., D] GM matrix into L1 (NZ, rowsPad rows); rows rows..rowsPad are zeros
+  __aicore__ inline void LoadRowsZeroPadded(LocalTensor<half>& l1, const GlobalTensor<half>& src, uint32_t rows,
+                                            uint32_t rowsPad) {
+    const uint32_t d = t_.headDim;
+    if (rows < rowsPad) {  // zeros, not stale L1: 0 * NaN is NaN
+      InitConstValue(l1, InitConstValueParams<half>(1, static_cast<uint16_t>(rowsPad * d * 2 / 32), 0, static_cast<half>(0.0f)));
+      TEventID ev = pipe_->FetchEventID<HardEvent::MTE1_MTE2>();
+      SetFlag<HardEvent::MTE1_MTE2>(ev);
+      WaitFlag<HardEvent::MTE1_MTE2>(ev);
+    }
+    DataCopy(l1, src, Nd2NzParams(1, rows, d, 0, d, rowsPad, 1, 0));
+    vL1Que_.EnQue(l1);
+    l1 = vL1Que_.DeQue<half>();
+  }
+
+  // S' = Q·K'ᵀ, cubeN keys per L0C tile, cubeK head dims per L0A/L0B load; fp16 out with row stride njPad.
+  __aicore__ inline void Scores(const Task& task, uint32_t j, const LocalTensor<half>& qL1) {
+    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows), njPad = Align16(BlockKeys(j));
+    for (uint32_t n0 = 0; n0 < njPad; n0 += t_.cubeN) {
+      const uint32_t nc = Min32(t_.cubeN, njPad - n0);
+      LocalTensor<half> kL1 = kL1Que_.AllocTensor<half>();
+      DataCopy(kL1, wsKp_[KpOffset(j) + n0 * d], Nd2NzParams(1, nc, d, 0, d, nc, 1, 0));
+      kL1Que_.EnQue(kL1);
+      kL1 = kL1Que_.DeQue<half>();
+      LocalTensor<float> c1 = c1Que_.AllocTensor<float>();
+      for (uint32_t k0 = 0; k0 < d; k0 += t_.cubeK) {
+        const uint32_t kc = Min32(t_.cubeK, d - k0);
+        LocalTensor<half> a2 = a2Que_.AllocTensor<half>();
+        for (uint32_t rb = 0; rb < rowsPad / 16; ++rb)  // Q (NZ in L1) -> ZZ fractals, one row of fractals each
+          LoadData(a2[rb * kc * 16], qL1, LoadData2DParams(k0 / 16 * (rowsPad / 16) + rb, kc / 16, rowsPad / 16, 0, 0, false, 0));
+        a2Que_.EnQue(a2);
+        a2 = a2Que_.DeQue<half>();
+        LocalTensor<half> b2 = b2Que_.AllocTensor<half>();
+        for (uint32_t db = 0; db < kc / 16; ++db)  // K' (NZ in L1) is already K'ᵀ in ZN fractals
+          LoadData(b2[db * nc * 16], kL1, LoadData2DParams((k0 / 16 + db) * (nc / 16), nc / 16, 1, 0, 0, false, 0));
+        b2Que_.EnQue(b2);
+        b2 = b2Que_.DeQue<half>();
+        Mmad(c1, a2, b2, MmadParams(task.rows, nc, kc, 0, false, k0 == 0));
+        a2Que_.FreeTensor(a2);
+        b2Que_.FreeTensor(b2);
+      }
+      kL1Que_.FreeTensor(kL1);
+      c1Que_.EnQue(c1);
+      c1 = c1Que_.DeQue<float>();
+      FixpipeParamsV220 fp(nc, task.rows, rowsPad, njPad, false);
+      fp.quantPre = QuantMode_t::F322F16;
+      Fixpipe(wsS_[n0], c1, fp);
+      c1Que_.FreeTensor(c1);
+    }
+  }
+
+  // PV = P·V_j, cubeK keys per load; fp32 out [rows, D].
+  __aicore__ inline void ValuesTimesP(const Task& task, uint32_t j) {
+    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows), nj = BlockKeys(j), njPad = Align16(nj);
+    LocalTensor<float> c1 = c1Que_.AllocTensor<float>();
+    for (uint32_t k0 = 0; k0 < nj; k0 += t_.cubeK) {
+      const uint32_t kc = Min32(t_.cubeK, nj - k0), kcPad = Align16(kc);
+      LocalTensor<half> pL1 = pL1Que_.AllocTensor<half>();
+      // P's columns nj..njPad are exact zeros in the workspace: load whole fractals of them
+      DataCopy(pL1, wsP_[k0], Nd2NzParams(1, task.rows, kcPad, 0, njPad, rowsPad, 1, 0));
+      pL1Que_.EnQue(pL1);
+      pL1 = pL1Que_.DeQue<half>();
+      LocalTensor<half> vL1 = vL1Que_.AllocTensor<half>();
+      LoadRowsZeroPadded(vL1, vGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad);
+      LocalTensor<half> a2 = a2Que_.AllocTensor<half>();
+      for (uint32_t rb = 0; rb < rowsPad / 16; ++rb)
+        LoadData(a2[rb * kcPad * 16], pL1, LoadData2DParams(rb, kcPad / 16, rowsPad / 16, 0, 0, false, 0));
+      a2Que_.EnQue(a2);
+      a2 = a2Que_.DeQue<half>();
+      LocalTensor<half> b2 = b2Que_.AllocTensor<half>();
+      for (uint32_t kb = 0; kb < kcPad / 16; ++kb)  // V (NZ in L1) -> ZN fractals: transpose each fractal
+        LoadData(b2[kb * d * 16], vL1, LoadData2DParams(kb, d / 16, kcPad / 16, 0, 0, true, 0));
+      b2Que_.EnQue(b2);
+      b2 = b2Que_.DeQue<half>();
+      Mmad(c1, a2, b2, MmadParams(task.rows, d, kcPad, 0, false, k0 == 0));
+      a2Que_.FreeTensor(a2);
+      b2Que_.FreeTensor(b2);
+      pL1Que_.FreeTensor(pL1);
+      vL1Que_.FreeTensor(vL1);
+    }
+    c1Que_.EnQue(c1);
+    c1 = c1Que_.DeQue<float>();
+    Fixpipe(wsO_, c1, FixpipeParamsV220(d, task.rows, rowsPad, d, false));
+    c1Que_.FreeTensor(c1);
+  }
+
+  // ================================ Vector side (AIV) ======================================================
+  __aicore__ inline void InitVectorBuffers() {
+    pipe_->InitBuffer(kInQue_, 2, buf_.kIn);
+    pipe_->InitBuffer(kOutQue_, 2, buf_.kOut);
+    pipe_->InitBuffer(sInQue_, 2, buf_.sIn);
+    if (t_.hasBias) pipe_->InitBuffer(biasQue_, 2, buf_.biasIn);
+    pipe_->InitBuffer(pOutQue_, 2, buf_.pOut);
+    pipe_->InitBuffer(pvInQue_, 2, buf_.pvIn);
+    pipe_->InitBuffer(outQue_, 2, buf_.outQ);
+    pipe_->InitBuffer(kWorkBuf_, buf_.kWork);
+    pipe_->InitBuffer(colBuf_, buf_.col);
+    if (buf_.q16) pipe_->InitBuffer(q16Buf_, buf_.q16);
+    pipe_->InitBuffer(o32Buf_, buf_.o32);
+    if (buf_.o16) pipe_->InitBuffer(o16Buf_, buf_.o16);
+    if (buf_.pv16) pipe_->InitBuffer(pv16Buf_, buf_.pv16);
+    pipe_->InitBuffer(x32Buf_, buf_.x32);
+    if (buf_.x16) pipe_->InitBuffer(x16Buf_, buf_.x16);
+    pipe_->InitBuffer(rowBuf_, buf_.row);
+    pipe_->InitBuffer(statBuf_, buf_.stat);
+    pipe_->InitBuffer(redBuf_, buf_.red);
+    // column index ramp 0, -1, -2, ... for the causal/tail mask
+    colNeg_ = rowBuf_.Get<float>();
+    for (uint32_t i = 0; i < t_.blockN; ++i) colNeg_.SetValue(i, -static_cast<float>(i));
+    rowPitch_ = PasaAlign(t_.blockN * 4, 32) / 4;
+    statPitch_ = PasaAlign(PasaRowsPerAiv(t_), 8);
+    ScalarToVector();
+    if (t_.variant != PASA_VARIANT_EXACT && group_ < t_.usedCores) {
+      // AIV 0 writes M for a full block, AIV 1 for the tail block (if any), before their first KP flag
+      const uint32_t tail = t_.s2 % t_.blockN;
+      if (sub_ == 0 && t_.s2 >= t_.blockN) WriteShiftMatrix(t_.blockN, 0);
+      if (sub_ == 1 && tail != 0) WriteShiftMatrix(tail, uint64_t(t_.blockN) * t_.blockN);
+    }
+  }
+
+  // M = s·(I − (β/nj)·11ᵀ) with fp16 entries d (diagonal) and −e, as [blockN, blockN] rows (zero past nj).
+  __aicore__ inline void WriteShiftMatrix(uint32_t nj, uint64_t off) {
+    const float s = t_.scale, b = t_.beta, n = static_cast<float>(nj);
+    const half dd = static_cast<half>(s * (1.0f - b / n)), e = static_cast<half>(s * (b / n));
+    LocalTensor<half> row = x32Buf_.Get<half>();
+    for (uint32_t r = 0; r < t_.blockN; ++r) {
+      Duplicate(row, static_cast<half>(0.0f), static_cast<int32_t>(t_.blockN));
+      if (r < nj) Duplicate(row, static_cast<half>(-static_cast<float>(e)), static_cast<int32_t>(nj));
+      ScalarToVector();
+      if (r < nj) row.SetValue(r, dd);
+      TEventID ev = pipe_->FetchEventID<HardEvent::S_MTE3>();
+      SetFlag<HardEvent::S_MTE3>(ev);
+      WaitFlag<HardEvent::S_MTE3>(ev);
+      DataCopy(wsM_[off + uint64_t(r) * t_.blockN], row, t_.blockN);
+      TEventID back = pipe_->FetchEventID<HardEvent::MTE3_V>();
+      SetFlag<HardEvent::MTE3_V>(back);
+      WaitFlag<HardEvent::MTE3_V>(back);
+    }
+  }
+
+  __aicore__ inline void VectorToScalar() {
+    TEventID ev = pipe_->FetchEventID<HardEvent::V_S>();
+    SetFlag<HardEvent::V_S>(ev);
+    WaitFlag<HardEvent::V_S>(ev);
+  }
+  __aicore__ inline void ScalarToVector() {
+    TEventID ev = pipe_->FetchEventID<HardEvent::S_V>();
+    SetFlag<HardEvent::S_V>(ev);
+    WaitFlag<HardEvent::S_V>(ev);
+  }
+  __aicore__ inline LocalTensor<float> Stat(StatSlot s) { return statBuf_.Get<float>()[s * statPitch_]; }
+  __aicore__ inline LocalTensor<float> Col(uint32_t slot) { return colBuf_.Get<float>()[slot * t_.headDim]; }
+
+  __aicore__ inline void VectorTask(const Task& task) {
+    if (t_.keyCacheBlocks > 0 && (task.b != cachedB_ || task.kvh != cachedKvh_)) {
+      cachedB_ = task.b;
+      cachedKvh_ = task.kvh;
+      cachedBlocks_ = 0;  // blocks 0 .. cachedBlocks_-1 of this KV head are in the workspace
+    }
+    const uint32_t half_ = PasaRowsPerAiv(t_);
+    myR0_ = sub_ * half_;
+    myRows_ = task.rows > myR0_ ? Min32(half_, task.rows - myR0_) : 0;
+    const uint32_t d = t_.headDim;
+    const bool paper = t_.variant == PASA_VARIANT_PAPER;
+    Duplicate(Stat(ST_M), paper ? -60000.0f : NegInf(), static_cast<int32_t>(statPitch_));
+    Duplicate(Stat(ST_L), 0.0f, static_cast<int32_t>(4 * statPitch_));  // L, F, CNT, H
+    Duplicate(Stat(ST_SEEN), 0.0f, static_cast<int32_t>(statPitch_));
+    Duplicate(Stat(ST_ANY), 0.0f, static_cast<int32_t>(statPitch_));
+    if (myRows_ > 0) {
+      Duplicate(o32Buf_.Get<float>(), 0.0f, static_cast<int32_t>(myRows_ * d));
+      if (paper) Duplicate(o16Buf_.Get<half>(), static_cast<half>(0.0f), static_cast<int32_t>(myRows_ * d));
+      if (t_.variant == PASA_VARIANT_EXACT) {
+        const uint64_t qOff = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_) * d;
+        LocalTensor<half> q16 = q16Buf_.Get<half>();
+        DataCopy(q16, qGm_[qOff], myRows_ * d);
+        TEventID ev = pipe_->FetchEventID<HardEvent::MTE2_V>();
+        SetFlag<HardEvent::MTE2_V>(ev);
+        WaitFlag<HardEvent::MTE2_V>(ev);
+      }
+    }
+    if (task.nBlocks == 0) {
+      WriteOutput(task);
+      return;
+    }
+    PrepareKeys(task, 0);
+    CrossCoreSetFlag<2, PIPE_MTE3>(FLAG_KP);
+    for (uint32_t j = 0; j < task.nBlocks; ++j) {
+      CrossCoreWaitFlag(FLAG_S);
+      Softmax(task, j);
+      CrossCoreSetFlag<2, PIPE_MTE3>(FLAG_P);
+      if (j + 1 < task.nBlocks) {
+        PrepareKeys(task, j + 1);
+        CrossCoreSetFlag<2, PIPE_MTE3>(FLAG_KP);
+      }
+      CrossCoreWaitFlag(FLAG_PV);
+      UpdateOutput(task, j);
+    }
+    WriteOutput(task);
+  }
+
+  // Column sums (and, for exact, the column centres on their own fp16 grid), then this AIV's half of K'_j.
+  __aicore__ inline void PrepareKeys(const Task& task, uint32_t j) {
+    const uint32_t d = t_.headDim, c0 = j * t_.blockN, nj = BlockKeys(j), njPad = Align16(nj);
+    const bool exact = t_.variant == PASA_VARIANT_EXACT;
+    LocalTensor<float> kw = kWorkBuf_.Get<float>();
+    if (!exact) return;  // pasa / paper: the Cube shifts the keys (ShiftKeys)
+    LocalTensor<float> colSum = Col(0), colMax = Col(1), centre = Col(2), tmp = Col(3);
+    if (j < cachedBlocks_) {  // K'_j of this KV head is in the workspace already; exact: reload c_j for h
+      if (exact && myRows_ > 0) {
+        DataCopy(centre, wsC_[(uint64_t(sub_) * t_.keyCacheBlocks + j) * d], d);
+        TEventID ev = pipe_->FetchEventID<HardEvent::MTE2_V>();
+        SetFlag<HardEvent::MTE2_V>(ev);
+        WaitFlag<HardEvent::MTE2_V>(ev);
+        RowShifts(centre, tmp);
+      }
+      return;
+    }
+    Duplicate(colSum, 0.0f, static_cast<int32_t>(d));
+    Duplicate(colMax, 0.0f, static_cast<int32_t>(d));
+    for (uint32_t r0 = 0; r0 < nj; r0 += t_.kRows) {  // pass 1 over all rows of the block
+      const uint32_t cnt = Min32(t_.kRows, nj - r0);
+      LoadKeys(task, c0 + r0, cnt, kw);
+      for (uint32_t r = 0; r < cnt; ++r) {
+        Add(colSum, colSum, kw[r * d], static_cast<int32_t>(d));
+        if (exact) {
+          Abs(tmp, kw[r * d], static_cast<int32_t>(d));
+          Max(colMax, colMax, tmp, static_cast<int32_t>(d));
+        }
+      }
+    }
+    float dPlusE = 0.0f;
+    if (exact) {
+      ColumnCentres(colSum, colMax, centre, nj);
+    } else {  // M = s·(I − (β/nj)·11ᵀ) in fp16: d on the diagonal, −e off it; K'_r = (d + e)·K_r − e·ΣK
+      const float s = t_.scale, b = t_.beta, n = static_cast<float>(nj);
+      const float dd = RoundHalf(s * (1.0f - b / n)), e = RoundHalf(s * (b / n));
+      dPlusE = dd + e;
+      Muls(centre, colSum, e, static_cast<int32_t>(d));  // e·ΣK
+    }
+    // pass 2: rows [lo, hi) of K'_j (rows nj..njPad are zeros)
+    const uint32_t halfRows = (njPad / 16 + 1) / 2 * 16;
+    const uint32_t lo = sub_ == 0 ? 0 : halfRows, hi = sub_ == 0 ? Min32(halfRows, njPad) : njPad;
+    for (uint32_t r0 = lo; r0 < hi; r0 += t_.kRows) {
+      const uint32_t cnt = Min32(t_.kRows, hi - r0), valid = r0 < nj ? Min32(cnt, nj - r0) : 0;
+      LocalTensor<half> kout = kOutQue_.AllocTensor<half>();
+      if (valid > 0) {
+        LoadKeys(task, c0 + r0, valid, kw);
+        if (exact) {
+          for (uint32_t r = 0; r < valid; ++r) Sub(kw[r * d], kw[r * d], centre, static_cast<int32_t>(d));
+          Muls(kw, kw, t_.scalePow2, static_cast<int32_t>(valid * d));  // exact: K − c is exact, 2^e too
+        } else {
+          Muls(kw, kw, dPlusE, static_cast<int32_t>(valid * d));
+          for (uint32_t r = 0; r < valid; ++r) Sub(kw[r * d], kw[r * d], centre, static_cast<int32_t>(d));
+        }
+        Cast(kout, kw, RoundMode::CAST_RINT, valid * d);
+      }
+      if (valid < cnt) Duplicate(kout[valid * d], static_cast<half>(0.0f), static_cast<int32_t>((cnt - valid) * d));
+      kOutQue_.EnQue(kout);
+      kout = kOutQue_.DeQue<half>();
+      DataCopy(wsKp_[KpOffset(j) + r0 * d], kout, cnt * d);
+      kOutQue_.FreeTensor(kout);
+    }
+    if (t_.keyCacheBlocks > 0) {
+      if (exact) {  // keep c_j for later tasks of this KV head (each AIV its own copy)
+        TEventID ev = pipe_->FetchEventID<HardEvent::V_MTE3>();
+        SetFlag<HardEvent::V_MTE3>(ev);
+        WaitFlag<HardEvent::V_MTE3>(ev);
+        DataCopy(wsC_[(uint64_t(sub_) * t_.keyCacheBlocks + j) * d], centre, d);
+        TEventID back = pipe_->FetchEventID<HardEvent::MTE3_MTE2>();
+        SetFlag<HardEvent::MTE3_MTE2>(back);
+        WaitFlag<HardEvent::MTE3_MTE2>(back);
+      }
+      cachedBlocks_ = j + 1;  // blocks are prepared in order 0, 1, 2, ...
+    }
+    if (exact && myRows_ > 0) RowShifts(centre, tmp);
+  }
+
+  // h = s·(Q·cᵀ) per own row, fp32
+  __aicore__ inline void RowShifts(const LocalTensor<float>& centre, const LocalTensor<float>& tmp) {
+    const uint32_t d = t_.headDim;
+    LocalTensor<half> q16 = q16Buf_.Get<half>();
+    LocalTensor<float> red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[2 * rowPitch_];
+    LocalTensor<float> h = Stat(ST_H);
+    for (uint32_t r = 0; r < myRows_; ++r) {
+      Cast(tmp, q16[r * d], RoundMode::CAST_NONE, d);
+      Mul(tmp, tmp, centre, static_cast<int32_t>(d));
+      ReduceSum(red, tmp, work, static_cast<int32_t>(d));
+      VectorToScalar();
+      h.SetValue(r, red.GetValue(0) * t_.scale);
+    }
+    ScalarToVector();
+  }
+
+  __aicore__ inline void LoadKeys(const Task& task, uint32_t key, uint32_t cnt, const LocalTensor<float>& kw) {
+    const uint32_t d = t_.headDim;
+    LocalTensor<half> kin = kInQue_.AllocTensor<half>();
+    DataCopy(kin, kGm_[KvOffset(task, key)], cnt * d);
+    kInQue_.EnQue(kin);
+    kin = kInQue_.DeQue<half>();
+    Cast(kw, kin, RoundMode::CAST_NONE, cnt * d);
+    kInQue_.FreeTensor(kin);
+  }
+
+  // c = round(mean / ulp)·ulp with ulp the fp16 ulp of the column's largest |K| (2^-24 at least): on the
+  // column's own fp16 grid, so K − c is exact in fp16. ulp comes from the exponent bits of fp16(max|K|).
+  __aicore__ inline void ColumnCentres(const LocalTensor<float>& colSum, const LocalTensor<float>& colMax,
+                                       const LocalTensor<float>& centre, uint32_t nj) {
+    const int32_t d = static_cast<int32_t>(t_.headDim);
+    LocalTensor<half> top16 = Col(4).ReinterpretCast<half>();
+    LocalTensor<uint16_t> bits = Col(4).ReinterpretCast<uint16_t>();
+    LocalTensor<uint16_t> mask = Col(5).ReinterpretCast<uint16_t>();
+    LocalTensor<float> ulp = Col(6), quot = Col(7);
+    Cast(top16, colMax, RoundMode::CAST_RINT, d);  // exact: colMax holds fp16 values
+    Duplicate(mask, static_cast<uint16_t>(0x7c00), d);
+    And(bits, bits, mask, d);                       // 2^floor(log2 top), or 0 below fp16's normal range
+    Cast(ulp, top16, RoundMode::CAST_NONE, d);
+    Muls(ulp, ulp, 1.0f / 1024.0f, d);
+    Maxs(ulp, ulp, 1.0f / 16777216.0f, d);
+    Muls(quot, ulp, static_cast<float>(nj), d);      // ulp·nj, exact
+    Div(quot, colSum, quot, d);                      // mean / ulp
+    LocalTensor<int32_t> qi = Col(3).ReinterpretCast<int32_t>();
+    Cast(qi, quot, RoundMode::CAST_RINT, d);
+    Cast(quot, qi, RoundMode::CAST_NONE, d);
+    Mul(centre, quot, ulp, d);
+  }
+
+  // Scores of this AIV's rows: x = S' (·s_rest) + bias + mask; P = fp16(exp(x − r)); the running statistics.
+  __aicore__ inline void Softmax(const Task& task, uint32_t j) {
+    const uint32_t c0 = j * t_.blockN, nj = BlockKeys(j), njPad = Align16(nj);
+    const bool exact = t_.variant == PASA_VARIANT_EXACT, paper = t_.variant == PASA_VARIANT_PAPER;
+    LocalTensor<float> x = x32Buf_.Get<float>(), red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[2 * rowPitch_];
+    LocalTensor<float> maskRow = rowBuf_.Get<float>()[rowPitch_];
+    LocalTensor<float> mu = Stat(ST_MU), rmax = Stat(ST_RMAX), rsum = Stat(ST_RSUM);
+    for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {
+      const uint32_t vr = Min32(t_.vecRows, myRows_ - rc), count = vr * njPad;
+      LocalTensor<half> sIn = sInQue_.AllocTensor<half>();
+      DataCopy(sIn, wsS_[(myR0_ + rc) * njPad], count);
+      sInQue_.EnQue(sIn);
+      sIn = sInQue_.DeQue<half>();
+      Cast(x, sIn, RoundMode::CAST_NONE, count);
+      sInQue_.FreeTensor(sIn);
+      if (!exact) {  // the row mean of S' over the block's keys, before any mask
+        for (uint32_t r = 0; r < vr; ++r) {
+          ReduceSum(red, x[r * njPad], work, static_cast<int32_t>(nj));
+          VectorToScalar();
+          mu.SetValue(rc + r, red.GetValue(0) / static_cast<float>(nj));
+        }
+        ScalarToVector();
+      } else {
+        Muls(x, x, t_.scaleRest, static_cast<int32_t>(count));
+      }
+      if (t_.hasBias) AddBias(task, c0, nj, njPad, rc, vr, x);
+      for (uint32_t r = 0; r < vr; ++r) {  // causal limit and the block's tail as −inf
+        int64_t limit = int64_t(t_.s2) - 1;
+        if (t_.causal) {
+          const int64_t lim = int64_t(task.r0) + myR0_ + rc + r + t_.causalOffset;
+          limit = lim < limit ? lim : limit;
+        }
+        const int64_t rel = limit - int64_t(c0);
+        if (rel >= int64_t(njPad) - 1) continue;
+        LocalTensor<float> xr = x[r * njPad];
+        if (rel < 0) {
+          Duplicate(xr, NegInf(), static_cast<int32_t>(njPad));
+          continue;
+        }
+        Adds(maskRow, colNeg_, static_cast<float>(rel + 1), static_cast<int32_t>(njPad));  // > 0 where visible
+        Mins(maskRow, maskRow, 1.0f, static_cast<int32_t>(njPad));
+        Maxs(maskRow, maskRow, 0.0f, static_cast<int32_t>(njPad));
+        Ln(maskRow, maskRow, static_cast<int32_t>(njPad));  // 0 where visible, −inf where hidden
+        Add(xr, xr, maskRow, static_cast<int32_t>(njPad));
+      }
+      LocalTensor<half> pOut = pOutQue_.AllocTensor<half>();
+      if (paper) {  // every step in fp16
+        LocalTensor<half> x16 = x16Buf_.Get<half>();
+        Cast(x16, x, RoundMode::CAST_RINT, count);
+        for (uint32_t r = 0; r < vr; ++r) {
+          ReduceMax(red.ReinterpretCast<half>(), x16[r * njPad], work.ReinterpretCast<half>(), static_cast<int32_t>(njPad));
+          VectorToScalar();
+          const float rm = static_cast<float>(red.ReinterpretCast<half>().GetValue(0));
+          rmax.SetValue(rc + r, rm);
+          ScalarToVector();
+          const float rz = rm == NegInf() ? 0.0f : rm;
+          Adds(x16[r * njPad], x16[r * njPad], static_cast<half>(-rz), static_cast<int32_t>(njPad));
+        }
+        Exp(pOut, x16, static_cast<int32_t>(count));
+      } else {
+        for (uint32_t r = 0; r < vr; ++r) {
+          ReduceMax(red, x[r * njPad], work, static_cast<int32_t>(njPad));
+          VectorToScalar();
+          const float rm = red.GetValue(0);
+          rmax.SetValue(rc + r, rm);
+          ScalarToVector();
+          const float rz = rm == NegInf() ? 0.0f : rm;
+          Adds(x[r * njPad], x[r * njPad], -rz, static_cast<int32_t>(njPad));
+        }
+        Exp(x, x, static_cast<int32_t>(count));
+        Cast(pOut, x, RoundMode::CAST_RINT, count);
+      }
+      Cast(x, pOut, RoundMode::CAST_NONE, count);  // the fp16 P as fp32, for the row sums
+      for (uint32_t r = 0; r < vr; ++r) {
+        ReduceSum(red, x[r * njPad], work, static_cast<int32_t>(njPad));
+        VectorToScalar();
+        rsum.SetValue(rc + r, red.GetValue(0));
+      }
+      ScalarToVector();
+      pOutQue_.EnQue(pOut);
+      pOut = pOutQue_.DeQue<half>();
+      DataCopy(wsP_[(myR0_ + rc) * njPad], pOut, count);
+      pOutQue_.FreeTensor(pOut);
+    }
+    UpdateStatistics(nj);
+  }
+
+  __aicore__ inline void AddBias(const Task& task, uint32_t c0, uint32_t nj, uint32_t njPad, uint32_t rc, uint32_t vr,
+                                 const LocalTensor<float>& x) {
+    LocalTensor<float> bias = biasQue_.AllocTensor<float>();
+    Duplicate(bias, 0.0f, static_cast<int32_t>(vr * njPad));
+    TEventID ev = pipe_->FetchEventID<HardEvent::V_MTE2>();
+    SetFlag<HardEvent::V_MTE2>(ev);
+    WaitFlag<HardEvent::V_MTE2>(ev);
+    const uint32_t nj8 = PasaAlign(nj, 8);
+    const uint64_t off = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_ + rc) * t_.s2 + c0;
+    DataCopyPad(bias, biasGm_[off], DataCopyExtParams(vr, nj * 4, (t_.s2 - nj) * 4, (njPad - nj8) / 8, 0),
+                DataCopyPadExtParams<float>(true, 0, static_cast<uint8_t>(nj8 - nj), 0.0f));
+    biasQue_.EnQue(bias);
+    bias = biasQue_.DeQue<float>();
+    Add(x, x, bias, static_cast<int32_t>(vr * njPad));
+    biasQue_.FreeTensor(bias);
+  }
+
+  // The variant's running statistics for block j (scalar per row), α and γ through one vector Exp.
+  __aicore__ inline void UpdateStatistics(uint32_t nj) {
+    const bool exact = t_.variant == PASA_VARIANT_EXACT, paper = t_.variant == PASA_VARIANT_PAPER;
+    LocalTensor<float> m = Stat(ST_M), l = Stat(ST_L), f = Stat(ST_F), cnt = Stat(ST_CNT), h = Stat(ST_H);
+    LocalTensor<float> mu = Stat(ST_MU), rmax = Stat(ST_RMAX), rsum = Stat(ST_RSUM), seen = Stat(ST_SEEN);
+    LocalTensor<float> argA = Stat(ST_ARG_A), argG = Stat(ST_ARG_G), newF = Stat(ST_NEWF);
+    float coef = 0.0f;
+    if (t_.variant == PASA_VARIANT_PASA) {  // c = e·n / (d + e − e·n) from M's fp16 entries
+      const float s = t_.scale, b = t_.beta, n = static_cast<float>(nj);
+      const float dd = RoundHalf(s * (1.0f - b / n)), e = RoundHalf(s * (b / n)), num = e * n;
+      coef = num / ((dd + e) - num);
+    }
+    Duplicate(argA, 0.0f, static_cast<int32_t>(2 * statPitch_));  // ARG_A and ARG_G
+    VectorToScalar();
+    for (uint32_t i = 0; i < myRows_; ++i) {
+      const float r = rmax.GetValue(i);
+      if (r == NegInf()) {  // this block hides every key from row i: its state stays
+        seen.SetValue(i, 0.0f);
+        argG.SetValue(i, NegInf());
+        continue;
+      }
+      seen.SetValue(i, 1.0f);
+      Stat(ST_ANY).SetValue(i, 1.0f);
+      float mOld, top;
+      if (exact) {
+        mOld = m.GetValue(i);
+        top = r + h.GetValue(i);
+      } else if (!paper) {
+        const float fo = f.GetValue(i), shift = coef * mu.GetValue(i);
+        const float fn = fo + (shift - fo) / (cnt.GetValue(i) + 1.0f);
+        mOld = m.GetValue(i) + (fo - fn);
+        top = r + (shift - fn);
+        newF.SetValue(i, fn);
+      } else {
+        const float fo = f.GetValue(i), shift = RoundHalf(t_.coefPaper * RoundHalf(mu.GetValue(i)));
+        const float fn = RoundHalf(fo + RoundHalf(RoundHalf(shift - fo) / (cnt.GetValue(i) + 1.0f)));
+        mOld = RoundHalf(m.GetValue(i) + RoundHalf(fo - fn));
+        top = RoundHalf(r + RoundHalf(shift - fn));
+        newF.SetValue(i, fn);
+      }
+      const float mNew = NanMax(mOld, top);
+      m.SetValue(i, mNew);
+      argA.SetValue(i, paper ? RoundHalf(mOld - mNew) : mOld - mNew);
+      argG.SetValue(i, paper ? RoundHalf(top - mNew) : top - mNew);
+    }
+    ScalarToVector();
+    if (paper) {  // fp16 exp of fp16 arguments
+      LocalTensor<half> a16 = Stat(ST_TMP16).ReinterpretCast<half>();
+      Cast(a16, argA, RoundMode::CAST_RINT, 2 * statPitch_);
+      Exp(a16, a16, static_cast<int32_t>(2 * statPitch_));
+      Cast(argA, a16, RoundMode::CAST_NONE, 2 * statPitch_);
+    } else {
+      Exp(argA, argA, static_cast<int32_t>(2 * statPitch_));
+    }
+    VectorToScalar();
+    for (uint32_t i = 0; i < myRows_; ++i) {
+      if (seen.GetValue(i) == 0.0f) continue;
+      const float alpha = argA.GetValue(i), gamma = argG.GetValue(i);
+      if (paper) {
+        l.SetValue(i, RoundHalf(RoundHalf(alpha * l.GetValue(i)) + RoundHalf(gamma * RoundHalf(rsum.GetValue(i)))));
+      } else {
+        l.SetValue(i, alpha * l.GetValue(i) + gamma * rsum.GetValue(i));
+      }
+      if (!exact) {
+        f.SetValue(i, newF.GetValue(i));
+        cnt.SetValue(i, cnt.GetValue(i) + 1.0f);
+      }
+    }
+    ScalarToVector();
+  }
+
+  // O = α·O + γ·(P·V) for the rows that saw a key in block j.
+  __aicore__ inline void UpdateOutput(const Task& task, uint32_t j) {
+    (void)task;
+    (void)j;
+    const uint32_t d = t_.headDim;
+    const bool paper = t_.variant == PASA_VARIANT_PAPER;
+    LocalTensor<float> o = o32Buf_.Get<float>(), seen = Stat(ST_SEEN), alpha = Stat(ST_ARG_A), gamma = Stat(ST_ARG_G);
+    for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {
+      const uint32_t vr = Min32(t_.vecRows, myRows_ - rc);
+      LocalTensor<float> pv = pvInQue_.AllocTensor<float>();
+      DataCopy(pv, wsO_[(myR0_ + rc) * d], vr * d);
+      pvInQue_.EnQue(pv);
+      pv = pvInQue_.DeQue<float>();
+      if (paper) Cast(pv16Buf_.Get<half>(), pv, RoundMode::CAST_RINT, vr * d);  // fp16(P·V)
+      for (uint32_t r = 0; r < vr; ++r) {
+        const uint32_t i = rc + r;
+        VectorToScalar();
+        if (seen.GetValue(i) == 0.0f) continue;
+        const float a = alpha.GetValue(i), g = gamma.GetValue(i);
+        ScalarToVector();
+        if (paper) {
+          LocalTensor<half> o16 = o16Buf_.Get<half>()[i * d], p16 = pv16Buf_.Get<half>()[r * d];
+          Muls(o16, o16, static_cast<half>(a), static_cast<int32_t>(d));
+          Muls(p16, p16, static_cast<half>(g), static_cast<int32_t>(d));
+          Add(o16, o16, p16, static_cast<int32_t>(d));
+        } else {
+          Muls(o[i * d], o[i * d], a, static_cast<int32_t>(d));
+          Muls(pv[r * d], pv[r * d], g, static_cast<int32_t>(d));
+          Add(o[i * d], o[i * d], pv[r * d], static_cast<int32_t>(d));
+        }
+      }
+      pvInQue_.FreeTensor(pv);
+    }
+  }
+
+  // out = O / l (paper: fp16(O / l)); rows that saw no key: 0.
+  __aicore__ inline void WriteOutput(const Task& task) {
+    const uint32_t d = t_.headDim;
+    const bool paper = t_.variant == PASA_VARIANT_PAPER;
+    LocalTensor<float> o = o32Buf_.Get<float>(), l = Stat(ST_L), seenAny = Stat(ST_ANY), tmp = Col(3);
+    const uint64_t outRow = (uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_;
+    for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {
+      const uint32_t vr = Min32(t_.vecRows, myRows_ - rc);
+      LocalTensor<float> out = outQue_.AllocTensor<float>();
+      for (uint32_t r = 0; r < vr; ++r) {
+        const uint32_t i = rc + r;
+        VectorToScalar();
+        const float li = l.GetValue(i);
+        const bool any = seenAny.GetValue(i) != 0.0f;
+        ScalarToVector();
+        if (!any) {
+          Duplicate(out[r * d], 0.0f, static_cast<int32_t>(d));
+          continue;
+        }
+        if (paper) Cast(o[i * d], o16Buf_.Get<half>()[i * d], RoundMode::CAST_NONE, d);
+        Duplicate(tmp, li, static_cast<int32_t>(d));
+        Div(out[r * d], o[i * d], tmp, static_cast<int32_t>(d));
+        if (paper) {
+          LocalTensor<half> h16 = pv16Buf_.Get<half>();
+          Cast(h16, out[r * d], RoundMode::CAST_RINT, d);
+          Cast(out[r * d], h16, RoundMode::CAST_NONE, d);
+        }
+      }
+      outQue_.EnQue(out);
+      out = outQue_.DeQue<float>();
+      DataCopy(outGm_[(outRow + rc) * d], out, vr * d);
+      outQue_.FreeTensor(out);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  PasaAttentionTilingData t_;
+  PasaBufferPlan buf_;
+  TPipe* pipe_ = nullptr;
+  uint32_t group_ = 0, sub_ = 0, myR0_ = 0, myRows_ = 0, rowPitch_ = 0, statPitch_ = 0;
+  uint32_t cachedB_ = 0xffffffffu, cachedKvh_ = 0xffffffffu, cachedBlocks_ = 0;  // the AIV's K' cache
+  GlobalTensor<half> qGm_, kGm_, vGm_, wsKp_, wsS_, wsP_, wsM_;
+  GlobalTensor<float> biasGm_, outGm_, wsO_, wsC_;
+  // AIC
+  TQue<TPosition::A1, 1> qL1Que_, pL1Que_;
+  TQue<TPosition::B1, 1> kL1Que_, vL1Que_;
+  TQue<TPosition::A2, 1> a2Que_;
+  TQue<TPosition::B2, 1> b2Que_;
+  TQue<TPosition::CO1, 1> c1Que_;
+  // AIV
+  TQue<TPosition::VECIN, 1> kInQue_, sInQue_, biasQue_, pvInQue_;
+  TQue<TPosition::VECOUT, 1> kOutQue_, pOutQue_, outQue_;
+  TBuf<TPosition::VECCALC> kWorkBuf_, colBuf_, q16Buf_, o32Buf_, o16Buf_, pv16Buf_, x32Buf_, x16Buf_, rowBuf_,
+      statBuf_, redBuf_;
+  LocalTensor<float> colNeg_;
+};
+
+}  // namespace pasa_kernel

@@ -1,0 +1,102 @@
+// The one definition of PASA attention's tiling data, shared by the host tiling (op_host) and the kernel
+// (op_kernel), plus the buffer sizes both sides derive from it: the host checks them against the SoC's
+// capacities, the kernel hands exactly these sizes to TPipe::InitBuffer.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CCE_KT_TEST__) || defined(__CCE_AICORE__) || defined(ASCEND_SIM)
+#define PASA_TILING_FN __aicore__ inline
+#else
+#define PASA_TILING_FN inline
+#endif
+
+enum PasaVariant : uint32_t { PASA_VARIANT_EXACT = 0, PASA_VARIANT_PASA = 1, PASA_VARIANT_PAPER = 2 };
+
+struct PasaAttentionTilingData {
+  // shape (BNSD): q [batch, heads, s1, headDim], k/v [batch, kvHeads, s2, headDim]
+  uint32_t batch, heads, kvHeads, s1, s2, headDim;
+  // attributes
+  uint32_t variant;      // PasaVariant
+  uint32_t causal;       // 1: row i sees keys 0..i + causalOffset
+  int32_t causalOffset;  // 0 (top-left) or s2 - s1 (bottom-right)
+  uint32_t hasBias;      // 1: an fp32 additive bias [batch, heads, s1, s2] is given
+  uint32_t blockN;       // KV block length n (a numerics parameter: multiple of 16)
+  float scale;           // softmax scale s
+  float scalePow2;       // exact variant: s = scalePow2 * scaleRest, scalePow2 a power of two
+  float scaleRest;
+  float beta;            // pasa / paper: β of the shift matrix
+  float coefPaper;       // paper: fp16(β / (1 − β))
+  // blocks and buffers
+  uint32_t qRows;    // query rows per task (the Cube's m), multiple of 16; each AIV takes half
+  uint32_t vecRows;  // rows one AIV processes per vector step
+  uint32_t kRows;    // K rows per vector step when shifting keys
+  uint32_t cubeN;    // keys per L0C tile of S' = Q·K'ᵀ
+  uint32_t cubeK;    // reduction elements per L0A/L0B load
+  // work split over AI core groups (1 AIC + 2 AIV): contiguous task ranges
+  uint32_t qBlocks, totalTasks, usedCores, tasksPerCore, tasksExtra;
+  // K' cache: with keyCacheBlocks = ceil(s2 / blockN) > 0 each core group keeps K'_j (and, exact, c_j) of every
+  // block of the (batch, KV head) it last worked on, so consecutive tasks of one KV head skip the key shift;
+  // 0: one K' block, recomputed per task (when the cache would not fit the workspace budget)
+  uint32_t keyCacheBlocks;
+  // GM workspace per core group, bytes: K' [max(1, keyCacheBlocks), blockN, D] fp16, S' [qRows, blockN] fp16,
+  // P [qRows, blockN] fp16, PV [qRows, D] fp32, centres [2 AIV, keyCacheBlocks, D] fp32
+  // pasa / paper: the shift matrices M (full block, tail block) [2, blockN, blockN] fp16 at wsMOff
+  uint32_t wsPerCore, wsKpOff, wsSOff, wsPOff, wsOOff, wsCOff, wsMOff;
+};
+
+PASA_TILING_FN uint32_t PasaAlign(uint32_t x, uint32_t a) { return (x + a - 1) / a * a; }
+PASA_TILING_FN uint32_t PasaMax(uint32_t a, uint32_t b) { return a > b ? a : b; }
+
+// Bytes of each buffer of the Vector core (UB) and the Cube core (L1, L0A, L0B, L0C). A buffer the variant does
+// not use is 0 bytes and is not set up.
+struct PasaBufferPlan {
+  // UB (per AIV); queues hold `2` buffers each (double buffering)
+  uint32_t kIn, kOut, sIn, biasIn, pOut, pvIn, outQ;           // one buffer of each queue
+  uint32_t kWork, col, q16, o32, o16, pv16, x32, x16, row, stat, red;
+  // L1 / L0 (AIC)
+  uint32_t qL1, kL1, pL1, vL1, a2, b2, c1;
+};
+
+PASA_TILING_FN uint32_t PasaRowsPerAiv(const PasaAttentionTilingData& t) { return t.qRows / 2; }
+
+PASA_TILING_FN PasaBufferPlan PasaBuffers(const PasaAttentionTilingData& t) {
+  PasaBufferPlan p{};
+  const uint32_t d = t.headDim, n = t.blockN, vr = t.vecRows, rv = PasaRowsPerAiv(t);
+  const bool paper = t.variant == PASA_VARIANT_PAPER, exact = t.variant == PASA_VARIANT_EXACT;
+  p.kIn = PasaAlign(t.kRows * d * 2, 32);
+  p.kOut = p.kIn;
+  p.sIn = PasaAlign(vr * n * 2, 32);
+  p.biasIn = t.hasBias ? PasaAlign(vr * n * 4, 32) : 0;
+  p.pOut = p.sIn;
+  p.pvIn = PasaAlign(vr * d * 4, 32);
+  p.outQ = p.pvIn;
+  p.kWork = PasaAlign(t.kRows * d * 4, 32);
+  p.col = 8 * d * 4;
+  p.q16 = exact ? PasaAlign(rv * d * 2, 32) : 0;
+  p.o32 = PasaAlign(rv * d * 4, 32);
+  p.o16 = paper ? PasaAlign(rv * d * 2, 32) : 0;
+  p.pv16 = paper ? PasaAlign(vr * d * 2, 32) : 0;
+  p.x32 = PasaAlign(vr * n * 4, 32);
+  p.x16 = paper ? PasaAlign(vr * n * 2, 32) : 0;
+  p.row = 3 * PasaAlign(n * 4, 32);  // the mask ramp 0, -1, -2, ..., one mask row, the reductions' work area
+  p.stat = 16 * PasaAlign(rv, 8) * 4;
+  p.red = 64;
+  p.qL1 = t.qRows * d * 2;
+  p.kL1 = t.cubeN * d * 2;
+  p.pL1 = t.qRows * t.cubeK * 2;
+  p.vL1 = t.cubeK * d * 2;
+  p.a2 = t.qRows * t.cubeK * 2;
+  p.b2 = t.cubeK * PasaMax(t.cubeN, d) * 2;
+  p.c1 = t.qRows * PasaMax(t.cubeN, d) * 4;
+  return p;
+}
+
+PASA_TILING_FN uint32_t PasaUbBytes(const PasaBufferPlan& p) {
+  return 2 * (p.kIn + p.kOut + p.sIn + p.biasIn + p.pOut + p.pvIn + p.outQ) + p.kWork + p.col + p.q16 + p.o32 +
+         p.o16 + p.pv16 + p.x32 + p.x16 + p.row + p.stat + p.red;
+}
+PASA_TILING_FN uint32_t PasaL1Bytes(const PasaBufferPlan& p) { return p.qL1 + 2 * (p.kL1 + p.pL1 + p.vL1); }
+PASA_TILING_FN uint32_t PasaL0aBytes(const PasaBufferPlan& p) { return 2 * p.a2; }
+PASA_TILING_FN uint32_t PasaL0bBytes(const PasaBufferPlan& p) { return 2 * p.b2; }
+PASA_TILING_FN uint32_t PasaL0cBytes(const PasaBufferPlan& p) { return p.c1; }

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Builds and installs the PasaAttention CANN custom-op package (Atlas A2 / 910B) and then pasa's NPU binding.
+#
+# Needs: CANN toolkit 8.1.RC1 (or later 8.x) installed and its environment loaded, e.g.
+#     source /usr/local/Ascend/ascend-toolkit/set_env.sh      # sets ASCEND_TOOLKIT_HOME, ASCEND_OPP_PATH, PATH
+# plus, for the binding, torch and torch_npu matching that CANN in the active Python.
+# Environment: PASA_SOC (Ascend910B1..Ascend910B4, default: the SoC npu-smi reports, else Ascend910B2),
+#              PASA_OPP_VENDOR (vendor name under $ASCEND_OPP_PATH/vendors, default "pasa"),
+#              PASA_INSTALL_PATH (install the package there instead of $ASCEND_OPP_PATH; then source
+#              $PASA_INSTALL_PATH/vendors/$PASA_OPP_VENDOR/bin/set_env.bash before use).
+# Steps:
+#   1. msopgen generates a custom-op project for PasaAttention from op_host/pasa_attention_op.json
+#      (compute unit ai_core-<soc>), into build_ascend/PasaAttention.
+#   2. Our op_host/ and op_kernel/ sources replace the generated stubs (the kernel's tiling data is a plain struct
+#      shared by host and kernel: op_kernel/pasa_attention_tiling_data.h).
+#   3. The project's build.sh compiles the host (tiling, infershape, OpDef) and the kernel (bisheng, dav-c220),
+#      generates the aclnn two-stage interface (aclnnPasaAttentionGetWorkspaceSize / aclnnPasaAttention) and
+#      packs build_out/custom_opp_<os>_<arch>.run.
+#   4. The .run installs under $ASCEND_OPP_PATH/vendors/$PASA_OPP_VENDOR (or PASA_INSTALL_PATH).
+#   5. setup.py builds pasa._C and, finding torch_npu and CANN, pasa._C_npu (csrc/npu) against the installed
+#      op_api (include/aclnn_pasa_attention.h, lib/libcust_opapi.so).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CANN=${ASCEND_TOOLKIT_HOME:-${ASCEND_HOME_PATH:-}}
+if [ -z "$CANN" ] || [ ! -d "$CANN" ]; then
+  echo "build_ascend.sh: CANN not found: source <ascend-toolkit>/set_env.sh first (ASCEND_TOOLKIT_HOME unset)" >&2
+  exit 2
+fi
+command -v msopgen >/dev/null || { echo "build_ascend.sh: msopgen not on PATH (CANN's set_env.sh adds it)" >&2; exit 2; }
+
+SOC=${PASA_SOC:-}
+if [ -z "$SOC" ] && command -v npu-smi >/dev/null; then
+  SOC=$(npu-smi info 2>/dev/null | grep -o '910B[1-4]' | head -1 | sed 's/^/Ascend/') || true
+fi
+SOC=${SOC:-Ascend910B2}
+case "$SOC" in Ascend910B1|Ascend910B2|Ascend910B3|Ascend910B4) ;; *)
+  echo "build_ascend.sh: PASA_SOC must be Ascend910B1..Ascend910B4, got $SOC" >&2; exit 2;; esac
+SOC_LOWER=$(echo "$SOC" | tr 'A-Z' 'a-z')
+VENDOR=${PASA_OPP_VENDOR:-pasa}
+OUT=$ROOT/build_ascend
+PROJ=$OUT/PasaAttention
+echo "== CANN: $CANN   SoC: $SOC   vendor: $VENDOR"
+
+# 1. generate the project
+rm -rf "$PROJ" && mkdir -p "$OUT"
+msopgen gen -i "$ROOT/op_host/pasa_attention_op.json" -c "ai_core-$SOC_LOWER" -lan cpp -out "$PROJ"
+
+# 2. our sources replace the generated stubs
+rm -f "$PROJ"/op_host/*.cpp "$PROJ"/op_host/*.h "$PROJ"/op_kernel/*.cpp "$PROJ"/op_kernel/*.h
+cp "$ROOT"/op_host/pasa_attention_{def,infershape,tiling,tiling_plan}.cpp "$ROOT"/op_host/*.h "$PROJ/op_host/"
+cp "$ROOT"/op_kernel/*.cpp "$ROOT"/op_kernel/*.h "$PROJ/op_kernel/"
+# the host sources include ../op_kernel/pasa_attention_tiling_data.h, which the generated layout also has
+sed -i "s/\"vendor_name\"[^,]*,/\"vendor_name\": \"$VENDOR\",/" "$PROJ/CMakePresets.json" || true
+if [ -n "${ASCEND_TOOLKIT_HOME:-}" ]; then
+  sed -i "s#\"ASCEND_CANN_PACKAGE_PATH\"[^}]*}#\"ASCEND_CANN_PACKAGE_PATH\": {\"type\": \"PATH\", \"value\": \"$CANN\"}#" \
+    "$PROJ/CMakePresets.json" || true
+fi
+
+# 3. build the package
+(cd "$PROJ" && bash build.sh)
+RUN=$(ls "$PROJ"/build_out/custom_opp_*.run | head -1)
+echo "== package: $RUN"
+
+# 4. install
+if [ -n "${PASA_INSTALL_PATH:-}" ]; then
+  "$RUN" --install-path="$PASA_INSTALL_PATH"
+  echo "== installed under $PASA_INSTALL_PATH; run: source $PASA_INSTALL_PATH/vendors/$VENDOR/bin/set_env.bash"
+  export ASCEND_CUSTOM_OPP_PATH=$PASA_INSTALL_PATH/vendors/$VENDOR
+else
+  "$RUN"
+  export ASCEND_CUSTOM_OPP_PATH=${ASCEND_OPP_PATH:-$CANN/opp}/vendors/$VENDOR
+fi
+
+# 5. pasa with its NPU binding
+cd "$ROOT"
+PASA_OPP_VENDOR=$VENDOR python setup.py build_ext --inplace
+python -c "import pasa, pasa._C_npu; print('pasa NPU backend loaded')"
