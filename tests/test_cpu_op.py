@@ -56,12 +56,14 @@ def test_cpu_masks_match_model(seed, variant, mask_kind):
 
 
 def test_paper_variant_is_bit_exact_with_the_model(seed):
-    # every paper statistic is fp16, so fp32 sums in another order rarely move a rounded value
+    # every paper statistic is fp16, so fp32 sums in another order rarely move a rounded value, and then by an ulp
     q, k, v = rand_qkv(1, 4, 2, 200, 333, 64, mean=5.0, amp=5.0, seed=seed)
-    out = pasa.attention(q, k, v, variant="paper", causal=True)
-    ref = model_attention(q, k, v, variant="paper", causal=True)
-    mismatch = (out.float() - ref.float()).abs()
-    assert (mismatch > 0).float().mean() < 0.01 and mismatch.max() <= 4 * 2**-10, mismatch.max()
+    out = pasa.attention(q, k, v, variant="paper", causal=True).float()
+    ref = model_attention(q, k, v, variant="paper", causal=True).float()
+    ulp = torch.exp2(torch.floor(torch.log2(ref.abs().clamp_min(2.0**-14))) - 10)
+    mismatch = (out - ref).abs()
+    assert (mismatch > 0).float().mean() < 0.01, (mismatch > 0).float().mean()
+    assert (mismatch <= 2 * ulp).all(), (mismatch / ulp).max()
 
 
 def test_bsnd_layout_equals_bnsd(seed):
