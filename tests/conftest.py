@@ -21,3 +21,27 @@ def rand_qkv(b, n, nkv, s1, s2, d, dtype=torch.float16, mean=0.0, amp=1.0, seed=
     def make(*shape):
         return ((torch.rand(shape, generator=g) - 0.5) * 2 * amp + mean).to(dtype)
     return make(b, n, s1, d), make(b, nkv, s2, d), make(b, nkv, s2, d)
+
+
+MASK_KINDS = ("bool", "float", "bool-broadcast-row", "float-per-head", "bool-padding-2d")
+
+
+def make_mask(kind, b, n, s1, s2, seed):
+    """A mask of one kind, broadcastable to (B, N, S1, S2): random bool (True = attend); additive float (S1, S2);
+    a key-padding row (S2,); fp16 per head with −inf holes; padding (B, 1, 1, S2) where batch 0 sees nothing."""
+    g = torch.Generator().manual_seed(seed)
+    if kind == "bool":
+        return torch.rand(b, 1, s1, s2, generator=g) > 0.2
+    if kind == "float":
+        return torch.randn(s1, s2, generator=g) * 2
+    if kind == "bool-broadcast-row":
+        return torch.rand(s2, generator=g) > 0.5
+    if kind == "float-per-head":
+        holes = torch.rand(1, n, s1, s2, generator=g) > 0.9
+        return (torch.randn(1, n, s1, s2, generator=g) * 2).masked_fill(holes, float("-inf")).half()
+    if kind == "bool-padding-2d":
+        mask = torch.ones(b, 1, 1, s2, dtype=torch.bool)
+        mask[-1, ..., s2 // 2:] = False            # the last sequence is half as long
+        mask[0, ..., :] = False                    # the first sees nothing: zeros
+        return mask
+    raise ValueError(f"unknown mask kind {kind!r}")

@@ -8,7 +8,7 @@ from pasa.model import model_attention
 from pasa.reference import golden_attention
 from pasa.tolerance import check_backend
 
-from conftest import rand_qkv
+from conftest import make_mask, rand_qkv
 
 sim = torch.ops.pasa_ascend_sim
 
@@ -47,12 +47,7 @@ def test_ascend_sim_matches_model(seed, variant, shape):
 def test_ascend_sim_masks_match_model(seed, variant, mask_kind):
     b, n, nkv, s1, s2, d = 2, 4, 2, 40, 150, 64
     q, k, v = rand_qkv(b, n, nkv, s1, s2, d, mean=2.0, amp=3.0, seed=seed)
-    g = torch.Generator().manual_seed(seed)
-    if mask_kind == "bool":
-        mask = torch.rand(b, 1, s1, s2, generator=g) > 0.2
-    else:
-        mask = (torch.randn(1, n, s1, s2, generator=g) * 2).masked_fill(torch.rand(1, n, s1, s2, generator=g) > 0.9,
-                                                                         float("-inf"))
+    mask = make_mask(mask_kind, b, n, s1, s2, seed)
     kw = dict(mask=mask, causal=True, variant=variant, block_n=64)
     out = pasa.attention(q, k, v, backend="ascend-sim", **kw)
     check_backend(out, model_attention(q, k, v, **kw), golden_attention(q, k, v, mask=mask, causal=True))

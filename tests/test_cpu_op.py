@@ -7,7 +7,7 @@ from pasa.model import model_attention
 from pasa.reference import golden_attention
 from pasa.tolerance import check_backend
 
-from conftest import rand_qkv
+from conftest import MASK_KINDS, make_mask, rand_qkv
 
 # (B, N, Nkv, S1, S2, D, causal, align, block_n, dtype)
 SHAPES = [
@@ -35,21 +35,12 @@ def test_cpu_matches_model(seed, variant, shape):
     print(figures)
 
 
-@pytest.mark.parametrize("mask_kind", ["bool", "float", "bool-broadcast-row", "float-per-head"])
+@pytest.mark.parametrize("mask_kind", MASK_KINDS)
 @pytest.mark.parametrize("variant", pasa.VARIANTS)
 def test_cpu_masks_match_model(seed, variant, mask_kind):
     b, n, nkv, s1, s2, d = 2, 4, 2, 70, 150, 64
     q, k, v = rand_qkv(b, n, nkv, s1, s2, d, mean=2.0, amp=3.0, seed=seed)
-    g = torch.Generator().manual_seed(seed)
-    if mask_kind == "bool":
-        mask = torch.rand(b, 1, s1, s2, generator=g) > 0.2
-    elif mask_kind == "float":
-        mask = torch.randn(s1, s2, generator=g) * 2
-    elif mask_kind == "bool-broadcast-row":
-        mask = torch.rand(s2, generator=g) > 0.5   # key padding mask, shape (S2,)
-    else:
-        mask = (torch.randn(1, n, s1, s2, generator=g) * 2).masked_fill(torch.rand(1, n, s1, s2, generator=g) > 0.9,
-                                                                         float("-inf")).half()
+    mask = make_mask(mask_kind, b, n, s1, s2, seed)
     kw = dict(mask=mask, causal=True, variant=variant, block_n=64)
     out = pasa.attention(q, k, v, **kw)
     check_backend(out, model_attention(q, k, v, **kw), golden_attention(q, k, v, mask=mask, causal=True))

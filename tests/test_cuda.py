@@ -15,7 +15,7 @@ from pasa.reference import golden_attention
 from pasa.suites import PROTOTYPE_SEED, PROTOTYPE_SHAPE, suite_cases
 from pasa.tolerance import check_backend
 
-from conftest import rand_qkv
+from conftest import MASK_KINDS, make_mask, rand_qkv
 
 HAVE_CUDA = torch.cuda.is_available() and getattr(pasa, "_cuda", None) is not None and pasa._cuda.AVAILABLE
 pytestmark = pytest.mark.skipif(not HAVE_CUDA, reason="needs a CUDA device and Triton")
@@ -57,24 +57,11 @@ def test_cuda_matches_model(seed, shape):
     print(figures)
 
 
-@pytest.mark.parametrize("mask_kind", ["bool", "float", "bool-broadcast-row", "float-per-head", "bool-padding-2d"])
+@pytest.mark.parametrize("mask_kind", MASK_KINDS)
 def test_cuda_masks_match_model(seed, mask_kind):
     b, n, nkv, s1, s2, d = 2, 4, 2, 170, 350, 64
     q, k, v = rand_qkv(b, n, nkv, s1, s2, d, mean=2.0, amp=3.0, seed=seed)
-    g = torch.Generator().manual_seed(seed)
-    if mask_kind == "bool":
-        mask = torch.rand(b, 1, s1, s2, generator=g) > 0.2
-    elif mask_kind == "float":
-        mask = torch.randn(s1, s2, generator=g) * 2
-    elif mask_kind == "bool-broadcast-row":
-        mask = torch.rand(s2, generator=g) > 0.5   # key padding mask, shape (S2,)
-    elif mask_kind == "float-per-head":
-        mask = (torch.randn(1, n, s1, s2, generator=g) * 2).masked_fill(torch.rand(1, n, s1, s2, generator=g) > 0.9,
-                                                                         float("-inf")).half()
-    else:
-        mask = torch.ones(b, 1, 1, s2, dtype=torch.bool)
-        mask[1, ..., 100:] = False                 # the second sequence is 100 keys long
-        mask[0, ..., :] = False                    # the first sees nothing: zeros
+    mask = make_mask(mask_kind, b, n, s1, s2, seed)
     q, k, v, mask = _to_dev(q, k, v, mask)
     kw = dict(mask=mask, causal=mask_kind != "bool-padding-2d", block_n=64)
     out = pasa.attention(q, k, v, **kw)
