@@ -230,8 +230,14 @@ void Task::run(float* out, Scratch& scratch) const {
       }
       float* oi = st.o.data() + i * D;
       const float* pvi = pv.data() + i * D;
-      if (paper) {
-        for (int64_t x2 = 0; x2 < D; ++x2) oi[x2] = round_fp16(round_fp16(alpha * oi[x2]) + round_fp16(gamma * pvi[x2]));
+      if (paper) {  // fp16(fp16(α·O) + fp16(γ·PV)), each product and the sum rounded, in SIMD passes
+        float* g = pv.data() + i * D;
+        for (int64_t x2 = 0; x2 < D; ++x2) oi[x2] *= alpha;
+        for (int64_t x2 = 0; x2 < D; ++x2) g[x2] *= gamma;
+        round_fp16_inplace(oi, D);
+        round_fp16_inplace(g, D);
+        for (int64_t x2 = 0; x2 < D; ++x2) oi[x2] += g[x2];
+        round_fp16_inplace(oi, D);
       } else {
         for (int64_t x2 = 0; x2 < D; ++x2) oi[x2] = alpha * oi[x2] + gamma * pvi[x2];
       }
