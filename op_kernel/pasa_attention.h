@@ -157,6 +157,30 @@ class PasaAttention {
     qL1Que_.FreeTensor(qL1);
   }
 
+  // c1 (+)= A·B for one slice of cubeK keys, the inner step of both M·K and P·V: A [rows, kcPad] already in L1
+  // (NZ, a pL1Que_ buffer, freed here), B = the kc rows of D columns at bGm, zero-padded to kcPad in L1.
+  __aicore__ inline void MmadSlice(LocalTensor<float>& c1, LocalTensor<half>& aL1, uint32_t rowsPad, uint32_t rows,
+                                   const GlobalTensor<half>& bGm, uint32_t kc, uint32_t kcPad, bool first) {
+    const uint32_t d = t_.headDim;
+    LocalTensor<half> bL1 = vL1Que_.AllocTensor<half>();
+    LoadRowsZeroPadded(bL1, bGm, kc, kcPad);
+    LocalTensor<half> a2 = a2Que_.AllocTensor<half>();
+    for (uint32_t rb = 0; rb < rowsPad / 16; ++rb)
+      LoadData(a2[rb * kcPad * 16], aL1, LoadData2DParams(rb, kcPad / 16, rowsPad / 16, 0, 0, false, 0));
+    a2Que_.EnQue(a2);
+    a2 = a2Que_.DeQue<half>();
+    LocalTensor<half> b2 = b2Que_.AllocTensor<half>();
+    for (uint32_t kb = 0; kb < kcPad / 16; ++kb)  // B (NZ in L1) -> ZN fractals: transpose each fractal
+      LoadData(b2[kb * d * 16], bL1, LoadData2DParams(kb, d / 16, kcPad / 16, 0, 0, true, 0));
+    b2Que_.EnQue(b2);
+    b2 = b2Que_.DeQue<half>();
+    Mmad(c1, a2, b2, MmadParams(rows, d, kcPad, 0, false, first));
+    a2Que_.FreeTensor(a2);
+    b2Que_.FreeTensor(b2);
+    pL1Que_.FreeTensor(aL1);
+    vL1Que_.FreeTensor(bL1);
+  }
+
   // pasa / paper: K'_j = fp16(M·K_j) with M [nj, nj] fp16 (rows and columns nj..njPad zero), fp32 accumulation;
   // qRows rows of K' per L0C tile, cubeK keys per load. K' rows nj..njPad come out zero.
   __aicore__ inline void ShiftKeys(const Task& task, uint32_t j) {
@@ -171,23 +195,7 @@ class PasaAttention {
         DataCopy(mL1, wsM_[mOff + uint64_t(m0) * t_.blockN + k0], Nd2NzParams(1, mc, kcPad, 0, t_.blockN, mc, 1, 0));
         pL1Que_.EnQue(mL1);
         mL1 = pL1Que_.DeQue<half>();
-        LocalTensor<half> kL1 = vL1Que_.AllocTensor<half>();
-        LoadRowsZeroPadded(kL1, kGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad);
-        LocalTensor<half> a2 = a2Que_.AllocTensor<half>();
-        for (uint32_t rb = 0; rb < mc / 16; ++rb)
-          LoadData(a2[rb * kcPad * 16], mL1, LoadData2DParams(rb, kcPad / 16, mc / 16, 0, 0, false, 0));
-        a2Que_.EnQue(a2);
-        a2 = a2Que_.DeQue<half>();
-        LocalTensor<half> b2 = b2Que_.AllocTensor<half>();
-        for (uint32_t kb = 0; kb < kcPad / 16; ++kb)  // K (NZ in L1) -> ZN fractals: transpose each fractal
-          LoadData(b2[kb * d * 16], kL1, LoadData2DParams(kb, d / 16, kcPad / 16, 0, 0, true, 0));
-        b2Que_.EnQue(b2);
-        b2 = b2Que_.DeQue<half>();
-        Mmad(c1, a2, b2, MmadParams(mc, d, kcPad, 0, false, k0 == 0));
-        a2Que_.FreeTensor(a2);
-        b2Que_.FreeTensor(b2);
-        pL1Que_.FreeTensor(mL1);
-        vL1Que_.FreeTensor(kL1);
+        MmadSlice(c1, mL1, mc, mc, kGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad, k0 == 0);
       }
       c1Que_.EnQue(c1);
       c1 = c1Que_.DeQue<float>();
@@ -263,23 +271,7 @@ class PasaAttention {
       DataCopy(pL1, wsP_[k0], Nd2NzParams(1, task.rows, kcPad, 0, njPad, rowsPad, 1, 0));
       pL1Que_.EnQue(pL1);
       pL1 = pL1Que_.DeQue<half>();
-      LocalTensor<half> vL1 = vL1Que_.AllocTensor<half>();
-      LoadRowsZeroPadded(vL1, vGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad);
-      LocalTensor<half> a2 = a2Que_.AllocTensor<half>();
-      for (uint32_t rb = 0; rb < rowsPad / 16; ++rb)
-        LoadData(a2[rb * kcPad * 16], pL1, LoadData2DParams(rb, kcPad / 16, rowsPad / 16, 0, 0, false, 0));
-      a2Que_.EnQue(a2);
-      a2 = a2Que_.DeQue<half>();
-      LocalTensor<half> b2 = b2Que_.AllocTensor<half>();
-      for (uint32_t kb = 0; kb < kcPad / 16; ++kb)  // V (NZ in L1) -> ZN fractals: transpose each fractal
-        LoadData(b2[kb * d * 16], vL1, LoadData2DParams(kb, d / 16, kcPad / 16, 0, 0, true, 0));
-      b2Que_.EnQue(b2);
-      b2 = b2Que_.DeQue<half>();
-      Mmad(c1, a2, b2, MmadParams(task.rows, d, kcPad, 0, false, k0 == 0));
-      a2Que_.FreeTensor(a2);
-      b2Que_.FreeTensor(b2);
-      pL1Que_.FreeTensor(pL1);
-      vL1Que_.FreeTensor(vL1);
+      MmadSlice(c1, pL1, rowsPad, task.rows, vGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad, k0 == 0);
     }
     c1Que_.EnQue(c1);
     c1 = c1Que_.DeQue<float>();
