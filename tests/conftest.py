@@ -4,7 +4,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-import pasa  # noqa: F401  (registers torch.ops.pasa.attention)
+import triton_interpreter
+
+if triton_interpreter.wanted():     # no GPU: the CUDA backend's Triton kernels run in Triton's interpreter
+    triton_interpreter.enable()
+
+import pasa  # noqa: E402,F401  (registers torch.ops.pasa.attention)
+
+
+def pytest_configure(config):
+    if triton_interpreter.active():   # numpy's warnings on the inf/NaN a kernel handles on purpose, one per program
+        for category in ("RuntimeWarning", "DeprecationWarning"):
+            config.addinivalue_line("filterwarnings", f"ignore::{category}:triton.runtime.interpreter")
 
 
 @pytest.fixture

@@ -1,13 +1,16 @@
 """The CUDA backend (Triton, python/pasa/cuda) against the contract's model, the float64 golden and the CPU operator.
 
-Skipped where no CUDA device or no Triton is present. The agreement rule is pasa.tolerance.check_backend (the same
-for every backend): the model's non-finite rows, RMSE vs the model ≤ 0.5 × the model's own error vs the golden,
-and no worse than 1.1 × the model's error. Figures are printed before each assertion.
+On a CUDA device every test runs. Without one, the tests not marked ``gpu_only`` run the same Triton kernels in
+Triton's interpreter on CPU tensors (tests/triton_interpreter.py): the kernels' logic is checked on every CI run,
+their speed and GPU code generation only on a GPU. The agreement rule is pasa.tolerance.check_backend (the same for
+every backend): the model's non-finite rows, RMSE vs the model ≤ 0.5 × the model's own error vs the golden, and no
+worse than 1.1 × the model's error. Figures are printed before each assertion.
 """
 import pytest
 import torch
 
 import pasa
+import triton_interpreter
 from pasa import data
 from pasa.metrics import errors
 from pasa.model import model_attention
@@ -17,9 +20,21 @@ from pasa.tolerance import check_backend
 
 from conftest import MASK_KINDS, make_mask, rand_qkv
 
-HAVE_CUDA = torch.cuda.is_available() and getattr(pasa, "_cuda", None) is not None and pasa._cuda.AVAILABLE
-pytestmark = pytest.mark.skipif(not HAVE_CUDA, reason="needs a CUDA device and Triton")
-DEV = "cuda"
+ON_GPU = torch.cuda.is_available() and pasa._cuda.AVAILABLE
+INTERPRETED = not ON_GPU and triton_interpreter.active()
+pytestmark = pytest.mark.skipif(not (ON_GPU or INTERPRETED), reason="needs a CUDA device, or Triton (interpreter)")
+gpu_only = pytest.mark.skipif(not ON_GPU, reason="needs a CUDA device (too long for the interpreter, or about the GPU)")
+DEV = "cuda" if ON_GPU else "cpu"
+
+
+def run_triton(q, k, v, **kw):
+    """The CUDA backend: through pasa.attention on a GPU; in the interpreter, the backend's host function itself
+    (pasa.attention would send CPU tensors to the CPU operator)."""
+    if ON_GPU:
+        return pasa.attention(q, k, v, **kw)
+    from pasa.cuda.op import attention_triton
+    return attention_triton(q, k, v, **kw)
+
 
 # (B, N, Nkv, S1, S2, D, causal, align, block_n, dtype)
 SHAPES = [
@@ -50,8 +65,8 @@ def test_cuda_matches_model(seed, shape):
     b, n, nkv, s1, s2, d, causal, align, block_n, dtype = shape
     q, k, v = _to_dev(*rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=3.0, amp=4.0, seed=seed))
     kw = dict(causal=causal, causal_align=align, block_n=block_n)
-    out = pasa.attention(q, k, v, **kw)
-    assert out.dtype == dtype and out.shape == q.shape and out.device.type == "cuda"
+    out = run_triton(q, k, v, **kw)
+    assert out.dtype == dtype and out.shape == q.shape and out.device.type == DEV
     figures = check_backend(out, model_attention(q, k, v, **kw),
                             golden_attention(q, k, v, causal=causal, causal_align=align), what="cuda")
     print(figures)
@@ -64,7 +79,7 @@ def test_cuda_masks_match_model(seed, mask_kind):
     mask = make_mask(mask_kind, b, n, s1, s2, seed)
     q, k, v, mask = _to_dev(q, k, v, mask)
     kw = dict(mask=mask, causal=mask_kind != "bool-padding-2d", block_n=64)
-    out = pasa.attention(q, k, v, **kw)
+    out = run_triton(q, k, v, **kw)
     figures = check_backend(out, model_attention(q, k, v, **kw),
                             golden_attention(q, k, v, mask=mask, causal=kw["causal"]), what="cuda")
     print(figures)
@@ -80,11 +95,12 @@ def test_in_loop_shift_matches_model(seed, monkeypatch, causal, align):
     q, k, v = _to_dev(*rand_qkv(2, 4, 2, 300, 700, 80, torch.bfloat16, mean=5.0, amp=5.0, seed=seed))
     mask = (torch.rand(2, 1, 300, 700, generator=torch.Generator().manual_seed(seed)) > 0.1).to(DEV)
     kw = dict(mask=mask, causal=causal, causal_align=align)
-    figures = check_backend(pasa.attention(q, k, v, **kw), model_attention(q, k, v, **kw),
+    figures = check_backend(run_triton(q, k, v, **kw), model_attention(q, k, v, **kw),
                             golden_attention(q, k, v, **kw), what="cuda (in-loop shift)")
     print(figures)
 
 
+@gpu_only
 def test_op_dispatch_and_layouts(seed):
     q, k, v = _to_dev(*rand_qkv(2, 4, 2, 100, 140, 64, mean=1.0, amp=2.0, seed=seed))
     direct = pasa._cuda.attention_triton(q, k, v, None, None, True, "top_left", "exact", 128, None, "auto")
@@ -92,19 +108,27 @@ def test_op_dispatch_and_layouts(seed):
     bsnd = pasa.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), causal=True, layout="BSND")
     assert torch.equal(direct, via_op)
     assert torch.equal(direct, bsnd.transpose(1, 2))
-    strided = pasa.attention(q.transpose(2, 3).contiguous().transpose(2, 3), k, v, causal=True)   # non-unit D stride
-    assert torch.equal(direct, strided)
+
+
+def test_strided_inputs_give_identical_results(seed):
+    q, k, v = _to_dev(*rand_qkv(2, 4, 2, 100, 140, 64, mean=1.0, amp=2.0, seed=seed))
+    direct = run_triton(q, k, v, causal=True)
+    d_major = run_triton(q.transpose(2, 3).contiguous().transpose(2, 3), k, v, causal=True)   # non-unit D stride
+    bsnd_k = run_triton(q, k.transpose(1, 2).contiguous().transpose(1, 2), v, causal=True)     # BSND-strided K
+    assert torch.equal(direct, d_major)
+    assert torch.equal(direct, bsnd_k)
 
 
 def test_nan_input_propagates_like_the_model(seed):
     q, k, v = rand_qkv(1, 2, 2, 150, 200, 64, seed=seed)
     q[0, 1, 7, 3] = float("nan")
     q, k, v = _to_dev(q, k, v)
-    out = pasa.attention(q, k, v)
+    out = run_triton(q, k, v)
     check_backend(out, model_attention(q, k, v), golden_attention(q, k, v), what="cuda")
     assert torch.isnan(out[0, 1, 7]).all() and torch.isfinite(out[0, 0]).all()
 
 
+@gpu_only
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("maker", ["uniform 30/10", "hybrid 30/20", "uniform 80/0.5 causal", "resonance 100"])
 def test_never_nonfinite_on_biased_inputs(seed, dtype, maker):
@@ -129,6 +153,7 @@ def test_never_nonfinite_on_biased_inputs(seed, dtype, maker):
 PAPER_CASES = suite_cases("uniform") + suite_cases("hybrid") + suite_cases("stress")
 
 
+@gpu_only
 @pytest.mark.parametrize("case", PAPER_CASES, ids=lambda c: c.name.replace(" ", "_"))
 def test_paper_suites_no_worse_than_cpu_operator(case):
     """The prototype's shape (B=1, N=28, Nkv=4, S=1407, D=128) and seed, fp16: RMSE vs the float64 golden of the
@@ -145,6 +170,7 @@ def test_paper_suites_no_worse_than_cpu_operator(case):
     assert e_cuda["rmse"] <= 1.1 * e_cpu["rmse"] + 1e-6
 
 
+@gpu_only
 def test_no_quadratic_memory():
     b, n, nkv, s, d = 1, 8, 8, 8192, 128
     q, k, v = _to_dev(*rand_qkv(b, n, nkv, s, s, d, seed=1))
@@ -179,23 +205,24 @@ def test_bad_arguments_raise(kwargs, exc, word):
     q, k, v = _to_dev(*rand_qkv(1, 2, 2, 40, 60, 64, seed=0))
     kwargs = {key: (val.to(DEV) if isinstance(val, torch.Tensor) else val) for key, val in kwargs.items()}
     with pytest.raises(exc, match=word):
-        pasa.attention(q, k, v, **kwargs)
+        run_triton(q, k, v, **kwargs)
 
 
 def test_bad_tensors_raise():
     q, k, v = _to_dev(*rand_qkv(1, 4, 2, 40, 60, 64, seed=0))
     with pytest.raises(TypeError, match="float16 or bfloat16"):
-        pasa.attention(q.float(), k.float(), v.float())
+        run_triton(q.float(), k.float(), v.float())
     with pytest.raises(TypeError, match="dtype"):
-        pasa.attention(q, k.bfloat16(), v)
+        run_triton(q, k.bfloat16(), v)
     with pytest.raises(ValueError, match="head dim"):
-        pasa.attention(q, k[..., :32], v[..., :32])
+        run_triton(q, k[..., :32], v[..., :32])
     with pytest.raises(ValueError, match="multiple of"):
-        pasa.attention(q[:, :3], k, v)
-    with pytest.raises(ValueError, match="device"):
-        pasa.attention(q, k.cpu(), v.cpu())
+        run_triton(q[:, :3], k, v)
+    if ON_GPU:
+        with pytest.raises(ValueError, match="device"):
+            run_triton(q, k.cpu(), v.cpu())
     with pytest.raises(ValueError, match="head dim D"):
         big = torch.zeros(1, 1, 8, 320, dtype=torch.float16, device=DEV)
-        pasa.attention(big, big, big)
+        run_triton(big, big, big)
     with pytest.raises(ValueError, match="range"):
-        pasa.attention(q.bfloat16() * 1e5, k.bfloat16(), v.bfloat16())
+        run_triton(q.bfloat16() * 1e5, k.bfloat16(), v.bfloat16())
