@@ -1,6 +1,6 @@
-"""Triton kernels of the exact variant (docs/numerics.md, python/pasa/model.py `_step_exact`).
-
-Three launches per call:
+"""Triton kernels of the contract's variants (docs/numerics.md, python/pasa/model.py `_step_exact`, `_step_pasa`,
+`_step_paper`). pasa and paper use the first and third launch below (K' = M·K in the first, ``_block_step_shifted``
+in the third); the exact variant, described here, uses all three:
 1. ``shift_k_kernel``: one program per (KV block j, batch·kv-head, 64 columns). It reads its part of block j of
    K once and writes the block's centre c_j (fp16, exact) and K'_j = fp16(2^e·(K_j − c_j)), padded with zero
    rows to the tile and zero columns to the padded head dim DP, so the attention loop loads K' with no checks.
@@ -17,8 +17,6 @@ cross the diagonal, the sequence end or a user mask; the programs with the longe
 """
 from __future__ import annotations
 
-import os
-
 import triton
 import triton.language as tl
 
@@ -30,11 +28,16 @@ MASK_NONE, MASK_BOOL, MASK_FLOAT = 0, 1, 2
 
 @triton.jit
 def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride_kd, kv_heads, S2, c_rows, pow2,
+                   d_full, e_full, d_last, e_last,
                    D: tl.constexpr, DP: tl.constexpr, DC: tl.constexpr, KV_LEN: tl.constexpr,
-                   BLOCK_N: tl.constexpr, SUM64: tl.constexpr = False):
-    """Block j, columns [DC·i, DC·(i+1)) of one kv head: c_j = the block's column mean on each column's fp16 grid,
-    K'_j = fp16(2^e·(K_j − c_j)) in fp32. The column sum is exact: each fp16 value is an integer multiple of
-    2^-24 below 2^40, summed as int64, then one rounding of sum / n in float64 (the model's exact mean)."""
+                   BLOCK_N: tl.constexpr, MATRIX: tl.constexpr = False, SUM64: tl.constexpr = False):
+    """Block j, columns [DC·i, DC·(i+1)) of one kv head.
+
+    exact (MATRIX False): c_j = the block's column mean on each column's fp16 grid, K'_j = fp16(2^e·(K_j − c_j))
+    in fp32. The column sum is exact: each fp16 value is an integer multiple of 2^-24 below 2^40, summed as
+    int64, then one rounding of sum / n in float64 (the model's exact mean).
+    pasa, paper (MATRIX True): K'_j = fp16(M·K_j), M = d on the diagonal and −e off it (the fp16 entries for the
+    block's length: d_full, e_full, or d_last, e_last for a shorter last block), in fp32: d·K_i − e·(ΣK − K_i)."""
     j = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // kv_heads
@@ -45,26 +48,33 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride
     k = tl.load(k_ptr + b.to(tl.int64) * stride_kb + h * stride_kh + rows[:, None] * stride_ks
                 + cols[None, :] * stride_kd, mask=mask, other=0.0)
     k = k.to(tl.float32).to(tl.float16).to(tl.float32)                 # the contract rounds inputs to fp16
-    if SUM64:
-        mean = tl.sum(k.to(tl.float64), axis=0)                       # also exact: ≤ 1024 values of 40 bits
-    else:
-        mean = tl.sum((k * 16777216.0).to(tl.int64), axis=0).to(tl.float64) * 5.960464477539063e-08
-    fsum = tl.sum(k, axis=0)                                          # non-finite where a value is
-    top = tl.max(tl.abs(k), axis=0)
-    count = tl.minimum(S2 - j * KV_LEN, KV_LEN)
-    mean = mean / count
-    # ulp of fp16 at the column's largest magnitude: 2^(E − 10) for top in [2^E, 2^(E+1)), 2^-24 below 2^-14
-    biased = (top.to(tl.int32, bitcast=True) >> 23) & 0xFF
-    ulp = tl.where(top >= 6.103515625e-05, ((biased - 10) << 23).to(tl.float32, bitcast=True), 5.960464477539063e-08)
-    ulp64 = ulp.to(tl.float64)
-    steps = (mean / ulp64 + ROUND_MAGIC) - ROUND_MAGIC               # round half to even, as torch.round
-    c = (steps * ulp64).to(tl.float32)
-    c = tl.where(tl.abs(fsum) < float("inf"), c, fsum)              # inf/NaN columns: c = ±inf/NaN, as the model
-    kp = tl.where(mask, ((k - c[None, :]) * pow2).to(tl.float16), 0.0)
     nblk = tl.cdiv(S2, KV_LEN)
     out_rows = (bh.to(tl.int64) * nblk + j) * BLOCK_N + tl.arange(0, BLOCK_N)
+    count = tl.minimum(S2 - j * KV_LEN, KV_LEN)
+    if MATRIX:
+        dm = tl.where(count == KV_LEN, d_full, d_last)
+        em = tl.where(count == KV_LEN, e_full, e_last)
+        colsum = tl.sum(k, axis=0)
+        kp = tl.where(mask, (dm * k - em * (colsum[None, :] - k)).to(tl.float16), 0.0)
+    else:
+        if SUM64:
+            mean = tl.sum(k.to(tl.float64), axis=0)                   # also exact: ≤ 1024 values of 40 bits
+        else:
+            mean = tl.sum((k * 16777216.0).to(tl.int64), axis=0).to(tl.float64) * 5.960464477539063e-08
+        fsum = tl.sum(k, axis=0)                                      # non-finite where a value is
+        top = tl.max(tl.abs(k), axis=0)
+        mean = mean / count
+        # ulp of fp16 at the column's largest magnitude: 2^(E − 10) for top in [2^E, 2^(E+1)), 2^-24 below 2^-14
+        biased = (top.to(tl.int32, bitcast=True) >> 23) & 0xFF
+        ulp = tl.where(top >= 6.103515625e-05, ((biased - 10) << 23).to(tl.float32, bitcast=True),
+                       5.960464477539063e-08)
+        ulp64 = ulp.to(tl.float64)
+        steps = (mean / ulp64 + ROUND_MAGIC) - ROUND_MAGIC           # round half to even, as torch.round
+        c = (steps * ulp64).to(tl.float32)
+        c = tl.where(tl.abs(fsum) < float("inf"), c, fsum)          # inf/NaN columns: c = ±inf/NaN, as the model
+        kp = tl.where(mask, ((k - c[None, :]) * pow2).to(tl.float16), 0.0)
+        tl.store(c_ptr + (bh.to(tl.int64) * c_rows + j) * DP + cols, c.to(tl.float16))
     tl.store(kp_ptr + out_rows[:, None] * DP + cols[None, :], kp)
-    tl.store(c_ptr + (bh.to(tl.int64) * c_rows + j) * DP + cols, c.to(tl.float16))
 
 
 @triton.jit
@@ -186,6 +196,93 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
     return acc_new, l_new, m_new, f_new, h_next
 
 
+@triton.jit
+def _fp16(x):
+    return x.to(tl.float16).to(tl.float32)
+
+
+@triton.jit
+def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_vs, stride_vd, mask_base, stride_mm,
+                        stride_mn, j, offs_m, S1, S2, causal_offset, coef_full, coef_last,
+                        D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
+                        MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
+                        PAPER: tl.constexpr):
+    """One KV block of the pasa (fp32 statistics) or paper (fp16 everywhere) variant: model.py `_step_pasa` and
+    `_step_paper`, line for line. S' = fp16(Q·K'ᵀ) with K' = M·K (the scale is inside M), its row mean recovers
+    the removed shift, and the running pseudo-average f of the shifts is the frame of m, l and O. Rows that see no
+    key of the block keep their state; count_i counts the blocks a row has seen. pasa works in log2 units (exp2
+    of log2(e)·x); paper in natural units, since it rounds each of those values to fp16."""
+    offs_t = tl.arange(0, BLOCK_N)
+    offs_n = j * KV_LEN + offs_t
+    offs_d = tl.arange(0, DP)
+    kt = tl.load(kp_base + (j * BLOCK_N + offs_t)[None, :] * DP + offs_d[:, None])
+    sp = tl.dot(q, kt).to(tl.float16).to(tl.float32)                                  # S' = fp16(Q·K'ᵀ)
+    n_keys = tl.minimum(S2 - j * KV_LEN, KV_LEN)
+    mu = tl.sum(sp, axis=1) / n_keys                         # row mean over the block's keys, before the mask
+    coef = tl.where(n_keys == KV_LEN, coef_full, coef_last)
+    if PAPER:
+        shift = _fp16(coef * _fp16(mu))
+        x = sp
+    else:
+        shift = coef * mu * 1.4426950408889634
+        x = sp * 1.4426950408889634
+    if MASKED:
+        visible = (offs_t[None, :] < KV_LEN) & (offs_n[None, :] < S2)
+        if CAUSAL:
+            visible = visible & (offs_n[None, :] <= offs_m[:, None] + causal_offset)
+        if MASK_KIND != 0:
+            mvals = tl.load(mask_base + offs_m[:, None] * stride_mm + offs_n[None, :] * stride_mn,
+                            mask=(offs_m[:, None] < S1) & visible, other=0)
+            if MASK_KIND == 1:
+                visible = visible & (mvals != 0)
+            elif PAPER:
+                x = x + mvals.to(tl.float32)
+            else:
+                x = x + mvals.to(tl.float32) * 1.4426950408889634
+        x = tl.where(visible, x, float("-inf"))
+        v_mask = ((offs_t < KV_LEN) & (offs_n < S2))[:, None] & (offs_d[None, :] < D)
+    else:
+        v_mask = offs_d[None, :] < D
+    if PAPER:
+        x = _fp16(x)
+    r = tl.max(x, axis=1)
+    seen = r != float("-inf")
+    r = tl.where(seen, r, 0.0)
+    v = tl.load(v_base + offs_n[:, None] * stride_vs + offs_d[None, :] * stride_vd, mask=v_mask, other=0.0)
+    if V_BF16:
+        v = v.to(tl.float32).to(tl.float16)
+    if PAPER:
+        f_new = _fp16(f_i + _fp16(_fp16(shift - f_i) / (count_i + 1.0)))
+        d_new = _fp16(shift - f_new)
+        m_old = _fp16(m_i + _fp16(f_i - f_new))
+        top = _fp16(r + d_new)
+        m_new = tl.maximum(m_old, top, propagate_nan=tl.PropagateNan.ALL)
+        alpha = _fp16(tl.math.exp2(_fp16(m_old - m_new) * 1.4426950408889634))
+        gamma = _fp16(tl.math.exp2(_fp16(top - m_new) * 1.4426950408889634))
+        p = tl.math.exp2(_fp16(x - r[:, None]) * 1.4426950408889634).to(tl.float16)
+        rowsum = _fp16(tl.sum(p.to(tl.float32), axis=1))
+        pv = _fp16(tl.dot(p, v))
+        l_new = _fp16(_fp16(alpha * l_i) + _fp16(gamma * rowsum))
+        acc_new = _fp16(_fp16(acc * alpha[:, None]) + _fp16(pv * gamma[:, None]))
+    else:
+        f_new = f_i + (shift - f_i) / (count_i + 1.0)
+        m_old = m_i + (f_i - f_new)
+        top = r + (shift - f_new)
+        m_new = tl.maximum(m_old, top, propagate_nan=tl.PropagateNan.ALL)
+        alpha = tl.math.exp2(m_old - m_new)
+        gamma = tl.math.exp2(top - m_new)
+        p = tl.math.exp2(x - r[:, None]).to(tl.float16)
+        rowsum = tl.sum(p.to(tl.float32), axis=1)
+        l_new = alpha * l_i + gamma * rowsum
+        acc_new = acc * alpha[:, None] + tl.dot(p, v) * gamma[:, None]
+    if MASKED:
+        acc_new = tl.where(seen[:, None], acc_new, acc)
+        l_new = tl.where(seen, l_new, l_i)
+        m_new = tl.where(seen, m_new, m_i)
+        f_new = tl.where(seen, f_new, f_i)
+    return acc_new, l_new, m_new, f_new, count_i + seen.to(tl.float32)
+
+
 SMEM_BYTES = 227 * 1024   # shared memory one block may take on the H100 and H200 (232448 bytes)
 
 
@@ -195,12 +292,15 @@ def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int =
     return 2 * (block_m * dp + stages * (2 * tile_n * dp + (16 * dp if h_mode == 2 else 0))) + 1024
 
 
-def default_config(dp: int, tile_n: int, h_mode: int = 3) -> dict:
+def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0) -> dict:
     """The launch used without autotuning (the best measured on an H100, docs/cuda.md): 128 query rows and
-    8 warps at D = 128, 64 rows and 4 warps at D ≤ 64 or where a tile is 256 wide; as many pipeline stages (≤ 3)
-    as shared memory holds."""
-    block_m, warps = (128, 8) if max(dp, tile_n) == 128 else (64, 4)
-    stages = next((s for s in (3, 2, 1) if smem_estimate(block_m, dp, tile_n, s, h_mode) <= SMEM_BYTES), 1)
+    8 warps where the widest tile is 128, else 64 rows and 4 warps; as many pipeline stages (≤ 3) as shared memory
+    holds. pasa and paper (variant 1, 2) keep P·V beside O, a second fp32 tile: 64 rows, 4 warps and ≤ 2 stages,
+    the largest launch that compiles for sm_90 without spilling (scripts/cuda_compile_report.py; not yet timed)."""
+    block_m, warps = (128, 8) if max(dp, tile_n) == 128 and variant == 0 else (64, 4)
+    max_stages = 3 if variant == 0 else 2
+    stages = next((s for s in (3, 2, 1) if s <= max_stages and smem_estimate(block_m, dp, tile_n, s, h_mode)
+                   <= SMEM_BYTES), 1)
     return {"BLOCK_M": block_m, "num_warps": warps, "num_stages": stages}
 
 
@@ -227,10 +327,13 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
                      stride_vb, stride_vh, stride_vs, stride_vd,
                      stride_mb, stride_mh, stride_mm, stride_mn,
                      stride_ob, stride_oh, stride_os, stride_od,
-                     heads, groups, S1, S2, causal_offset, sp_scale, h_scale, S1_KEY, S2_KEY,
+                     heads, groups, S1, S2, causal_offset, sp_scale, h_scale, coef_full, coef_last, S1_KEY, S2_KEY,
                      D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                      BLOCK_M: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, Q_BF16: tl.constexpr,
-                     ACC_MODE: tl.constexpr = 1, ROWSUM: tl.constexpr = 0, H_MODE: tl.constexpr = 3):
+                     VARIANT: tl.constexpr = 0, ACC_MODE: tl.constexpr = 1, ROWSUM: tl.constexpr = 0,
+                     H_MODE: tl.constexpr = 3):
+    """VARIANT 0: exact (sp_scale, h_scale; ``_block_step``); 1: pasa, 2: paper (coef_full/coef_last, the recovery
+    coefficient for a full and for a shorter last block; ``_block_step_shifted``)."""
     tl.static_assert(BLOCK_N >= KV_LEN)
     n_mblk = tl.cdiv(S1, BLOCK_M)
     start_m = n_mblk - 1 - tl.program_id(0)            # the longest causal rows first
@@ -266,26 +369,48 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
         n_plain = 0
     n_plain = tl.minimum(n_plain, hi)
 
-    m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
-    f_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     acc = tl.zeros([BLOCK_M, DP], tl.float32)
-    if H_MODE == 3:
-        h_cur = tl.load(h_base + offs_m, mask=offs_m < S1, other=0.0)
+    if VARIANT == 0:
+        m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+        f_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+        if H_MODE == 3:   # aux: h of the current block
+            aux = tl.load(h_base + offs_m, mask=offs_m < S1, other=0.0)
+        else:
+            aux = tl.zeros([BLOCK_M], tl.float32)
     else:
-        h_cur = tl.zeros([BLOCK_M], tl.float32)
+        m_i = tl.full([BLOCK_M], -60000.0 if VARIANT == 2 else float("-inf"), tl.float32)  # model.PAPER_MAX_INIT
+        f_i = tl.zeros([BLOCK_M], tl.float32)
+        aux = tl.zeros([BLOCK_M], tl.float32)                                           # aux: blocks seen
     for j in range(0, n_plain):
-        acc, l_i, m_i, f_i, h_cur = _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base,
-                                                stride_vs, stride_vd, mask_base, stride_mm, stride_mn, j, nblk, offs_m,
-                                                S1, S2, causal_offset, sp_scale, h_scale, D, DP, KV_LEN, BLOCK_N,
-                                                False, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
+        if VARIANT == 0:
+            acc, l_i, m_i, f_i, aux = _block_step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base,
+                                                  stride_vs, stride_vd, mask_base, stride_mm, stride_mn, j, nblk,
+                                                  offs_m, S1, S2, causal_offset, sp_scale, h_scale, D, DP, KV_LEN,
+                                                  BLOCK_N, False, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
+        else:
+            acc, l_i, m_i, f_i, aux = _block_step_shifted(acc, l_i, m_i, f_i, aux, q, kp_base, v_base, stride_vs,
+                                                          stride_vd, mask_base, stride_mm, stride_mn, j, offs_m, S1,
+                                                          S2, causal_offset, coef_full, coef_last, D, DP, KV_LEN,
+                                                          BLOCK_N, False, CAUSAL, MASK_KIND, Q_BF16, VARIANT == 2)
     for j in range(n_plain, hi):
-        acc, l_i, m_i, f_i, h_cur = _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base,
-                                                stride_vs, stride_vd, mask_base, stride_mm, stride_mn, j, nblk, offs_m,
-                                                S1, S2, causal_offset, sp_scale, h_scale, D, DP, KV_LEN, BLOCK_N,
-                                                True, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
-    seen = m_i != float("-inf")
+        if VARIANT == 0:
+            acc, l_i, m_i, f_i, aux = _block_step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base,
+                                                  stride_vs, stride_vd, mask_base, stride_mm, stride_mn, j, nblk,
+                                                  offs_m, S1, S2, causal_offset, sp_scale, h_scale, D, DP, KV_LEN,
+                                                  BLOCK_N, True, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
+        else:
+            acc, l_i, m_i, f_i, aux = _block_step_shifted(acc, l_i, m_i, f_i, aux, q, kp_base, v_base, stride_vs,
+                                                          stride_vd, mask_base, stride_mm, stride_mn, j, offs_m, S1,
+                                                          S2, causal_offset, coef_full, coef_last, D, DP, KV_LEN,
+                                                          BLOCK_N, True, CAUSAL, MASK_KIND, Q_BF16, VARIANT == 2)
+    if VARIANT == 0:
+        seen = m_i != float("-inf")
+    else:
+        seen = aux > 0
     out = acc / tl.where(seen, l_i, 1.0)[:, None]
+    if VARIANT == 2:
+        out = out.to(tl.float16).to(tl.float32)
     out = tl.where(seen[:, None], out, 0.0)
     tl.store(out_ptr + b.to(tl.int64) * stride_ob + h * stride_oh + offs_m[:, None] * stride_os
              + offs_d[None, :] * stride_od, out.to(out_ptr.dtype.element_ty),
@@ -295,5 +420,5 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
 # the same kernel, tuned once per key (the host calls it only with PASA_CUDA_AUTOTUNE=1: on the H100 the tuner's
 # picks, timed on one input, came out 3-14% slower than default_config; docs/cuda.md)
 attention_kernel_tuned = triton.autotune(
-    configs=_configs(), key=["S1_KEY", "S2_KEY", "DP", "BLOCK_N", "KV_LEN", "CAUSAL", "MASK_KIND", "Q_BF16", "H_MODE"],
+    configs=_configs(), key=["S1_KEY", "S2_KEY", "DP", "BLOCK_N", "KV_LEN", "CAUSAL", "MASK_KIND", "Q_BF16", "VARIANT", "H_MODE"],
     prune_configs_by={"early_config_prune": _prune})(attention_kernel)

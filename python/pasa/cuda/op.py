@@ -10,6 +10,7 @@ import torch
 import triton
 
 from .. import _C
+from ..beta import exact_coefficient, paper_coefficient, shift_entries
 from ..model import split_scale
 from . import kernels
 
@@ -37,20 +38,23 @@ def _mask_args(mask: torch.Tensor | None, b: int, n: int, s1: int, s2: int):
 
 
 SHIFT_FLAGS = {"SUM64": False, "DC": 64, "num_warps": 4}   # the fastest measured (docs/cuda.md)
+VARIANT_IDS = {"exact": 0, "pasa": 1, "paper": 2}
 
 
-def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int):
-    """The separate pass over K: K' (B, Nkv, nblk·tile_n, dp) fp16, zero-padded, and the centres c_j as
-    (B, Nkv, nblk rounded up to 16, dp) fp16, zero rows past the last block (the attention loop reads 16 at once)."""
+def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, m_entries=None):
+    """The separate pass over K: K' (B, Nkv, nblk·tile_n, dp) fp16, zero-padded, and for the exact variant the
+    centres c_j as (B, Nkv, nblk rounded up to 16, dp) fp16, zero rows past the last block (the attention loop reads
+    16 at once). m_entries = (d, e) of M for a full and for the last block (pasa, paper): K' = M·K, no centres."""
     b, nkv, s2, d = k.shape
     nblk = triton.cdiv(s2, block_n)
     c_rows = triton.cdiv(nblk, 16) * 16
     kp = torch.empty((b, nkv, nblk * tile_n, dp), dtype=torch.float16, device=k.device)
-    c = torch.zeros((b, nkv, c_rows, dp), dtype=torch.float16, device=k.device)
+    c = torch.zeros((b, nkv, c_rows, dp), dtype=torch.float16, device=k.device) if m_entries is None else kp
     dc = min(dp, SHIFT_FLAGS["DC"])
-    kernels.shift_k_kernel[(nblk, b * nkv, dp // dc)](k, kp, c, *k.stride(), nkv, s2, c_rows, pow2, D=d, DP=dp,
-                                                      DC=dc, KV_LEN=block_n, BLOCK_N=tile_n, SUM64=SHIFT_FLAGS["SUM64"],
-                                                      num_warps=SHIFT_FLAGS["num_warps"])
+    kernels.shift_k_kernel[(nblk, b * nkv, dp // dc)](k, kp, c, *k.stride(), nkv, s2, c_rows, pow2,
+                                                      *(m_entries or (0.0, 0.0, 0.0, 0.0)), D=d, DP=dp, DC=dc,
+                                                      KV_LEN=block_n, BLOCK_N=tile_n, MATRIX=m_entries is not None,
+                                                      SUM64=SHIFT_FLAGS["SUM64"], num_warps=SHIFT_FLAGS["num_warps"])
     return kp, c
 
 
@@ -60,9 +64,6 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
     scale, beta = _C.check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta)
     if backend not in BACKENDS:
         raise ValueError(f"pasa.attention: backend for CUDA tensors must be one of {BACKENDS}, got {backend!r}")
-    if variant != "exact":
-        raise ValueError(f"pasa.attention: variant {variant!r} is not implemented by the CUDA backend yet; "
-                         f"variant='exact' (the default) is")
     b, n, s1, d = q.shape
     nkv, s2 = k.shape[1], k.shape[2]
     if d > HEAD_DIM_MAX:
@@ -77,32 +78,45 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
     dp = max(16, triton.next_power_of_2(d))
     tile_n = max(16, triton.next_power_of_2(block_n))
     pow2, s_rest = split_scale(scale)
+    nblk = triton.cdiv(s2, block_n)
+    last_n = s2 - (nblk - 1) * block_n
     with torch.cuda.device(q.device) if q.is_cuda else _nullcontext():
-        kp, c = shift_k(k, block_n, pow2, dp, tile_n)
-        h_scale = float(np.float32(np.float32(scale) * kernels.LOG2E))
-        nblk = triton.cdiv(s2, block_n)
-        flags = dict(KERNEL_FLAGS)
-        if "H_MODE" not in flags:
-            flags["H_MODE"] = 3 if nblk * 4 <= H_TABLE_LIMIT * d * q.element_size() else 2
-        if flags["H_MODE"] == 3:
-            htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device)
-            kernels.shift_h_kernel[(triton.cdiv(s1, 64), b * n)](
-                q, c, htab, *q.stride(), n, n // nkv, s1, nblk, c.shape[2], h_scale, D=d, DP=dp, BLOCK_M=64,
-                Q_BF16=q.dtype == torch.bfloat16, num_warps=4)
-        else:
+        flags = dict(KERNEL_FLAGS, VARIANT=VARIANT_IDS[variant])
+        sp_scale = h_scale = coef_full = coef_last = 0.0
+        if variant == "exact":
+            kp, c = shift_k(k, block_n, pow2, dp, tile_n)
+            h_scale = float(np.float32(np.float32(scale) * kernels.LOG2E))
+            sp_scale = float(np.float32(s_rest * kernels.LOG2E))
+            if "H_MODE" not in flags:
+                flags["H_MODE"] = 3 if nblk * 4 <= H_TABLE_LIMIT * d * q.element_size() else 2
+            if flags["H_MODE"] == 3:
+                htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device)
+                kernels.shift_h_kernel[(triton.cdiv(s1, 64), b * n)](
+                    q, c, htab, *q.stride(), n, n // nkv, s1, nblk, c.shape[2], h_scale, D=d, DP=dp, BLOCK_M=64,
+                    Q_BF16=q.dtype == torch.bfloat16, num_warps=4)
+            else:
+                htab = c
+        else:   # pasa, paper: K' = M·K with M's fp16 entries for the block's length; the shift comes from S'
+            kp, c = shift_k(k, block_n, 1.0, dp, tile_n,
+                            m_entries=shift_entries(scale, beta, block_n) + shift_entries(scale, beta, last_n))
             htab = c
+            flags["H_MODE"] = 0
+            if variant == "pasa":
+                coef_full, coef_last = exact_coefficient(scale, beta, block_n), exact_coefficient(scale, beta, last_n)
+            else:
+                coef_full = coef_last = paper_coefficient(beta)
         mask_t, mask_kind, mstride = _mask_args(mask, b, n, s1, s2)
         causal_offset = s2 - s1 if causal_align == "bottom_right" else 0
-        sp_scale = float(np.float32(s_rest * kernels.LOG2E))
         if AUTOTUNE:
             launch, config = kernels.attention_kernel_tuned, {}
         else:
-            launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n, flags["H_MODE"])
+            launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n, flags["H_MODE"],
+                                                                              flags["VARIANT"])
         grid = lambda meta: (triton.cdiv(s1, meta["BLOCK_M"]), b * n)  # noqa: E731
         launch[grid](
             q, kp, c, htab, v, mask_t if mask_t is not None else q, out,
             *q.stride(), *v.stride(), *mstride, *out.stride(),
-            n, n // nkv, s1, s2, causal_offset, sp_scale, h_scale,
+            n, n // nkv, s1, s2, causal_offset, sp_scale, h_scale, coef_full, coef_last,
             _bucket(s1), _bucket(s2),
             D=d, DP=dp, KV_LEN=block_n, BLOCK_N=tile_n, CAUSAL=bool(causal), MASK_KIND=mask_kind,
             Q_BF16=q.dtype == torch.bfloat16, **flags, **config)
