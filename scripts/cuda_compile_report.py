@@ -39,16 +39,24 @@ def compile_like_launch(fn: JITFunction, args, kwargs):
 
 
 def sass_loops(sass: str):
-    """(first address, instruction count, Counter of opcodes) for each backward branch's loop body."""
+    """(first address, instruction count, Counter of opcodes) of each innermost loop with a tensor-core product
+    (the KV loops), found as the span of a backward branch. Spin-waits on barriers and out-of-line paths that
+    jump back into a loop are left out."""
     ins = [(int(m.group(1), 16), m.group(2)) for m in re.finditer(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", sass)]
     where = {addr: i for i, (addr, _) in enumerate(ins)}
-    loops = []
+    spans = []
     for i, (addr, text) in enumerate(ins):
         target = re.search(r"BRA\s+(?:\S+\s+)?0x([0-9a-f]+)", text)
         if target and int(target.group(1), 16) < addr and int(target.group(1), 16) in where:
-            body = ins[where[int(target.group(1), 16)]:i + 1]
-            ops = Counter(re.sub(r"^@!?U?P\w+\s+", "", t).split()[0] for _, t in body)
-            loops.append((int(target.group(1), 16), len(body), ops))
+            first = where[int(target.group(1), 16)]
+            if any("GMMA" in t for _, t in ins[first:i + 1]):
+                spans.append((first, i))
+    inner = [(a, z) for a, z in spans if not any(a <= a2 and z2 <= z and (a2, z2) != (a, z) for a2, z2 in spans)]
+    loops = []
+    for first, last in sorted(set(inner)):
+        body = ins[first:last + 1]
+        ops = Counter(re.sub(r"^@!?U?P\w+\s+", "", t).split()[0] for _, t in body)
+        loops.append((body[0][0], len(body), ops))
     return loops
 
 

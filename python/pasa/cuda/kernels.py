@@ -105,10 +105,18 @@ def shift_h_kernel(q_ptr, c_ptr, h_ptr, stride_qb, stride_qh, stride_qs, stride_
 @triton.jit
 def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd, mask_base,
                 stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
+                kp_desc, v_desc, kp_row0, b, hkv, KV_TMA: tl.constexpr,
                 D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                 MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
-                ACC_MODE: tl.constexpr, ROWSUM: tl.constexpr, H_MODE: tl.constexpr):
+                ACC_MODE: tl.constexpr, ROWSUM: tl.constexpr, H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr):
     """One KV block of the contract's loop (log2 units). MASKED: some key of the block is hidden from some row.
+
+    h_cur: h of this block (H_MODE 3, the table), or Q·c for the 16 blocks of this block's group of 16 (H_MODE 4:
+    one BLOCK_M×16 dot per 16 blocks instead of the table; this block's column is picked out of it).
+    SCALE_FOLD (not with an additive mask): the row max of S' itself and s_rest folded into the exponent, x·s − r,
+    one FFMA per score; the same r, since rounding x·s is monotone in x.
+    KV_TMA: K' and V tiles by tensor-memory-accelerator copies (descriptors; V zero-filled past S2 and D), only
+    where a tile is one whole contract block.
 
     ACC_MODE 0 keeps O in the frame of the running max m, as the model: O' = α·O + γ·(P·V), two accumulators.
     ACC_MODE 1 keeps O and l in the frame f of the last block that counts, so the update is O' = c·O + P·V, one
@@ -117,22 +125,37 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
     offs_t = tl.arange(0, BLOCK_N)
     offs_n = j * KV_LEN + offs_t
     offs_d = tl.arange(0, DP)
+    offs_16 = tl.arange(0, 16)
     if H_MODE == 3:   # h of the next block, loaded one step ahead so its latency hides behind this block's dots
         h_next = tl.load(h_base + (j + 1) * S1 + offs_m, mask=(offs_m < S1) & (j + 1 < nblk), other=0.0)
+    elif H_MODE == 4:
+        if j % 16 == 0:   # Q·c for blocks j..j+15 (c has zero rows past the last block)
+            ct = tl.load(c_base + (j + offs_16)[None, :] * DP + offs_d[:, None])
+            h_cur = tl.dot(q, ct) * h_scale
+        h_next = h_cur
     else:
         h_next = h_cur
-    kt = tl.load(kp_base + (j * BLOCK_N + offs_t)[None, :] * DP + offs_d[:, None])     # K'ᵀ tile, padded, no checks
-    sp = tl.dot(q, kt).to(tl.float16)                                                 # S' = fp16(Q·K'ᵀ)
-    offs_16 = tl.arange(0, 16)
+    if KV_TMA:
+        kt = kp_desc.load([kp_row0 + j * BLOCK_N, 0]).T
+    else:
+        kt = tl.load(kp_base + (j * BLOCK_N + offs_t)[None, :] * DP + offs_d[:, None])  # K'ᵀ tile, padded, no checks
+    sp = tl.dot(q, kt).to(tl.float16).to(tl.float32)                                  # S' = fp16(Q·K'ᵀ)
     # h = log2e·s·(Q·c_j), the shift the centring removed from this block's scores
     if H_MODE == 3:
         h = h_cur                                                                     # precomputed, coalesced
+    elif H_MODE == 4:
+        h = tl.sum(tl.where(offs_16[None, :] == j % 16, h_cur, 0.0), axis=1)
     elif H_MODE == 2:
         ct = tl.load(c_base + j * DP + offs_d[:, None] + 0 * offs_16[None, :])     # c_j in all 16 columns
         h = tl.max(tl.dot(q, ct), axis=1) * h_scale
     else:
         h = tl.zeros([q.shape[0]], tl.float32)                                        # timing bound only: wrong
-    x = sp.to(tl.float32) * sp_scale                                                  # log2e·s_rest·S'
+    if SCALE_FOLD:
+        x = sp                                                                        # x·sp_scale in the exponent
+        x_scale = sp_scale
+    else:
+        x = sp * sp_scale                                                             # log2e·s_rest·S'
+        x_scale = 1.0
     if MASKED:
         visible = (offs_t[None, :] < KV_LEN) & (offs_n[None, :] < S2)
         if CAUSAL:
@@ -149,7 +172,7 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
         v_mask = ((offs_t < KV_LEN) & (offs_n < S2))[:, None] & (offs_d[None, :] < D)
     else:
         v_mask = offs_d[None, :] < D
-    r = tl.max(x, axis=1)
+    r = tl.max(x, axis=1) * x_scale
     top = r + h
     if MASKED:
         seen = r != float("-inf")
@@ -158,11 +181,11 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
         m_new = tl.maximum(m_i, top, propagate_nan=tl.PropagateNan.ALL)                # a NaN row stays NaN
     if ACC_MODE == 0:
         if MASKED:
-            p32 = tl.math.exp2(x - tl.where(seen, r, 0.0)[:, None])
+            p32 = tl.math.exp2(x * x_scale - tl.where(seen, r, 0.0)[:, None])
             alpha = tl.where(seen, tl.math.exp2(m_i - m_new), 1.0)
             gamma = tl.where(seen, tl.math.exp2(top - m_new), 0.0)
         else:
-            p32 = tl.math.exp2(x - r[:, None])
+            p32 = tl.math.exp2(x * x_scale - r[:, None])
             alpha = tl.math.exp2(m_i - m_new)
             gamma = tl.math.exp2(top - m_new)
         f_new = f_i
@@ -172,7 +195,7 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
             skip = skip | (r == float("-inf"))
         f_new = tl.where(skip, f_i, top)
         alpha = tl.where(skip, 1.0, tl.math.exp2(f_i - f_new))                        # f = −inf at first: 0
-        p32 = tl.math.exp2(x - tl.where(skip, float("inf"), r)[:, None])             # skipped rows: P = 0
+        p32 = tl.math.exp2(x * x_scale - tl.where(skip, float("inf"), r)[:, None])   # skipped rows: P = 0
     p = p32.to(tl.float16)                                                            # P = fp16(exp(x − r))
     if ROWSUM == 0:
         rowsum = tl.sum(p.to(tl.float32), axis=1)
@@ -180,7 +203,10 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
         rowsum = tl.max(tl.dot(p, tl.full([BLOCK_N, 16], 1.0, tl.float16)), axis=1)
     else:
         rowsum = tl.sum(p32, axis=1)                                                  # timing bound only: unrounded
-    v = tl.load(v_base + offs_n[:, None] * stride_vs + offs_d[None, :] * stride_vd, mask=v_mask, other=0.0)
+    if KV_TMA:
+        v = v_desc.load([b, hkv, j * KV_LEN, 0]).reshape(BLOCK_N, DP)
+    else:
+        v = tl.load(v_base + offs_n[:, None] * stride_vs + offs_d[None, :] * stride_vd, mask=v_mask, other=0.0)
     if V_BF16:
         v = v.to(tl.float32).to(tl.float16)
     if ACC_MODE == 0:
@@ -288,8 +314,10 @@ SMEM_BYTES = 227 * 1024   # shared memory one block may take on the H100 and H20
 
 def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int = 3) -> int:
     """Shared memory of one program: Q, and per pipeline stage a K' tile, a V tile and (h_mode 2) a c_j tile, plus
-    Triton's own 512 bytes (what sm_90 compiles of these kernels take, scripts/cuda_compile_report.py) doubled."""
-    return 2 * (block_m * dp + stages * (2 * tile_n * dp + (16 * dp if h_mode == 2 else 0))) + 1024
+    2 KiB for Triton's own (512 bytes in sm_90 compiles of these kernels, 1080 with tensor-descriptor copies:
+    scripts/cuda_compile_report.py)."""
+    c_tile = 16 * dp * (stages if h_mode == 2 else 1 if h_mode == 4 else 0)
+    return 2 * (block_m * dp + stages * 2 * tile_n * dp + c_tile) + 2048
 
 
 def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0) -> dict:
@@ -322,7 +350,7 @@ def _prune(configs, named_args, **kwargs):
 
 
 @triton.jit
-def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
+def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_desc, v_desc,
                      stride_qb, stride_qh, stride_qs, stride_qd,
                      stride_vb, stride_vh, stride_vs, stride_vd,
                      stride_mb, stride_mh, stride_mm, stride_mn,
@@ -331,9 +359,10 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
                      D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                      BLOCK_M: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, Q_BF16: tl.constexpr,
                      VARIANT: tl.constexpr = 0, ACC_MODE: tl.constexpr = 1, ROWSUM: tl.constexpr = 0,
-                     H_MODE: tl.constexpr = 3):
+                     H_MODE: tl.constexpr = 3, SCALE_FOLD: tl.constexpr = False, KV_TMA: tl.constexpr = False):
     """VARIANT 0: exact (sp_scale, h_scale; ``_block_step``); 1: pasa, 2: paper (coef_full/coef_last, the recovery
-    coefficient for a full and for a shorter last block; ``_block_step_shifted``)."""
+    coefficient for a full and for a shorter last block; ``_block_step_shifted``). kp_desc, v_desc: descriptors of
+    K' (rows, DP) and V (B, Nkv, S2, D) where KV_TMA, else unused."""
     tl.static_assert(BLOCK_N >= KV_LEN)
     n_mblk = tl.cdiv(S1, BLOCK_M)
     start_m = n_mblk - 1 - tl.program_id(0)            # the longest causal rows first
@@ -376,6 +405,8 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
         f_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
         if H_MODE == 3:   # aux: h of the current block
             aux = tl.load(h_base + offs_m, mask=offs_m < S1, other=0.0)
+        elif H_MODE == 4:   # aux: Q·c of the current group of 16 blocks
+            aux = tl.zeros([BLOCK_M, 16], tl.float32)
         else:
             aux = tl.zeros([BLOCK_M], tl.float32)
     else:
@@ -386,8 +417,10 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
         if VARIANT == 0:
             acc, l_i, m_i, f_i, aux = _block_step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base,
                                                   stride_vs, stride_vd, mask_base, stride_mm, stride_mn, j, nblk,
-                                                  offs_m, S1, S2, causal_offset, sp_scale, h_scale, D, DP, KV_LEN,
-                                                  BLOCK_N, False, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
+                                                  offs_m, S1, S2, causal_offset, sp_scale, h_scale, kp_desc, v_desc,
+                                                  kvh * nblk * BLOCK_N, b, h // groups, KV_TMA, D, DP, KV_LEN,
+                                                  BLOCK_N, False, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE,
+                                                  SCALE_FOLD)
         else:
             acc, l_i, m_i, f_i, aux = _block_step_shifted(acc, l_i, m_i, f_i, aux, q, kp_base, v_base, stride_vs,
                                                           stride_vd, mask_base, stride_mm, stride_mn, j, offs_m, S1,
@@ -397,8 +430,10 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr,
         if VARIANT == 0:
             acc, l_i, m_i, f_i, aux = _block_step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base,
                                                   stride_vs, stride_vd, mask_base, stride_mm, stride_mn, j, nblk,
-                                                  offs_m, S1, S2, causal_offset, sp_scale, h_scale, D, DP, KV_LEN,
-                                                  BLOCK_N, True, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE)
+                                                  offs_m, S1, S2, causal_offset, sp_scale, h_scale, kp_desc, v_desc,
+                                                  kvh * nblk * BLOCK_N, b, h // groups, KV_TMA, D, DP, KV_LEN,
+                                                  BLOCK_N, True, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE,
+                                                  SCALE_FOLD)
         else:
             acc, l_i, m_i, f_i, aux = _block_step_shifted(acc, l_i, m_i, f_i, aux, q, kp_base, v_base, stride_vs,
                                                           stride_vd, mask_base, stride_mm, stride_mn, j, offs_m, S1,

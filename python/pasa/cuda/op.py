@@ -8,6 +8,7 @@ import os
 import numpy as np
 import torch
 import triton
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 from .. import _C
 from ..beta import exact_coefficient, paper_coefficient, shift_entries
@@ -20,8 +21,11 @@ BLOCK_N_MAX = 256    # the KV tile is one contract block wide
 AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "0") == "1"   # 1: tune the launch per shape (default_config else)
 # kernel design switches (docs/cuda.md): ACC_MODE 1 = one accumulator in the frame of the last block that counts
 # (0: two, the model's frame); ROWSUM 0 = rowsum of the fp16 P tile (1: by a dot with ones; 2: of the unrounded
-# P, timing only). The other values are kept to be timed against, not to be used.
-KERNEL_FLAGS = {"ACC_MODE": 1, "ROWSUM": 0}
+# P, timing only). Candidates not yet timed on a GPU, off until they are (scripts/tune_cuda.py times them):
+# SCALE_FOLD (row max of S', s_rest folded into the exponent's FFMA), H_MODE 4 (h from one Q·c dot per
+# 16 blocks in the loop, no table pass) and KV_TMA (K' and V tiles through tensor descriptors). The other values
+# are kept to be timed against, not to be used.
+KERNEL_FLAGS = {"ACC_MODE": 1, "ROWSUM": 0, "SCALE_FOLD": False, "KV_TMA": False}
 # h = s·Q·c_j: precomputed per (query row, KV block) when that table stays within H_TABLE_LIMIT × Q's bytes
 # (H_MODE 3), else a 16-column dot per block inside the loop (H_MODE 2)
 H_TABLE_LIMIT = 4.0
@@ -89,6 +93,7 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
             sp_scale = float(np.float32(s_rest * kernels.LOG2E))
             if "H_MODE" not in flags:
                 flags["H_MODE"] = 3 if nblk * 4 <= H_TABLE_LIMIT * d * q.element_size() else 2
+            flags["SCALE_FOLD"] = flags["SCALE_FOLD"] and (mask is None or mask.dtype == torch.bool)
             if flags["H_MODE"] == 3:
                 htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device)
                 kernels.shift_h_kernel[(triton.cdiv(s1, 64), b * n)](
@@ -105,6 +110,11 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
                 coef_full, coef_last = exact_coefficient(scale, beta, block_n), exact_coefficient(scale, beta, last_n)
             else:
                 coef_full = coef_last = paper_coefficient(beta)
+        kp_desc, v_desc = kp, v
+        flags["KV_TMA"] = flags["KV_TMA"] and tile_n == block_n and _tma_ready(v)
+        if flags["KV_TMA"]:
+            kp_desc = TensorDescriptor.from_tensor(kp.view(-1, dp), [tile_n, dp])
+            v_desc = TensorDescriptor.from_tensor(v, [1, 1, tile_n, dp])      # zeros past S2 and past D
         mask_t, mask_kind, mstride = _mask_args(mask, b, n, s1, s2)
         causal_offset = s2 - s1 if causal_align == "bottom_right" else 0
         if AUTOTUNE:
@@ -114,13 +124,20 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
                                                                               flags["VARIANT"])
         grid = lambda meta: (triton.cdiv(s1, meta["BLOCK_M"]), b * n)  # noqa: E731
         launch[grid](
-            q, kp, c, htab, v, mask_t if mask_t is not None else q, out,
+            q, kp, c, htab, v, mask_t if mask_t is not None else q, out, kp_desc, v_desc,
             *q.stride(), *v.stride(), *mstride, *out.stride(),
             n, n // nkv, s1, s2, causal_offset, sp_scale, h_scale, coef_full, coef_last,
             _bucket(s1), _bucket(s2),
             D=d, DP=dp, KV_LEN=block_n, BLOCK_N=tile_n, CAUSAL=bool(causal), MASK_KIND=mask_kind,
             Q_BF16=q.dtype == torch.bfloat16, **flags, **config)
     return out
+
+
+def _tma_ready(t: torch.Tensor) -> bool:
+    """Whether a tensor descriptor can address t: unit last stride, 16-byte aligned base and other strides."""
+    size = t.element_size()
+    return (t.stride(-1) == 1 and t.data_ptr() % 16 == 0
+            and all(st * size % 16 == 0 for st in t.stride()[:-1]))
 
 
 def _bucket(s: int) -> int:
