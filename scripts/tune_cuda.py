@@ -1,0 +1,122 @@
+"""Time the CUDA backend's kernel candidates against its default launch and SDPA, in one run on one GPU.
+
+    python scripts/tune_cuda.py [--shapes 128,4096,full 128,4096,causal ...] [--only NAME ...] [--json FILE]
+
+The candidates are switches of the exact variant's kernel (pasa.cuda.op.KERNEL_FLAGS, docs/cuda.md) that are
+tested against the model in CI (Triton's interpreter) but not yet timed: SCALE_FOLD, H_MODE 4, KV_TMA, alone and
+together, and the default launch with 2 pipeline stages instead of 3. Each candidate is first checked against the
+model (pasa.tolerance.check_backend, D = 128 and 64, causal bottom-right with GQA and a ragged end), then timed
+like scripts/bench_cuda.py times (median of one-call CUDA-event times, rotating inputs; B = 16384/S,
+H = 2048/D, fp16). Printed last: TFLOP/s per candidate and shape, each candidate's ratio to the default, and the
+best candidate's ratios to SDPA flash and cuDNN measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_cuda import HIDDEN, PEERS, TOKENS, median_ms, run_pasa, sdpa  # noqa: E402
+
+import pasa  # noqa: E402
+from pasa.cuda import kernels, op  # noqa: E402
+from pasa.model import model_attention  # noqa: E402
+from pasa.reference import golden_attention  # noqa: E402
+from pasa.tolerance import check_backend  # noqa: E402
+
+# name: (KERNEL_FLAGS overrides, pipeline stages or None for default_config's)
+CANDIDATES = {
+    "default": ({}, None),
+    "2 stages": ({}, 2),
+    "fold": ({"SCALE_FOLD": True}, None),
+    "tma": ({"KV_TMA": True}, None),
+    "h4": ({"H_MODE": 4}, None),
+    "fold+tma": ({"SCALE_FOLD": True, "KV_TMA": True}, None),
+    "fold+tma+h4": ({"SCALE_FOLD": True, "KV_TMA": True, "H_MODE": 4}, None),
+}
+SHAPES = ["128,4096,full", "128,4096,causal", "128,16384,full", "128,16384,causal", "128,1024,full",
+          "64,4096,full", "64,4096,causal"]
+BASE_FLAGS, BASE_CONFIG = dict(op.KERNEL_FLAGS), kernels.default_config
+
+
+def use(name: str) -> None:
+    """Make pasa.attention run the candidate `name`."""
+    flags, stages = CANDIDATES[name]
+    op.KERNEL_FLAGS = {**BASE_FLAGS, **flags}
+    if stages is None:
+        kernels.default_config = BASE_CONFIG
+    else:
+        kernels.default_config = lambda *a, **kw: {**BASE_CONFIG(*a, **kw), "num_stages": stages}
+
+
+def check(name: str) -> None:
+    for d, dtype in [(128, torch.float16), (64, torch.bfloat16)]:
+        g = torch.Generator(device="cuda").manual_seed(d)
+        q = torch.randn(2, 8, 700, d, device="cuda", generator=g).mul(3).add(2).to(dtype)
+        k = torch.randn(2, 2, 2900, d, device="cuda", generator=g).mul(3).add(2).to(dtype)
+        v = torch.randn(2, 2, 2900, d, device="cuda", generator=g).to(dtype)
+        kw = dict(causal=True, causal_align="bottom_right")
+        fig = check_backend(pasa.attention(q, k, v, **kw), model_attention(q, k, v, **kw),
+                            golden_attention(q, k, v, **kw), what=f"{name} D={d}")
+        print(f"# {name}: D={d} {str(dtype)[6:]} rmse vs model {fig['dev_from_model']:.1e} "
+              f"(model vs golden {fig['err_model']:.1e})", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", nargs="+", default=SHAPES, help="D,S,mode (mode: full or causal)")
+    parser.add_argument("--only", nargs="+", choices=list(CANDIDATES), help="time these candidates only")
+    parser.add_argument("--sets", type=int, default=3, help="input sets to rotate over")
+    parser.add_argument("--json", help="write every figure to this file")
+    args = parser.parse_args()
+    names = ["default"] + [n for n in (args.only or CANDIDATES) if n != "default"]
+    gpu = torch.cuda.get_device_name()
+    print(f"# {gpu}, torch {torch.__version__}, triton {__import__('triton').__version__}", flush=True)
+    for name in names:
+        use(name)
+        check(name)
+
+    rows = []
+    for spec in args.shapes:
+        d, s, mode = spec.split(",")
+        d, s, causal = int(d), int(s), mode == "causal"
+        b, h = max(1, TOKENS // s), HIDDEN // d
+        gen = torch.Generator(device="cuda").manual_seed(s + d)
+        inputs = [tuple(torch.randn(b, h, s, d, device="cuda", generator=gen, dtype=torch.float16) for _ in range(3))
+                  for _ in range(args.sets)]
+        flop = op.flops(b, h, s, s, d, causal)
+        row = {"D": d, "S": s, "mode": mode}
+        for peer in ("flash", "cudnn"):
+            row[peer] = flop / (median_ms(sdpa(PEERS[peer]), inputs, causal) * 1e-3) / 1e12
+        for name in names:
+            use(name)
+            row[name] = flop / (median_ms(run_pasa, inputs, causal) * 1e-3) / 1e12
+        rows.append(row)
+        print(f"# D={d} S={s} {mode}: " + ", ".join(f"{k} {row[k]:.0f}" for k in ["flash", "cudnn"] + names),
+              flush=True)
+    use("default")
+
+    print(f"\nTFLOP/s on {gpu} (median of one-call CUDA-event times)")
+    print(f"{'D':>4s} {'S':>6s} {'mode':>7s} " + " ".join(f"{n:>12s}" for n in ["flash", "cudnn"] + names))
+    for r in rows:
+        print(f"{r['D']:4d} {r['S']:6d} {r['mode']:>7s} " + " ".join(f"{r[n]:12.1f}" for n in ["flash", "cudnn"] + names))
+    print("\nratio to the default launch")
+    print(f"{'D':>4s} {'S':>6s} {'mode':>7s} " + " ".join(f"{n:>12s}" for n in names[1:]))
+    for r in rows:
+        print(f"{r['D']:4d} {r['S']:6d} {r['mode']:>7s} " + " ".join(f"{r[n] / r['default']:12.3f}" for n in names[1:]))
+    print("\nbest candidate per shape, and its ratios to SDPA (targets at D=128, S ≥ 4k: ≥ 1.3 × flash, ≥ 0.85 × cudnn)")
+    for r in rows:
+        best = max(names, key=lambda n: r[n])
+        print(f"{r['D']:4d} {r['S']:6d} {r['mode']:>7s} {best:>12s} {r[best]:7.1f}  / flash {r[best] / r['flash']:.2f}"
+              f"  / cudnn {r[best] / r['cudnn']:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"gpu": gpu, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
