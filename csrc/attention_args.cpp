@@ -1,8 +1,9 @@
 #include "attention_args.h"
 
 #include <cmath>
-#include <cstdio>
 #include <string>
+
+#include "../op_host/pasa_text.h"
 
 namespace pasa {
 
@@ -16,27 +17,12 @@ namespace {
 constexpr double kFp16Max = 65504.0;
 constexpr int64_t kBlockMin = 16, kBlockMax = 1024, kBlockMultiple = 16, kHeadDimMax = 512;
 
-// Messages are assembled with std::to_string/snprintf rather than streamed by c10::str: on a CUDA build host
+// Messages are built by pasa_text::Cat (op_host/pasa_text.h), not streamed by c10::str: on a CUDA build host
 // (g++ 13.3, torch 2.11) streaming a number into an error message from this extension crashed the process.
-void put(std::string& s, const char* x) { s += x; }
-void put(std::string& s, const std::string& x) { s += x; }
-void put(std::string& s, int x) { s += std::to_string(x); }
-void put(std::string& s, int64_t x) { s += std::to_string(x); }
-void put(std::string& s, double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%g", x);
-  s += buf;
-}
-void put(std::string& s, c10::ScalarType t) { s += c10::toString(t); }
-void put(std::string& s, const c10::Device& d) { s += d.str(); }
-template <typename... Args>
-std::string msg(const Args&... args) {
-  std::string s;
-  (put(s, args), ...);
-  return s;
-}
-#define PASA_CHECK_VALUE(cond, ...) TORCH_CHECK_VALUE(cond, msg(__VA_ARGS__))
-#define PASA_CHECK_TYPE(cond, ...) TORCH_CHECK_TYPE(cond, msg(__VA_ARGS__))
+std::string name_of(c10::ScalarType t) { return c10::toString(t); }
+std::string name_of(const c10::Device& d) { return d.str(); }
+#define PASA_CHECK_VALUE(cond, ...) TORCH_CHECK_VALUE(cond, pasa_text::Cat(__VA_ARGS__))
+#define PASA_CHECK_TYPE(cond, ...) TORCH_CHECK_TYPE(cond, pasa_text::Cat(__VA_ARGS__))
 
 std::string shape_str(const at::Tensor& t) {
   std::string s = "[";
@@ -49,7 +35,7 @@ void check_tensor(const at::Tensor& t, const char* name) {
   PASA_CHECK_VALUE(t.dim() == 4, "pasa.attention: ", name, " must be 4-D (B, N, S, D), got shape ",
                     shape_str(t));
   PASA_CHECK_TYPE(t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16, "pasa.attention: ", name,
-                   " must be float16 or bfloat16, got ", t.scalar_type());
+                   " must be float16 or bfloat16, got ", name_of(t.scalar_type()));
 }
 
 void check_fp16_range(const at::Tensor& t, const char* name) {
@@ -70,11 +56,11 @@ AttentionArgs check_attention_args(const at::Tensor& q, const at::Tensor& k, con
   check_tensor(k, "k");
   check_tensor(v, "v");
   PASA_CHECK_TYPE(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
-                   "pasa.attention: q, k and v must share one dtype, got ", q.scalar_type(), ", ",
-                   k.scalar_type(), ", ", v.scalar_type());
+                   "pasa.attention: q, k and v must share one dtype, got ", name_of(q.scalar_type()), ", ",
+                   name_of(k.scalar_type()), ", ", name_of(v.scalar_type()));
   PASA_CHECK_VALUE(k.device() == q.device() && v.device() == q.device(),
-                    "pasa.attention: q, k and v must be on one device, got ", q.device(), ", ", k.device(), ", ",
-                    v.device());
+                    "pasa.attention: q, k and v must be on one device, got ", name_of(q.device()), ", ",
+                    name_of(k.device()), ", ", name_of(v.device()));
   PASA_CHECK_VALUE(k.sizes() == v.sizes(), "pasa.attention: k and v must have the same shape, got k ",
                     shape_str(k), " and v ", shape_str(v));
   PASA_CHECK_VALUE(k.size(0) == q.size(0), "pasa.attention: k must have q's batch size ", q.size(0), ", got ",
@@ -127,9 +113,9 @@ AttentionArgs check_attention_args(const at::Tensor& q, const at::Tensor& k, con
     const at::Tensor& m = *mask;
     PASA_CHECK_TYPE(m.scalar_type() == at::kBool || at::isFloatingType(m.scalar_type()),
                      "pasa.attention: mask must be bool (True = attend) or floating (added to the scores), got ",
-                     m.scalar_type());
-    PASA_CHECK_VALUE(m.device() == q.device(), "pasa.attention: mask must be on q's device ", q.device(),
-                      ", got ", m.device());
+                     name_of(m.scalar_type()));
+    PASA_CHECK_VALUE(m.device() == q.device(), "pasa.attention: mask must be on q's device ", name_of(q.device()),
+                      ", got ", name_of(m.device()));
     std::vector<int64_t> full{a.batch, a.heads, a.s1, a.s2};
     bool ok = m.dim() <= 4;
     for (int64_t i = 0; ok && i < m.dim(); ++i) {

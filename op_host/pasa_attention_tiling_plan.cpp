@@ -2,17 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
+
+#include "pasa_text.h"
 
 namespace pasa_tiling {
 namespace {
 
 template <class... A>
 [[noreturn]] void Reject(const A&... parts) {
-  std::ostringstream os;
-  os << "pasa attention tiling: ";
-  (os << ... << parts);
-  throw TilingError(os.str());
+  throw TilingError(pasa_text::Cat("pasa attention tiling: ", parts...));
 }
 
 float RoundFp16(float x) {  // fp16 rounding of a value in fp16's normal range (host side, for the paper coefficient)
@@ -150,14 +148,12 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
 }
 
 std::string Plan::Describe() const {
-  std::ostringstream os;
   const auto& t = data;
-  os << "qRows=" << t.qRows << " vecRows=" << t.vecRows << " kRows=" << t.kRows << " cubeN=" << t.cubeN
-     << " cubeK=" << t.cubeK << " blockN=" << t.blockN << " qBlocks=" << t.qBlocks << " tasks=" << t.totalTasks
-     << " cores=" << t.usedCores << " tasksPerCore=" << t.tasksPerCore << "+" << t.tasksExtra << " UB=" << ubBytes
-     << " L1=" << l1Bytes << " L0A=" << l0aBytes << " L0B=" << l0bBytes << " L0C=" << l0cBytes
-     << " keyCache=" << t.keyCacheBlocks << " workspace=" << workspaceBytes;
-  return os.str();
+  return pasa_text::Cat("qRows=", t.qRows, " vecRows=", t.vecRows, " kRows=", t.kRows, " cubeN=", t.cubeN,
+                        " cubeK=", t.cubeK, " blockN=", t.blockN, " qBlocks=", t.qBlocks, " tasks=", t.totalTasks,
+                        " cores=", t.usedCores, " tasksPerCore=", t.tasksPerCore, "+", t.tasksExtra, " UB=", ubBytes,
+                        " L1=", l1Bytes, " L0A=", l0aBytes, " L0B=", l0bBytes, " L0C=", l0cBytes,
+                        " keyCache=", t.keyCacheBlocks, " workspace=", workspaceBytes);
 }
 
 }  // namespace pasa_tiling

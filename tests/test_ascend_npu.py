@@ -33,7 +33,8 @@ def test_npu_matches_model(seed, variant, shape):
     kw = dict(causal=causal, causal_align=align, variant=variant, block_n=block_n)
     out = pasa.attention(q.npu(), k.npu(), v.npu(), **kw).cpu()
     print(check_backend(out, model_attention(q, k, v, **kw),
-                        golden_attention(q, k, v, causal=causal, causal_align=align), what=f"npu {variant}"))
+                        golden_attention(q, k, v, causal=causal, causal_align=align), what=f"npu {variant}",
+                        variant=variant))
 
 
 def test_npu_equals_the_simulator(seed):

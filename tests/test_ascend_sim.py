@@ -38,7 +38,8 @@ def test_ascend_sim_matches_model(seed, variant, shape):
     out = sim.run(q, k, v, None, None, causal, align, variant, block_n, None, "Ascend910B2", cores, qrows)
     assert out.dtype == dtype and out.shape == q.shape
     figures = check_backend(out, model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, causal=causal, causal_align=align), what=f"ascend-sim {variant}")
+                            golden_attention(q, k, v, causal=causal, causal_align=align), what=f"ascend-sim {variant}",
+                            variant=variant)
     print(figures)
 
 
@@ -50,7 +51,8 @@ def test_ascend_sim_masks_match_model(seed, variant, mask_kind):
     mask = make_mask(mask_kind, b, n, s1, s2, seed)
     kw = dict(mask=mask, causal=True, variant=variant, block_n=64)
     out = pasa.attention(q, k, v, backend="ascend-sim", **kw)
-    check_backend(out, model_attention(q, k, v, **kw), golden_attention(q, k, v, mask=mask, causal=True))
+    check_backend(out, model_attention(q, k, v, **kw), golden_attention(q, k, v, mask=mask, causal=True),
+                  variant=variant)
 
 
 def test_public_api_backend_and_unknown_backend_message(seed):

@@ -30,8 +30,8 @@ def test_cpu_matches_model(seed, variant, shape):
     kw = dict(causal=causal, causal_align=align, variant=variant, block_n=block_n)
     out = pasa.attention(q, k, v, **kw)
     assert out.dtype == dtype and out.shape == q.shape
-    figures = check_backend(out, model_attention(q, k, v, **kw), golden_attention(q, k, v, causal=causal,
-                                                                                  causal_align=align))
+    figures = check_backend(out, model_attention(q, k, v, **kw),
+                            golden_attention(q, k, v, causal=causal, causal_align=align), variant=variant)
     print(figures)
 
 
@@ -43,7 +43,8 @@ def test_cpu_masks_match_model(seed, variant, mask_kind):
     mask = make_mask(mask_kind, b, n, s1, s2, seed)
     kw = dict(mask=mask, causal=True, variant=variant, block_n=64)
     out = pasa.attention(q, k, v, **kw)
-    check_backend(out, model_attention(q, k, v, **kw), golden_attention(q, k, v, mask=mask, causal=True))
+    check_backend(out, model_attention(q, k, v, **kw), golden_attention(q, k, v, mask=mask, causal=True),
+                  variant=variant)
 
 
 def test_paper_variant_is_bit_exact_with_the_model(seed):

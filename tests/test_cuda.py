@@ -85,7 +85,8 @@ def test_shifted_variants_match_model(seed, shape, variant):
     kw = dict(causal=causal, causal_align=align, block_n=block_n, variant=variant)
     out = run_triton(q, k, v, **kw)
     figures = check_backend(out, model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, causal=causal, causal_align=align), what=f"cuda {variant}")
+                            golden_attention(q, k, v, causal=causal, causal_align=align), what=f"cuda {variant}",
+                            variant=variant)
     print(figures)
 
 
@@ -99,7 +100,8 @@ def test_cuda_masks_match_model(seed, mask_kind, variant):
     kw = dict(mask=mask, causal=mask_kind != "bool-padding-2d", block_n=64, variant=variant)
     out = run_triton(q, k, v, **kw)
     figures = check_backend(out, model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, mask=mask, causal=kw["causal"]), what=f"cuda {variant}")
+                            golden_attention(q, k, v, mask=mask, causal=kw["causal"]), what=f"cuda {variant}",
+                            variant=variant)
     print(figures)
     if mask_kind == "bool-padding-2d":
         assert torch.equal(out[0], torch.zeros_like(out[0]))
@@ -164,7 +166,8 @@ def test_nan_input_propagates_like_the_model(seed, variant):
     q[0, 1, 7, 3] = float("nan")
     q, k, v = _to_dev(q, k, v)
     out = run_triton(q, k, v, variant=variant)
-    check_backend(out, model_attention(q, k, v, variant=variant), golden_attention(q, k, v), what=f"cuda {variant}")
+    check_backend(out, model_attention(q, k, v, variant=variant), golden_attention(q, k, v), what=f"cuda {variant}",
+                  variant=variant)
     assert torch.isnan(out[0, 1, 7]).all() and torch.isfinite(out[0, 0]).all()
 
 

@@ -33,10 +33,8 @@ CoreContext& ctx() {
 void set_ctx(CoreContext* c) { t_ctx = c; }
 
 std::string CoreContext::name() const {
-  std::ostringstream os;
-  if (kind == CoreKind::kAIC) os << "AIC " << block_idx;
-  else os << "AIV " << block_idx << " (group " << block_idx / 2 << ", sub-block " << sub_block_idx << ")";
-  return os.str();
+  if (kind == CoreKind::kAIC) return pasa_text::Cat("AIC ", block_idx);
+  return pasa_text::Cat("AIV ", block_idx, " (group ", block_idx / 2, ", sub-block ", sub_block_idx, ")");
 }
 
 void fail(const std::string& what) {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
-#include <sstream>
+#include "../../op_host/pasa_text.h"
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -56,9 +56,7 @@ void set_ctx(CoreContext* c);
 
 template <class... A>
 [[noreturn]] void failf(const A&... parts) {
-  std::ostringstream os;
-  (os << ... << parts);
-  fail(os.str());
+  fail(pasa_text::Cat(parts...));
 }
 
 // Cross-core flags of one group (1 AIC + 2 AIV), mode 2 semantics: an AIV's CrossCoreSetFlag is seen by the AIC,

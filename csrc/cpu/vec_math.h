@@ -93,7 +93,6 @@ inline float max_of(const float* x, int64_t n) {
 // p[i] = fp16(exp(x[i] - r)); with `round_arg` the argument is rounded to fp16 first (the paper's fp16 vector
 // ops). Returns the fp32 sum of the rounded p[i], accumulated left to right.
 inline float exp_shifted_fp16(const float* x, float r, float* p, int64_t n, bool round_arg) {
-  float sum = 0.f;
   int64_t i = 0;
 #ifdef PASA_CPU_AVX2
   const __m256 vr = _mm256_set1_ps(r);

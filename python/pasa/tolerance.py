@@ -6,6 +6,11 @@ can land one ulp away from the model's. The rule bounds what that may do to the 
 2. RMSE(backend − model) ≤ ``rel`` · RMSE(model − golden) + ``floor``: reordering noise stays well below the
    variant's own error against the float64 golden;
 3. RMSE(backend − golden) ≤ ``worse`` · RMSE(model − golden) + ``floor``: the backend is as accurate as the model.
+
+The paper variant keeps its row statistics in fp16, and its shift is β/(1 − β) ≈ 63 times the fp16 row mean of S':
+a row mean that rounds to the neighbouring fp16 value (its fp32 sum in another order) moves that whole row's
+frame, and the row differs from the model by more than the variant's typical error. For ``variant="paper"`` rules 2
+and 3 leave out the ``max(1, rows // 256)`` rows that differ most from the model (rule 1 still covers every row).
 """
 from __future__ import annotations
 
@@ -14,9 +19,13 @@ import torch
 from .metrics import errors
 
 
+PAPER_ROWS_LEFT_OUT = 256   # paper: one row in this many (at least one) may differ by a flipped fp16 row mean
+
+
 def check_backend(out: torch.Tensor, model_out: torch.Tensor, golden: torch.Tensor, *, rel: float = 0.5,
-                  worse: float = 1.1, floor: float = 1e-6, what: str = "backend") -> dict:
-    """Raises AssertionError (with every figure) unless `out` agrees with `model_out`; returns the figures."""
+                  worse: float = 1.1, floor: float = 1e-6, what: str = "backend", variant: str | None = None) -> dict:
+    """Raises AssertionError (with every figure) unless `out` agrees with `model_out`; returns the figures.
+    variant: the variant both computed ("paper" relaxes rules 2 and 3 as the module says)."""
     out64, model64 = out.double().cpu(), model_out.double().cpu()
     golden = golden.double().cpu()
     finite_out, finite_model = torch.isfinite(out64), torch.isfinite(model64)
@@ -24,6 +33,14 @@ def check_backend(out: torch.Tensor, model_out: torch.Tensor, golden: torch.Tens
     if not torch.equal(finite_out, finite_model):
         raise AssertionError(f"{what}: non-finite outputs differ from the model's: {figures}")
     keep = finite_model.all(dim=-1, keepdim=True).expand_as(model64)
+    if variant == "paper" and keep.any():
+        row_dev = torch.where(keep, out64 - model64, 0.0).pow(2).sum(dim=-1)
+        rows_left_out = max(1, row_dev.numel() // PAPER_ROWS_LEFT_OUT)
+        worst = row_dev.flatten().topk(rows_left_out).indices
+        row_keep = keep[..., 0].flatten().clone()
+        row_keep[worst] = False
+        keep = row_keep.reshape(keep.shape[:-1]).unsqueeze(-1).expand_as(model64)
+        figures["rows_left_out"] = rows_left_out
     dev = errors(out64[keep], model64[keep])["rmse"]
     err_model = errors(model64[keep], golden[keep])["rmse"]
     err_out = errors(out64[keep], golden[keep])["rmse"]

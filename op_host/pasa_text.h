@@ -1,0 +1,33 @@
+// Messages built by appending to a std::string, without iostreams: on one host (g++ 13.3, torch 2.11) any number
+// streamed into an error message of the torch extension crashed the process. One helper for the torch op's
+// argument checks (csrc/attention_args.cpp), the tiling (op_host) and the AscendC simulator (csrc/ascend_sim).
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <type_traits>
+
+namespace pasa_text {
+
+inline void Put(std::string& s, const char* x) { s += x; }
+inline void Put(std::string& s, const std::string& x) { s += x; }
+inline void Put(std::string& s, char x) { s += x; }
+template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, char>, int> = 0>
+void Put(std::string& s, T x) {
+  s += std::to_string(x);
+}
+inline void Put(std::string& s, double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", x);
+  s += buf;
+}
+
+// Cat("got ", 3, ", want ", 2.5) == "got 3, want 2.5"
+template <class... A>
+std::string Cat(const A&... parts) {
+  std::string s;
+  (Put(s, parts), ...);
+  return s;
+}
+
+}  // namespace pasa_text
