@@ -30,7 +30,8 @@ MASK_NONE, MASK_BOOL, MASK_FLOAT = 0, 1, 2
 def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride_kd, kv_heads, S2, c_rows, pow2,
                    d_full, e_full, d_last, e_last,
                    D: tl.constexpr, DP: tl.constexpr, DC: tl.constexpr, KV_LEN: tl.constexpr,
-                   BLOCK_N: tl.constexpr, MATRIX: tl.constexpr = False, SUM64: tl.constexpr = False):
+                   BLOCK_N: tl.constexpr, KV_POW2: tl.constexpr, MATRIX: tl.constexpr = False,
+                   SUM64: tl.constexpr = False):
     """Block j, columns [DC·i, DC·(i+1)) of one kv head.
 
     exact (MATRIX False): c_j = the block's column mean on each column's fp16 grid, K'_j = fp16(2^e·(K_j − c_j))
@@ -47,7 +48,9 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride
     mask = ((tl.arange(0, BLOCK_N) < KV_LEN) & (rows < S2))[:, None] & (cols[None, :] < D)
     k = tl.load(k_ptr + b.to(tl.int64) * stride_kb + h * stride_kh + rows[:, None] * stride_ks
                 + cols[None, :] * stride_kd, mask=mask, other=0.0)
-    k = k.to(tl.float32).to(tl.float16).to(tl.float32)                 # the contract rounds inputs to fp16
+    if k.dtype == tl.bfloat16:
+        k = k.to(tl.float32).to(tl.float16)                            # the contract rounds inputs to fp16
+    k = k.to(tl.float32)
     nblk = tl.cdiv(S2, KV_LEN)
     out_rows = (bh.to(tl.int64) * nblk + j) * BLOCK_N + tl.arange(0, BLOCK_N)
     count = tl.minimum(S2 - j * KV_LEN, KV_LEN)
@@ -63,14 +66,18 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride
             mean = tl.sum((k * 16777216.0).to(tl.int64), axis=0).to(tl.float64) * 5.960464477539063e-08
         fsum = tl.sum(k, axis=0)                                      # non-finite where a value is
         top = tl.max(tl.abs(k), axis=0)
-        mean = mean / count
-        # ulp of fp16 at the column's largest magnitude: 2^(E − 10) for top in [2^E, 2^(E+1)), 2^-24 below 2^-14
+        if KV_POW2 and count == KV_LEN:   # float64 division is a slow subroutine; by a power of two it is exact
+            mean = mean * (1.0 / KV_LEN)
+        else:
+            mean = mean / count
+        # ulp of fp16 at the column's largest magnitude: 2^(E − 10) for top in [2^E, 2^(E+1)), 2^-24 below 2^-14;
+        # its reciprocal likewise from the exponent bits, so mean / ulp is an exact product
         biased = (top.to(tl.int32, bitcast=True) >> 23) & 0xFF
-        ulp = tl.where(top >= 6.103515625e-05, ((biased - 10) << 23).to(tl.float32, bitcast=True),
-                       5.960464477539063e-08)
-        ulp64 = ulp.to(tl.float64)
-        steps = (mean / ulp64 + ROUND_MAGIC) - ROUND_MAGIC           # round half to even, as torch.round
-        c = (steps * ulp64).to(tl.float32)
+        normal = top >= 6.103515625e-05
+        ulp = tl.where(normal, ((biased - 10) << 23).to(tl.float32, bitcast=True), 5.960464477539063e-08)
+        inv_ulp = tl.where(normal, ((264 - biased) << 23).to(tl.float32, bitcast=True), 16777216.0)
+        steps = (mean * inv_ulp.to(tl.float64) + ROUND_MAGIC) - ROUND_MAGIC   # round half to even, as torch.round
+        c = (steps * ulp.to(tl.float64)).to(tl.float32)
         c = tl.where(tl.abs(fsum) < float("inf"), c, fsum)          # inf/NaN columns: c = ±inf/NaN, as the model
         kp = tl.where(mask, ((k - c[None, :]) * pow2).to(tl.float16), 0.0)
         tl.store(c_ptr + (bh.to(tl.int64) * c_rows + j) * DP + cols, c.to(tl.float16))

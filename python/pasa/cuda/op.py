@@ -57,7 +57,8 @@ def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, m_
     dc = min(dp, SHIFT_FLAGS["DC"])
     kernels.shift_k_kernel[(nblk, b * nkv, dp // dc)](k, kp, c, *k.stride(), nkv, s2, c_rows, pow2,
                                                       *(m_entries or (0.0, 0.0, 0.0, 0.0)), D=d, DP=dp, DC=dc,
-                                                      KV_LEN=block_n, BLOCK_N=tile_n, MATRIX=m_entries is not None,
+                                                      KV_LEN=block_n, BLOCK_N=tile_n, KV_POW2=block_n == tile_n,
+                                                      MATRIX=m_entries is not None,
                                                       SUM64=SHIFT_FLAGS["SUM64"], num_warps=SHIFT_FLAGS["num_warps"])
     return kp, c
 
