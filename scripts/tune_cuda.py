@@ -4,7 +4,7 @@
 
 The candidates are switches of the exact variant's kernel (pasa.cuda.op.KERNEL_FLAGS, docs/cuda.md) that are
 tested against the model in CI (Triton's interpreter) but not yet timed: SCALE_FOLD, H_MODE 4, KV_TMA, alone and
-together, and the default launch with 2 pipeline stages instead of 3. Each candidate is first checked against the
+together, and the default launch with 2 pipeline stages instead of 3, or with 64 query rows on 4 warps. Each candidate is first checked against the
 model (pasa.tolerance.check_backend, D = 128 and 64, causal bottom-right with GQA and a ragged end), then timed
 like scripts/bench_cuda.py times (median of one-call CUDA-event times, rotating inputs; B = 16384/S,
 H = 2048/D, fp16). Printed last: TFLOP/s per candidate and shape, each candidate's ratio to the default, and the
@@ -28,15 +28,16 @@ from pasa.model import model_attention  # noqa: E402
 from pasa.reference import golden_attention  # noqa: E402
 from pasa.tolerance import check_backend  # noqa: E402
 
-# name: (KERNEL_FLAGS overrides, pipeline stages or None for default_config's)
+# name: (KERNEL_FLAGS overrides, launch overrides of kernels.default_config's pick)
 CANDIDATES = {
-    "default": ({}, None),
-    "2 stages": ({}, 2),
-    "fold": ({"SCALE_FOLD": True}, None),
-    "tma": ({"KV_TMA": True}, None),
-    "h4": ({"H_MODE": 4}, None),
-    "fold+tma": ({"SCALE_FOLD": True, "KV_TMA": True}, None),
-    "fold+tma+h4": ({"SCALE_FOLD": True, "KV_TMA": True, "H_MODE": 4}, None),
+    "default": ({}, {}),
+    "2 stages": ({}, {"num_stages": 2}),
+    "64 rows": ({}, {"BLOCK_M": 64, "num_warps": 4}),
+    "fold": ({"SCALE_FOLD": True}, {}),
+    "tma": ({"KV_TMA": True}, {}),
+    "h4": ({"H_MODE": 4}, {}),
+    "fold+tma": ({"SCALE_FOLD": True, "KV_TMA": True}, {}),
+    "fold+tma+h4": ({"SCALE_FOLD": True, "KV_TMA": True, "H_MODE": 4}, {}),
 }
 SHAPES = ["128,4096,full", "128,4096,causal", "128,16384,full", "128,16384,causal", "128,1024,full",
           "64,4096,full", "64,4096,causal"]
@@ -45,12 +46,9 @@ BASE_FLAGS, BASE_CONFIG = dict(op.KERNEL_FLAGS), kernels.default_config
 
 def use(name: str) -> None:
     """Make pasa.attention run the candidate `name`."""
-    flags, stages = CANDIDATES[name]
+    flags, launch = CANDIDATES[name]
     op.KERNEL_FLAGS = {**BASE_FLAGS, **flags}
-    if stages is None:
-        kernels.default_config = BASE_CONFIG
-    else:
-        kernels.default_config = lambda *a, **kw: {**BASE_CONFIG(*a, **kw), "num_stages": stages}
+    kernels.default_config = lambda *a, **kw: {**BASE_CONFIG(*a, **kw), **launch}
 
 
 def check(name: str) -> None:
