@@ -1,6 +1,7 @@
 """CUDA benchmark: pasa.attention's Triton kernel against torch SDPA's flash, cuDNN and memory-efficient backends.
 
-    python scripts/bench_cuda.py [--seqs 1024 4096 16384] [--dims 64 128] [--modes full causal] [--json FILE]
+    python scripts/bench_cuda.py [--seqs 1024 4096 16384] [--dims 64 128] [--modes full causal]
+                                 [--variants pasa paper] [--json FILE]
 
 One run: first the correctness checks (pasa vs the contract's model through pasa.tolerance.check_backend on a
 small shape per head dim, then pasa vs SDPA-flash on every benchmark input), then the timings. Inputs are fp16,
@@ -39,8 +40,12 @@ def sdpa(backend):
     return run
 
 
-def run_pasa(q, k, v, causal):
-    return pasa.attention(q, k, v, causal=causal)
+def run_pasa(q, k, v, causal, variant="exact"):
+    return pasa.attention(q, k, v, causal=causal, variant=variant)
+
+
+def run_variant(variant):
+    return lambda q, k, v, causal: run_pasa(q, k, v, causal, variant)
 
 
 def median_ms(fn, inputs, causal, min_calls=20, budget_ms=400.0):
@@ -84,7 +89,6 @@ def _print_compiled():
     try:
         for cache in kernels.attention_kernel.device_caches.values():
             for kern in cache[0].values():
-                c = {k: v for k, v in zip(kernels.attention_kernel.arg_names, kern.src.constants.values())}
                 print(f"# compiled: {kern.name} regs {kern.n_regs} spills {kern.n_spills} warps "
                       f"{kern.metadata.num_warps} stages {kern.metadata.num_stages} shared {kern.metadata.shared}")
     except Exception as exc:  # the cache layout is Triton's private business
@@ -97,6 +101,8 @@ def main():
     parser.add_argument("--dims", nargs="+", type=int, default=[64, 128])
     parser.add_argument("--modes", nargs="+", default=["full", "causal"], choices=["full", "causal"])
     parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
+    parser.add_argument("--variants", nargs="*", default=[], choices=["pasa", "paper"],
+                        help="also time these variants (columns pasa[...]; the ratios are the default's)")
     parser.add_argument("--sets", type=int, default=3, help="input sets to rotate over")
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args()
@@ -107,7 +113,8 @@ def main():
     for d in args.dims:
         check_model(d)
 
-    fns = {"pasa": run_pasa, **{p: sdpa(PEERS[p]) for p in args.peers}}
+    fns = {"pasa": run_pasa, **{f"pasa[{v}]": run_variant(v) for v in args.variants},
+           **{p: sdpa(PEERS[p]) for p in args.peers}}
     rows = []
     for d in args.dims:
         for s in args.seqs:
@@ -138,7 +145,7 @@ def main():
                       f" TFLOP/s; K-shift pass {100 * row['kshift_share']:.1f}% of pasa; rel RMSE vs flash {rel:.1e}",
                       flush=True)
 
-    peers = [p for p in fns if p != "pasa"]
+    peers = list(args.peers)
     print(f"\nTFLOP/s on {name} (median of one-call CUDA-event times)")
     print(f"{'D':>4s} {'S':>6s} {'mode':>7s} " + " ".join(f"{f:>9s}" for f in fns) + f" {'kshift%':>8s}")
     for r in rows:
