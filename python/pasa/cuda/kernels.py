@@ -86,9 +86,11 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride
 
 @triton.jit
 def shift_h_kernel(q_ptr, c_ptr, h_ptr, stride_qb, stride_qh, stride_qs, stride_qd, heads, groups, S1, nblk, c_rows,
-                   h_scale, D: tl.constexpr, DP: tl.constexpr, BLOCK_M: tl.constexpr, Q_BF16: tl.constexpr):
-    """The removed shifts h[i, j] = log2e·s·(Q_i·c_j) of BLOCK_M query rows for every KV block, 16 blocks per
-    fp32-accumulating dot, stored per block as a contiguous vector over the rows: H (B·N, nblk, S1) fp32."""
+                   h_scale, causal_offset, D: tl.constexpr, DP: tl.constexpr, BLOCK_M: tl.constexpr,
+                   Q_BF16: tl.constexpr, CAUSAL: tl.constexpr, KV_LEN: tl.constexpr):
+    """The removed shifts h[i, j] = log2e·s·(Q_i·c_j) of BLOCK_M query rows for every KV block (causal: every block
+    one of the rows can see; the attention loop reads no other), 16 blocks per fp32-accumulating dot, stored per
+    block as a contiguous vector over the rows: H (B·N, nblk, S1) fp32."""
     bh = tl.program_id(1)
     b = bh // heads
     h = bh % heads
@@ -102,7 +104,11 @@ def shift_h_kernel(q_ptr, c_ptr, h_ptr, stride_qb, stride_qh, stride_qs, stride_
         q = q.to(tl.float32).to(tl.float16)
     c_base = c_ptr + kvh.to(tl.int64) * c_rows * DP
     h_base = h_ptr + bh.to(tl.int64) * nblk * S1
-    for j0 in range(0, nblk, 16):
+    n_seen = nblk
+    if CAUSAL:   # keys up to the last row's diagonal
+        last_key = tl.minimum(tl.program_id(0) * BLOCK_M + BLOCK_M, S1) - 1 + causal_offset
+        n_seen = tl.minimum(nblk, tl.cdiv(tl.maximum(last_key + 1, 0), KV_LEN))
+    for j0 in range(0, n_seen, 16):
         ct = tl.load(c_base + (j0 + offs_16)[None, :] * DP + offs_d[:, None])        # zero rows past nblk
         hc = tl.dot(q, ct) * h_scale
         tl.store(h_base + (j0 + offs_16)[None, :] * S1 + offs_m[:, None], hc,

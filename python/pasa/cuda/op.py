@@ -85,6 +85,7 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
     pow2, s_rest = split_scale(scale)
     nblk = triton.cdiv(s2, block_n)
     last_n = s2 - (nblk - 1) * block_n
+    causal_offset = s2 - s1 if causal_align == "bottom_right" else 0
     with torch.cuda.device(q.device) if q.is_cuda else _nullcontext():
         flags = dict(KERNEL_FLAGS, VARIANT=VARIANT_IDS[variant])
         sp_scale = h_scale = coef_full = coef_last = 0.0
@@ -98,8 +99,8 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
             if flags["H_MODE"] == 3:
                 htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device)
                 kernels.shift_h_kernel[(triton.cdiv(s1, 64), b * n)](
-                    q, c, htab, *q.stride(), n, n // nkv, s1, nblk, c.shape[2], h_scale, D=d, DP=dp, BLOCK_M=64,
-                    Q_BF16=q.dtype == torch.bfloat16, num_warps=4)
+                    q, c, htab, *q.stride(), n, n // nkv, s1, nblk, c.shape[2], h_scale, causal_offset, D=d, DP=dp,
+                    BLOCK_M=64, Q_BF16=q.dtype == torch.bfloat16, CAUSAL=bool(causal), KV_LEN=block_n, num_warps=4)
             else:
                 htab = c
         else:   # pasa, paper: K' = M·K with M's fp16 entries for the block's length; the shift comes from S'
@@ -117,7 +118,6 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
             kp_desc = TensorDescriptor.from_tensor(kp.view(-1, dp), [tile_n, dp])
             v_desc = TensorDescriptor.from_tensor(v, [1, 1, tile_n, dp])      # zeros past S2 and past D
         mask_t, mask_kind, mstride = _mask_args(mask, b, n, s1, s2)
-        causal_offset = s2 - s1 if causal_align == "bottom_right" else 0
         if AUTOTUNE:
             launch, config = kernels.attention_kernel_tuned, {}
         else:
