@@ -1,13 +1,14 @@
 """Compile the CUDA backend's kernels for the H100 (sm_90) on a machine without a GPU, and report what ptxas made.
 
-    python scripts/cuda_compile_report.py [--shape B,N,Nkv,S1,S2,D] [--causal] [--variant exact] [--sass-dir DIR]
+    python scripts/cuda_compile_report.py [--shape B,N,Nkv,S1,S2,D] [--causal] [--variant exact] [--mask bool]
+                                          [--flags KV_TMA=1 ...] [--sass-dir DIR]
 
 ``pasa.cuda.op.attention_triton`` runs on CPU tensors of the given shape, but each kernel launch is replaced by the
 compilation Triton would do for it on an H100: the same argument specialisation (pointer alignment, integers
 equal to 1 or divisible by 16), Triton's own ptxas for sm_90. Printed per kernel: registers per thread, spill
 stack, shared memory, and for every loop of the SASS its length and most frequent instructions. These are static
 facts about the code, a guide for kernel changes between GPU sessions; speed is measured only on a GPU
-(scripts/bench_cuda.py).
+(scripts/bench_cuda.py). A kernel that does not compile for sm_90 makes the script fail (tests/test_cuda_compile.py).
 """
 from __future__ import annotations
 
@@ -87,6 +88,8 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", default="exact")
     parser.add_argument("--block-n", type=int, default=128)
     parser.add_argument("--dtype", default="float16", choices=["float16", "bfloat16"])
+    parser.add_argument("--mask", choices=["bool", "float"], help="an (S1, S2) mask of this kind")
+    parser.add_argument("--flags", nargs="*", default=[], help="pasa.cuda.op.KERNEL_FLAGS overrides, KEY=INT")
     parser.add_argument("--sass-dir", type=Path, help="also write each kernel's SASS and TTGIR here")
     args = parser.parse_args(argv)
     b, n, nkv, s1, s2, d = map(int, args.shape.split(","))
@@ -98,11 +101,14 @@ def main(argv=None) -> int:
     compiled = []
     JITFunction.run = lambda self, *a, grid, warmup, **kw: compiled.append(  # noqa: E731
         (self.fn.__name__, compile_like_launch(self, a, kw)))
+    op.KERNEL_FLAGS = {**op.KERNEL_FLAGS, **{key: int(val) for key, val in (f.split("=") for f in args.flags)}}
     q = torch.zeros(b, n, s1, d, dtype=dtype)
     k = torch.zeros(b, nkv, s2, d, dtype=dtype)
-    op.attention_triton(q, k, k.clone(), causal=args.causal, variant=args.variant, block_n=args.block_n)
-    print(f"B={b} N={n} Nkv={nkv} S1={s1} S2={s2} D={d} {args.dtype} causal={args.causal} variant={args.variant} "
-          f"block_n={args.block_n}; compiled for sm_90 by Triton {triton.__version__}")
+    mask = {None: None, "bool": torch.ones(s1, s2, dtype=torch.bool), "float": torch.zeros(s1, s2)}[args.mask]
+    op.attention_triton(q, k, k.clone(), mask=mask, causal=args.causal, variant=args.variant, block_n=args.block_n)
+    print(f"B={b} N={n} Nkv={nkv} S1={s1} S2={s2} D={d} {args.dtype} causal={args.causal} mask={args.mask} "
+          f"variant={args.variant} block_n={args.block_n} flags={op.KERNEL_FLAGS}; compiled for sm_90 by Triton "
+          f"{triton.__version__}")
     for name, kernel in compiled:
         report(kernel, name, args.sass_dir)
     return 0
