@@ -26,6 +26,14 @@ def measured(name: str) -> dict:
     return {s: (float("inf") if e["nonfinite"] else e["rmse"]) for s, e in res.items()}
 
 
+def skip_if_one_hot(e: dict) -> None:
+    """Some draws of the hybrid suite put a spike of amplitude ~30 into one key's column, so every row's softmax is
+    one-hot on that key and fp16 and fp32 scores give the same error (the output's own rounding): there is no score
+    error for a variant to remove. Seen once in CI (hybrid mean=20 amp=10: fa16 = fa32 = exact = pasa = 3.9e-07)."""
+    if e["fa16"] <= 1.01 * e["fa32"]:
+        pytest.skip(f"score rounding costs nothing on this draw (one-hot softmax): {e}")
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_default_variant_is_always_finite(name):
     assert pasa.DEFAULT_VARIANT == "exact"
@@ -42,6 +50,7 @@ def test_unbiased_within_125_percent_of_fp16_score_flash(name):
 def test_biased_at_most_half_of_fp16_score_flash(name):
     e = measured(name)
     if e["fa16"] < float("inf"):
+        skip_if_one_hot(e)
         assert e["exact"] <= 0.5 * e["fa16"], e
 
 
@@ -55,6 +64,7 @@ def test_drift_and_resonance_beat_fp32_score_flash(name):
 def test_twice_as_accurate_as_the_paper_variant(name):
     e = measured(name)
     if e["paper"] < float("inf"):
+        skip_if_one_hot(e)
         assert 2 * e["exact"] <= e["paper"], e
 
 
