@@ -116,6 +116,31 @@ def shift_h_kernel(q_ptr, c_ptr, h_ptr, stride_qb, stride_qh, stride_qs, stride_
 
 
 @triton.jit
+def _mask_scores(x, offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride_mn, S1, S2, causal_offset, bias_scale,
+                 D: tl.constexpr, KV_LEN: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr,
+                 MASK_KIND: tl.constexpr):
+    """The block's scores x with every key a row does not see at −inf (tile padding, sequence end, causal, a bool
+    mask) and an additive mask added (times bias_scale: log2(e) where x is in log2 units), and the load mask of the
+    block's V tile (rows past the keys, columns past D). Unmasked blocks (MASKED False) pass x through."""
+    if MASKED:
+        visible = (offs_t[None, :] < KV_LEN) & (offs_n[None, :] < S2)
+        if CAUSAL:
+            visible = visible & (offs_n[None, :] <= offs_m[:, None] + causal_offset)
+        if MASK_KIND != 0:
+            mvals = tl.load(mask_base + offs_m[:, None] * stride_mm + offs_n[None, :] * stride_mn,
+                            mask=(offs_m[:, None] < S1) & visible, other=0)
+            if MASK_KIND == 1:
+                visible = visible & (mvals != 0)
+            else:
+                x = x + mvals.to(tl.float32) * bias_scale
+        x = tl.where(visible, x, float("-inf"))
+        v_mask = ((offs_t < KV_LEN) & (offs_n < S2))[:, None] & (offs_d[None, :] < D)
+    else:
+        v_mask = offs_d[None, :] < D
+    return x, v_mask
+
+
+@triton.jit
 def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd, mask_base,
                 stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
                 kp_desc, v_desc, kp_row0, b, hkv, KV_TMA: tl.constexpr,
@@ -169,22 +194,8 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
     else:
         x = sp * sp_scale                                                             # log2e·s_rest·S'
         x_scale = 1.0
-    if MASKED:
-        visible = (offs_t[None, :] < KV_LEN) & (offs_n[None, :] < S2)
-        if CAUSAL:
-            visible = visible & (offs_n[None, :] <= offs_m[:, None] + causal_offset)
-        if MASK_KIND != 0:
-            in_range = (offs_m[:, None] < S1) & visible
-            mvals = tl.load(mask_base + offs_m[:, None] * stride_mm + offs_n[None, :] * stride_mn, mask=in_range,
-                            other=0)
-            if MASK_KIND == 1:
-                visible = visible & (mvals != 0)
-            else:
-                x = x + mvals.to(tl.float32) * 1.4426950408889634
-        x = tl.where(visible, x, float("-inf"))
-        v_mask = ((offs_t < KV_LEN) & (offs_n < S2))[:, None] & (offs_d[None, :] < D)
-    else:
-        v_mask = offs_d[None, :] < D
+    x, v_mask = _mask_scores(x, offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride_mn, S1, S2, causal_offset,
+                             1.4426950408889634, D, KV_LEN, MASKED, CAUSAL, MASK_KIND)
     r = tl.max(x, axis=1) * x_scale
     top = r + h
     if MASKED:
@@ -265,23 +276,8 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
     else:
         shift = coef * mu * 1.4426950408889634
         x = sp * 1.4426950408889634
-    if MASKED:
-        visible = (offs_t[None, :] < KV_LEN) & (offs_n[None, :] < S2)
-        if CAUSAL:
-            visible = visible & (offs_n[None, :] <= offs_m[:, None] + causal_offset)
-        if MASK_KIND != 0:
-            mvals = tl.load(mask_base + offs_m[:, None] * stride_mm + offs_n[None, :] * stride_mn,
-                            mask=(offs_m[:, None] < S1) & visible, other=0)
-            if MASK_KIND == 1:
-                visible = visible & (mvals != 0)
-            elif PAPER:
-                x = x + mvals.to(tl.float32)
-            else:
-                x = x + mvals.to(tl.float32) * 1.4426950408889634
-        x = tl.where(visible, x, float("-inf"))
-        v_mask = ((offs_t < KV_LEN) & (offs_n < S2))[:, None] & (offs_d[None, :] < D)
-    else:
-        v_mask = offs_d[None, :] < D
+    x, v_mask = _mask_scores(x, offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride_mn, S1, S2, causal_offset,
+                             1.0 if PAPER else 1.4426950408889634, D, KV_LEN, MASKED, CAUSAL, MASK_KIND)
     if PAPER:
         x = _fp16(x)
     r = tl.max(x, axis=1)
@@ -320,6 +316,25 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
         m_new = tl.where(seen, m_new, m_i)
         f_new = tl.where(seen, f_new, f_i)
     return acc_new, l_new, m_new, f_new, count_i + seen.to(tl.float32)
+
+
+@triton.jit
+def _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd, mask_base, stride_mm,
+          stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale, coef_full, coef_last, kp_desc, v_desc,
+          kp_row0, b, hkv, MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
+          D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr, VARIANT: tl.constexpr,
+          ACC_MODE: tl.constexpr, ROWSUM: tl.constexpr, H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr,
+          KV_TMA: tl.constexpr):
+    """One KV block of the variant's loop (MASKED: the step for blocks some row sees only in part)."""
+    if VARIANT == 0:
+        return _block_step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
+                           mask_base, stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
+                           kp_desc, v_desc, kp_row0, b, hkv, KV_TMA, D, DP, KV_LEN, BLOCK_N, MASKED, CAUSAL,
+                           MASK_KIND, V_BF16, ACC_MODE, ROWSUM, H_MODE, SCALE_FOLD)
+    else:
+        return _block_step_shifted(acc, l_i, m_i, f_i, aux, q, kp_base, v_base, stride_vs, stride_vd, mask_base,
+                                   stride_mm, stride_mn, j, offs_m, S1, S2, causal_offset, coef_full, coef_last, D, DP,
+                                   KV_LEN, BLOCK_N, MASKED, CAUSAL, MASK_KIND, V_BF16, VARIANT == 2)
 
 
 SMEM_BYTES = 227 * 1024   # shared memory one block may take on the H100 and H200 (232448 bytes)
@@ -427,31 +442,17 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_d
         f_i = tl.zeros([BLOCK_M], tl.float32)
         aux = tl.zeros([BLOCK_M], tl.float32)                                           # aux: blocks seen
     for j in range(0, n_plain):
-        if VARIANT == 0:
-            acc, l_i, m_i, f_i, aux = _block_step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base,
-                                                  stride_vs, stride_vd, mask_base, stride_mm, stride_mn, j, nblk,
-                                                  offs_m, S1, S2, causal_offset, sp_scale, h_scale, kp_desc, v_desc,
-                                                  kvh * nblk * BLOCK_N, b, h // groups, KV_TMA, D, DP, KV_LEN,
-                                                  BLOCK_N, False, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE,
-                                                  SCALE_FOLD)
-        else:
-            acc, l_i, m_i, f_i, aux = _block_step_shifted(acc, l_i, m_i, f_i, aux, q, kp_base, v_base, stride_vs,
-                                                          stride_vd, mask_base, stride_mm, stride_mn, j, offs_m, S1,
-                                                          S2, causal_offset, coef_full, coef_last, D, DP, KV_LEN,
-                                                          BLOCK_N, False, CAUSAL, MASK_KIND, Q_BF16, VARIANT == 2)
+        acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
+                                        mask_base, stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale,
+                                        h_scale, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
+                                        h // groups, False, CAUSAL, MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT,
+                                        ACC_MODE, ROWSUM, H_MODE, SCALE_FOLD, KV_TMA)
     for j in range(n_plain, hi):
-        if VARIANT == 0:
-            acc, l_i, m_i, f_i, aux = _block_step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base,
-                                                  stride_vs, stride_vd, mask_base, stride_mm, stride_mn, j, nblk,
-                                                  offs_m, S1, S2, causal_offset, sp_scale, h_scale, kp_desc, v_desc,
-                                                  kvh * nblk * BLOCK_N, b, h // groups, KV_TMA, D, DP, KV_LEN,
-                                                  BLOCK_N, True, CAUSAL, MASK_KIND, Q_BF16, ACC_MODE, ROWSUM, H_MODE,
-                                                  SCALE_FOLD)
-        else:
-            acc, l_i, m_i, f_i, aux = _block_step_shifted(acc, l_i, m_i, f_i, aux, q, kp_base, v_base, stride_vs,
-                                                          stride_vd, mask_base, stride_mm, stride_mn, j, offs_m, S1,
-                                                          S2, causal_offset, coef_full, coef_last, D, DP, KV_LEN,
-                                                          BLOCK_N, True, CAUSAL, MASK_KIND, Q_BF16, VARIANT == 2)
+        acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
+                                        mask_base, stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale,
+                                        h_scale, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
+                                        h // groups, True, CAUSAL, MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT,
+                                        ACC_MODE, ROWSUM, H_MODE, SCALE_FOLD, KV_TMA)
     if VARIANT == 0:
         seen = m_i != float("-inf")
     else:
