@@ -351,9 +351,14 @@ def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int =
 def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0) -> dict:
     """The launch used without autotuning (the best measured on an H100, docs/cuda.md): 128 query rows and
     8 warps where the widest tile is 128, else 64 rows and 4 warps; as many pipeline stages (≤ 3) as shared memory
-    holds. pasa and paper (variant 1, 2) keep P·V beside O, a second fp32 tile: 64 rows, 4 warps and ≤ 2 stages,
-    the largest launch that compiles for sm_90 without spilling (scripts/cuda_compile_report.py; not yet timed)."""
-    block_m, warps = (128, 8) if max(dp, tile_n) == 128 and variant == 0 else (64, 4)
+    holds. pasa and paper (variant 1, 2) keep P·V beside O, a second fp32 tile: 64 rows on 8 warps and ≤ 2 stages,
+    the launch that spills least in sm_90 compiles (scripts/cuda_compile_report.py: none at D = 80 and 128 with
+    and without masks, 40 bytes for paper with an additive mask at D = 64; 64 rows on 4 warps spill up to 312 bytes,
+    128 on 8 up to 384; not yet timed)."""
+    if variant != 0:
+        block_m, warps = 64, 8
+    else:
+        block_m, warps = (128, 8) if max(dp, tile_n) == 128 else (64, 4)
     max_stages = 3 if variant == 0 else 2
     stages = next((s for s in (3, 2, 1) if s <= max_stages and smem_estimate(block_m, dp, tile_n, s, h_mode)
                    <= SMEM_BYTES), 1)
