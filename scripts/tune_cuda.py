@@ -3,8 +3,8 @@
     python scripts/tune_cuda.py [--shapes 128,4096,full 128,4096,causal ...] [--only NAME ...] [--json FILE]
 
 The candidates are switches of the exact variant's kernel (pasa.cuda.op.KERNEL_FLAGS, docs/cuda.md) that are
-tested against the model in CI (Triton's interpreter) but not yet timed: SCALE_FOLD, H_MODE 4, KV_TMA, alone and
-together, and the default launch with 2 pipeline stages instead of 3, or with 64 query rows on 4 warps. Each candidate is first checked against the
+tested against the model in CI (Triton's interpreter) but not yet timed: SCALE_FOLD, H_MODE 4, KV_TMA, ROWSUM 1
+(the rowsum of P by a tensor-core product with ones, built earlier but never timed), alone and together, and the default launch with 2 pipeline stages instead of 3, or with 64 query rows on 4 warps. Each candidate is first checked against the
 model (pasa.tolerance.check_backend, D = 128 and 64, causal bottom-right with GQA and a ragged end), then timed
 like scripts/bench_cuda.py times (median of one-call CUDA-event times, rotating inputs; B = 16384/S,
 H = 2048/D, fp16). Printed last: TFLOP/s per candidate and shape, each candidate's ratio to the default, and the
@@ -36,8 +36,10 @@ CANDIDATES = {
     "fold": ({"SCALE_FOLD": True}, {}),
     "tma": ({"KV_TMA": True}, {}),
     "h4": ({"H_MODE": 4}, {}),
+    "rowsum-dot": ({"ROWSUM": 1}, {}),
     "fold+tma": ({"SCALE_FOLD": True, "KV_TMA": True}, {}),
     "fold+tma+h4": ({"SCALE_FOLD": True, "KV_TMA": True, "H_MODE": 4}, {}),
+    "fold+tma+rowsum-dot": ({"SCALE_FOLD": True, "KV_TMA": True, "ROWSUM": 1}, {}),
 }
 SHAPES = ["128,4096,full", "128,4096,causal", "128,16384,full", "128,16384,causal", "128,1024,full",
           "64,4096,full", "64,4096,causal"]

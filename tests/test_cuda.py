@@ -121,7 +121,8 @@ def test_in_loop_shift_matches_model(seed, monkeypatch, causal, align):
 
 
 # kernel candidates not yet timed on a GPU (op.KERNEL_FLAGS): kept correct so that scripts/tune_cuda.py can time them
-CANDIDATES = [{"SCALE_FOLD": True}, {"H_MODE": 4}, {"KV_TMA": True}, {"SCALE_FOLD": True, "H_MODE": 4, "KV_TMA": True}]
+CANDIDATES = [{"SCALE_FOLD": True}, {"H_MODE": 4}, {"KV_TMA": True}, {"ROWSUM": 1},
+              {"SCALE_FOLD": True, "H_MODE": 4, "KV_TMA": True}]
 
 
 @pytest.mark.parametrize("flags", CANDIDATES, ids=lambda f: "-".join(f"{k}{int(v)}" for k, v in f.items()))

@@ -340,15 +340,16 @@ def _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs
 SMEM_BYTES = 227 * 1024   # shared memory one block may take on the H100 and H200 (232448 bytes)
 
 
-def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int = 3) -> int:
-    """Shared memory of one program: Q, and per pipeline stage a K' tile, a V tile and (h_mode 2) a c_j tile, plus
-    2 KiB for Triton's own (512 bytes in sm_90 compiles of these kernels, 1080 with tensor-descriptor copies:
-    scripts/cuda_compile_report.py)."""
+def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int = 3, rowsum: int = 0) -> int:
+    """Shared memory of one program: Q, per pipeline stage a K' tile, a V tile and (h_mode 2) a c_j tile, the c tile
+    of h_mode 4, the ones tile of rowsum 1, plus 2 KiB for Triton's own (512 bytes in sm_90 compiles of these
+    kernels, 1080 with tensor-descriptor copies: scripts/cuda_compile_report.py)."""
     c_tile = 16 * dp * (stages if h_mode == 2 else 1 if h_mode == 4 else 0)
-    return 2 * (block_m * dp + stages * 2 * tile_n * dp + c_tile) + 2048
+    ones_tile = 16 * tile_n if rowsum == 1 else 0
+    return 2 * (block_m * dp + stages * 2 * tile_n * dp + c_tile + ones_tile) + 2048
 
 
-def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0) -> dict:
+def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0, rowsum: int = 0) -> dict:
     """The launch used without autotuning (the best measured on an H100, docs/cuda.md): 128 query rows and
     8 warps where the widest tile is 128, else 64 rows and 4 warps; as many pipeline stages (≤ 3) as shared memory
     holds. pasa and paper (variant 1, 2) keep P·V beside O, a second fp32 tile: 64 rows on 8 warps and ≤ 2 stages,
@@ -360,7 +361,7 @@ def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0) -> d
     else:
         block_m, warps = (128, 8) if max(dp, tile_n) == 128 else (64, 4)
     max_stages = 3 if variant == 0 else 2
-    stages = next((s for s in (3, 2, 1) if s <= max_stages and smem_estimate(block_m, dp, tile_n, s, h_mode)
+    stages = next((s for s in (3, 2, 1) if s <= max_stages and smem_estimate(block_m, dp, tile_n, s, h_mode, rowsum)
                    <= SMEM_BYTES), 1)
     return {"BLOCK_M": block_m, "num_warps": warps, "num_stages": stages}
 
@@ -378,7 +379,8 @@ def _prune(configs, named_args, **kwargs):
     per_thread = lambda c: c.kwargs["BLOCK_M"] * max(dp, tile_n) // (32 * c.num_warps)  # noqa: E731
     keep = [c for c in configs if per_thread(c) <= 128 and (c.num_warps == 8 or c.kwargs["BLOCK_M"] == 64 or
                                                              max(dp, tile_n) <= 64)
-            and smem_estimate(c.kwargs["BLOCK_M"], dp, tile_n, c.num_stages, args["H_MODE"]) <= SMEM_BYTES]
+            and smem_estimate(c.kwargs["BLOCK_M"], dp, tile_n, c.num_stages, args["H_MODE"], args["ROWSUM"])
+            <= SMEM_BYTES]
     return keep or [triton.Config({"BLOCK_M": 64}, num_warps=4, num_stages=1)]
 
 

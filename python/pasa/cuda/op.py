@@ -122,7 +122,7 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
             launch, config = kernels.attention_kernel_tuned, {}
         else:
             launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n, flags["H_MODE"],
-                                                                              flags["VARIANT"])
+                                                                              flags["VARIANT"], flags["ROWSUM"])
         grid = lambda meta: (triton.cdiv(s1, meta["BLOCK_M"]), b * n)  # noqa: E731
         launch[grid](
             q, kp, c, htab, v, mask_t if mask_t is not None else q, out, kp_desc, v_desc,
