@@ -9,7 +9,7 @@
 
 namespace pasa_text {
 
-inline void Put(std::string& s, const char* x) { s += x; }
+inline void Put(std::string& s, const char* x) { s += x ? x : "(null)"; }  // a C API's message may be null
 inline void Put(std::string& s, const std::string& x) { s += x; }
 inline void Put(std::string& s, char x) { s += x; }
 template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, char>, int> = 0>

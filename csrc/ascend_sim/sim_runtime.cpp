@@ -123,8 +123,8 @@ void launch_mix_1_2(uint32_t block_dim, const Capacities& caps, const std::funct
         for (int f = 0; f < GroupFlags::kFlags; ++f)
           if (flags.to_aic[s][f] || flags.to_aiv[s][f]) {
             std::lock_guard<std::mutex> lock(err_mu);
-            errors.push_back("ascend_sim: group " + std::to_string(g) + ": cross-core flag " + std::to_string(f) +
-                             " left set at kernel end (a CrossCoreSetFlag nobody waited for)");
+            errors.push_back(pasa_text::Cat("ascend_sim: group ", g, ": cross-core flag ", f,
+                                            " left set at kernel end (a CrossCoreSetFlag nobody waited for)"));
           }
     }
   };
@@ -140,7 +140,7 @@ void launch_mix_1_2(uint32_t block_dim, const Capacities& caps, const std::funct
     std::string msg = errors.front();
     for (const auto& e : errors)
       if (e.find("aborted (another core") == std::string::npos) { msg = e; break; }
-    if (errors.size() > 1) msg += " (+" + std::to_string(errors.size() - 1) + " more)";
+    if (errors.size() > 1) msg += pasa_text::Cat(" (+", errors.size() - 1, " more)");
     throw SimError(msg);
   }
 }

@@ -164,8 +164,8 @@ class TQue {
     for (bool b : in_use_) held += b;
     if (held || !queued_.empty()) {
       ascend_sim::ctx().deferred_errors.push_back(
-          "ascend_sim: " + ascend_sim::ctx().name() + ": unbalanced TQue at kernel end: " + std::to_string(held) +
-          " buffer(s) allocated and not freed, " + std::to_string(queued_.size()) + " enqueued and not dequeued");
+          pasa_text::Cat("ascend_sim: ", ascend_sim::ctx().name(), ": unbalanced TQue at kernel end: ", held,
+                         " buffer(s) allocated and not freed, ", queued_.size(), " enqueued and not dequeued"));
     }
   }
   void init(uint8_t num, uint32_t len) {
