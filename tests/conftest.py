@@ -10,6 +10,9 @@ if triton_interpreter.wanted():     # no GPU: the CUDA backend's Triton kernels 
     triton_interpreter.enable()
 
 import pasa  # noqa: E402,F401  (registers torch.ops.pasa.attention)
+from pasa.model import model_attention  # noqa: E402
+from pasa.reference import golden_attention  # noqa: E402
+from pasa.tolerance import check_backend  # noqa: E402
 
 
 def pytest_configure(config):
@@ -56,3 +59,16 @@ def make_mask(kind, b, n, s1, s2, seed):
         mask[0, ..., :] = False                    # the first sees nothing: zeros
         return mask
     raise ValueError(f"unknown mask kind {kind!r}")
+
+
+GOLDEN_KEYWORDS = ("mask", "scale", "causal", "causal_align")
+
+
+def check_against_model(out, q, k, v, what="backend", **kw):
+    """pasa.tolerance.check_backend of a backend's `out` for pasa.attention(q, k, v, **kw) against the model and the
+    float64 golden of the same call (the golden takes the keywords that change the exact result); prints and
+    returns the figures."""
+    golden = golden_attention(q, k, v, **{key: kw[key] for key in GOLDEN_KEYWORDS if key in kw})
+    figures = check_backend(out, model_attention(q, k, v, **kw), golden, what=what, variant=kw.get("variant"))
+    print(figures)
+    return figures

@@ -4,11 +4,8 @@ import pytest
 import torch
 
 import pasa
-from pasa.model import model_attention
-from pasa.reference import golden_attention
-from pasa.tolerance import check_backend
 
-from conftest import rand_qkv
+from conftest import check_against_model, rand_qkv
 
 torch_npu = pytest.importorskip("torch_npu")
 if not torch.npu.is_available():
@@ -32,9 +29,7 @@ def test_npu_matches_model(seed, variant, shape):
     q, k, v = rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=3.0, amp=4.0, seed=seed)
     kw = dict(causal=causal, causal_align=align, variant=variant, block_n=block_n)
     out = pasa.attention(q.npu(), k.npu(), v.npu(), **kw).cpu()
-    print(check_backend(out, model_attention(q, k, v, **kw),
-                        golden_attention(q, k, v, causal=causal, causal_align=align), what=f"npu {variant}",
-                        variant=variant))
+    check_against_model(out, q, k, v, what=f"npu {variant}", **kw)
 
 
 def test_npu_equals_the_simulator(seed):

@@ -5,10 +5,8 @@ import torch
 
 import pasa
 from pasa.model import model_attention
-from pasa.reference import golden_attention
-from pasa.tolerance import check_backend
 
-from conftest import make_mask, rand_qkv
+from conftest import check_against_model, make_mask, rand_qkv
 
 sim = torch.ops.pasa_ascend_sim
 
@@ -37,10 +35,7 @@ def test_ascend_sim_matches_model(seed, variant, shape):
     kw = dict(causal=causal, causal_align=align, variant=variant, block_n=block_n)
     out = sim.run(q, k, v, None, None, causal, align, variant, block_n, None, "Ascend910B2", cores, qrows)
     assert out.dtype == dtype and out.shape == q.shape
-    figures = check_backend(out, model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, causal=causal, causal_align=align), what=f"ascend-sim {variant}",
-                            variant=variant)
-    print(figures)
+    check_against_model(out, q, k, v, what=f"ascend-sim {variant}", **kw)
 
 
 @pytest.mark.parametrize("mask_kind", ["bool", "float-per-head"])
@@ -51,14 +46,13 @@ def test_ascend_sim_masks_match_model(seed, variant, mask_kind):
     mask = make_mask(mask_kind, b, n, s1, s2, seed)
     kw = dict(mask=mask, causal=True, variant=variant, block_n=64)
     out = pasa.attention(q, k, v, backend="ascend-sim", **kw)
-    check_backend(out, model_attention(q, k, v, **kw), golden_attention(q, k, v, mask=mask, causal=True),
-                  variant=variant)
+    check_against_model(out, q, k, v, **kw)
 
 
 def test_public_api_backend_and_unknown_backend_message(seed):
     q, k, v = rand_qkv(1, 2, 2, 33, 47, 64, seed=seed)
     out = pasa.attention(q, k, v, backend="ascend-sim", causal=True)
-    check_backend(out, model_attention(q, k, v, causal=True), golden_attention(q, k, v, causal=True))
+    check_against_model(out, q, k, v, causal=True)
     with pytest.raises(ValueError, match="'auto', 'native' or 'ascend-sim'"):
         pasa.attention(q, k, v, backend="npu-please")
 

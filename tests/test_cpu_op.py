@@ -4,10 +4,8 @@ import torch
 
 import pasa
 from pasa.model import model_attention
-from pasa.reference import golden_attention
-from pasa.tolerance import check_backend
 
-from conftest import MASK_KINDS, make_mask, rand_qkv
+from conftest import MASK_KINDS, check_against_model, make_mask, rand_qkv
 
 # (B, N, Nkv, S1, S2, D, causal, align, block_n, dtype)
 SHAPES = [
@@ -30,9 +28,7 @@ def test_cpu_matches_model(seed, variant, shape):
     kw = dict(causal=causal, causal_align=align, variant=variant, block_n=block_n)
     out = pasa.attention(q, k, v, **kw)
     assert out.dtype == dtype and out.shape == q.shape
-    figures = check_backend(out, model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, causal=causal, causal_align=align), variant=variant)
-    print(figures)
+    check_against_model(out, q, k, v, **kw)
 
 
 @pytest.mark.parametrize("mask_kind", MASK_KINDS)
@@ -43,8 +39,7 @@ def test_cpu_masks_match_model(seed, variant, mask_kind):
     mask = make_mask(mask_kind, b, n, s1, s2, seed)
     kw = dict(mask=mask, causal=True, variant=variant, block_n=64)
     out = pasa.attention(q, k, v, **kw)
-    check_backend(out, model_attention(q, k, v, **kw), golden_attention(q, k, v, mask=mask, causal=True),
-                  variant=variant)
+    check_against_model(out, q, k, v, **kw)
 
 
 def test_paper_variant_is_bit_exact_with_the_model(seed):

@@ -13,12 +13,10 @@ import pasa
 import triton_interpreter
 from pasa import data
 from pasa.metrics import errors
-from pasa.model import model_attention
 from pasa.reference import golden_attention
 from pasa.suites import PROTOTYPE_SEED, PROTOTYPE_SHAPE, suite_cases
-from pasa.tolerance import check_backend
 
-from conftest import MASK_KINDS, make_mask, rand_qkv
+from conftest import MASK_KINDS, check_against_model, make_mask, rand_qkv
 
 ON_GPU = torch.cuda.is_available() and pasa._cuda.AVAILABLE
 INTERPRETED = not ON_GPU and triton_interpreter.active()
@@ -67,9 +65,7 @@ def test_cuda_matches_model(seed, shape):
     kw = dict(causal=causal, causal_align=align, block_n=block_n)
     out = run_triton(q, k, v, **kw)
     assert out.dtype == dtype and out.shape == q.shape and out.device.type == DEV
-    figures = check_backend(out, model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, causal=causal, causal_align=align), what="cuda")
-    print(figures)
+    check_against_model(out, q, k, v, what="cuda", **kw)
 
 
 # the pasa and paper variants on the shapes that exercise a different path each: ragged S with a short last block,
@@ -84,10 +80,7 @@ def test_shifted_variants_match_model(seed, shape, variant):
     q, k, v = _to_dev(*rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=3.0, amp=4.0, seed=seed))
     kw = dict(causal=causal, causal_align=align, block_n=block_n, variant=variant)
     out = run_triton(q, k, v, **kw)
-    figures = check_backend(out, model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, causal=causal, causal_align=align), what=f"cuda {variant}",
-                            variant=variant)
-    print(figures)
+    check_against_model(out, q, k, v, what=f"cuda {variant}", **kw)
 
 
 @pytest.mark.parametrize("variant", ["exact", "pasa", "paper"])
@@ -99,10 +92,7 @@ def test_cuda_masks_match_model(seed, mask_kind, variant):
     q, k, v, mask = _to_dev(q, k, v, mask)
     kw = dict(mask=mask, causal=mask_kind != "bool-padding-2d", block_n=64, variant=variant)
     out = run_triton(q, k, v, **kw)
-    figures = check_backend(out, model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, mask=mask, causal=kw["causal"]), what=f"cuda {variant}",
-                            variant=variant)
-    print(figures)
+    check_against_model(out, q, k, v, what=f"cuda {variant}", **kw)
     if mask_kind == "bool-padding-2d":
         assert torch.equal(out[0], torch.zeros_like(out[0]))
 
@@ -115,9 +105,7 @@ def test_in_loop_shift_matches_model(seed, monkeypatch, causal, align):
     q, k, v = _to_dev(*rand_qkv(2, 4, 2, 300, 700, 80, torch.bfloat16, mean=5.0, amp=5.0, seed=seed))
     mask = (torch.rand(2, 1, 300, 700, generator=torch.Generator().manual_seed(seed)) > 0.1).to(DEV)
     kw = dict(mask=mask, causal=causal, causal_align=align)
-    figures = check_backend(run_triton(q, k, v, **kw), model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, **kw), what="cuda (in-loop shift)")
-    print(figures)
+    check_against_model(run_triton(q, k, v, **kw), q, k, v, what="cuda (in-loop shift)", **kw)
 
 
 # kernel candidates not yet timed on a GPU (op.KERNEL_FLAGS): kept correct so that scripts/tune_cuda.py can time them
@@ -136,10 +124,7 @@ def test_kernel_candidates_match_model(seed, monkeypatch, flags, mask_kind):
     mask = make_mask(mask_kind, b, n, s1, s2, seed) if mask_kind else None
     q, k, v, mask = _to_dev(q, k, v, mask)
     kw = dict(mask=mask, causal=True, causal_align="bottom_right", block_n=32)
-    figures = check_backend(run_triton(q, k, v, **kw), model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, mask=mask, causal=True, causal_align="bottom_right"),
-                            what=f"cuda {flags}")
-    print(figures)
+    check_against_model(run_triton(q, k, v, **kw), q, k, v, what=f"cuda {flags}", **kw)
 
 
 @gpu_only
@@ -167,8 +152,7 @@ def test_nan_input_propagates_like_the_model(seed, variant):
     q[0, 1, 7, 3] = float("nan")
     q, k, v = _to_dev(q, k, v)
     out = run_triton(q, k, v, variant=variant)
-    check_backend(out, model_attention(q, k, v, variant=variant), golden_attention(q, k, v), what=f"cuda {variant}",
-                  variant=variant)
+    check_against_model(out, q, k, v, what=f"cuda {variant}", variant=variant)
     assert torch.isnan(out[0, 1, 7]).all() and torch.isfinite(out[0, 0]).all()
 
 
