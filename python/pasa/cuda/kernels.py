@@ -27,6 +27,18 @@ MASK_NONE, MASK_BOOL, MASK_FLOAT = 0, 1, 2
 
 
 @triton.jit
+def _fp16(x):
+    """x rounded to fp16, kept in fp32 (the contract's fp16 tiles and values)."""
+    return x.to(tl.float16).to(tl.float32)
+
+
+@triton.jit
+def _blocks_seen(last_key, nblk, KV_LEN: tl.constexpr):
+    """How many KV blocks hold keys 0..last_key (causal: the blocks a row whose last visible key is last_key sees)."""
+    return tl.minimum(nblk, tl.cdiv(tl.maximum(last_key + 1, 0), KV_LEN))
+
+
+@triton.jit
 def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride_kd, kv_heads, S2, c_rows, pow2,
                    d_full, e_full, d_last, e_last,
                    D: tl.constexpr, DP: tl.constexpr, DC: tl.constexpr, KV_LEN: tl.constexpr,
@@ -107,7 +119,7 @@ def shift_h_kernel(q_ptr, c_ptr, h_ptr, stride_qb, stride_qh, stride_qs, stride_
     n_seen = nblk
     if CAUSAL:   # keys up to the last row's diagonal
         last_key = tl.minimum(tl.program_id(0) * BLOCK_M + BLOCK_M, S1) - 1 + causal_offset
-        n_seen = tl.minimum(nblk, tl.cdiv(tl.maximum(last_key + 1, 0), KV_LEN))
+        n_seen = _blocks_seen(last_key, nblk, KV_LEN)
     for j0 in range(0, n_seen, 16):
         ct = tl.load(c_base + (j0 + offs_16)[None, :] * DP + offs_d[:, None])        # zero rows past nblk
         hc = tl.dot(q, ct) * h_scale
@@ -177,7 +189,7 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
         kt = kp_desc.load([kp_row0 + j * BLOCK_N, 0]).T
     else:
         kt = tl.load(kp_base + (j * BLOCK_N + offs_t)[None, :] * DP + offs_d[:, None])  # K'ᵀ tile, padded, no checks
-    sp = tl.dot(q, kt).to(tl.float16).to(tl.float32)                                  # S' = fp16(Q·K'ᵀ)
+    sp = _fp16(tl.dot(q, kt))                                                          # S' = fp16(Q·K'ᵀ)
     # h = log2e·s·(Q·c_j), the shift the centring removed from this block's scores
     if H_MODE == 3:
         h = h_cur                                                                     # precomputed, coalesced
@@ -247,11 +259,6 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
 
 
 @triton.jit
-def _fp16(x):
-    return x.to(tl.float16).to(tl.float32)
-
-
-@triton.jit
 def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_vs, stride_vd, mask_base, stride_mm,
                         stride_mn, j, offs_m, S1, S2, causal_offset, coef_full, coef_last,
                         D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
@@ -266,7 +273,7 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
     offs_n = j * KV_LEN + offs_t
     offs_d = tl.arange(0, DP)
     kt = tl.load(kp_base + (j * BLOCK_N + offs_t)[None, :] * DP + offs_d[:, None])
-    sp = tl.dot(q, kt).to(tl.float16).to(tl.float32)                                  # S' = fp16(Q·K'ᵀ)
+    sp = _fp16(tl.dot(q, kt))                                                          # S' = fp16(Q·K'ᵀ)
     n_keys = tl.minimum(S2 - j * KV_LEN, KV_LEN)
     mu = tl.sum(sp, axis=1) / n_keys                         # row mean over the block's keys, before the mask
     coef = tl.where(n_keys == KV_LEN, coef_full, coef_last)
@@ -426,7 +433,7 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_d
         n_plain = 0
     if CAUSAL:
         last_visible = start_m * BLOCK_M + BLOCK_M - 1 + causal_offset     # by the program's last row
-        hi = tl.minimum(hi, tl.maximum(last_visible + 1, 0) // KV_LEN + (tl.maximum(last_visible + 1, 0) % KV_LEN > 0))
+        hi = _blocks_seen(last_visible, hi, KV_LEN)
         first_full = start_m * BLOCK_M + causal_offset + 1                  # keys every row of the program sees
         n_plain = tl.minimum(n_plain, tl.maximum(first_full, 0) // KV_LEN)
     if MASK_KIND != 0:
@@ -466,7 +473,7 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_d
         seen = aux > 0
     out = acc / tl.where(seen, l_i, 1.0)[:, None]
     if VARIANT == 2:
-        out = out.to(tl.float16).to(tl.float32)
+        out = _fp16(out)
     out = tl.where(seen[:, None], out, 0.0)
     tl.store(out_ptr + b.to(tl.int64) * stride_ob + h * stride_oh + offs_m[:, None] * stride_os
              + offs_d[None, :] * stride_od, out.to(out_ptr.dtype.element_ty),

@@ -2,6 +2,7 @@
 CUDA kernel (so ``torch.ops.pasa.attention`` and ``pasa.attention`` dispatch here for CUDA tensors)."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -86,7 +87,7 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
     nblk = triton.cdiv(s2, block_n)
     last_n = s2 - (nblk - 1) * block_n
     causal_offset = s2 - s1 if causal_align == "bottom_right" else 0
-    with torch.cuda.device(q.device) if q.is_cuda else _nullcontext():
+    with torch.cuda.device(q.device) if q.is_cuda else contextlib.nullcontext():
         flags = dict(KERNEL_FLAGS, VARIANT=VARIANT_IDS[variant])
         sp_scale = h_scale = coef_full = coef_last = 0.0
         if variant == "exact":
@@ -144,14 +145,6 @@ def _tma_ready(t: torch.Tensor) -> bool:
 def _bucket(s: int) -> int:
     """Autotuning key of a sequence length: its power of two (one tuning per octave of lengths)."""
     return 1 << max(0, math.ceil(math.log2(max(s, 1))))
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def flops(b: int, n: int, s1: int, s2: int, d: int, causal: bool) -> float:
