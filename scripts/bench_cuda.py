@@ -69,18 +69,19 @@ def median_ms(fn, inputs, causal, min_calls=20, budget_ms=400.0):
     return statistics.median(a.elapsed_time(b) for a, b in pairs)
 
 
-def check_model(d):
-    """The contract, on a shape with a ragged tail, GQA, causal bottom-right and bf16 too."""
+def check_model(d, s2=900, label="cuda"):
+    """The contract, on a shape with a ragged tail, GQA, causal bottom-right and bf16 too (S2 = s2 keys)."""
     for dtype, causal, align in [(torch.float16, False, "top_left"), (torch.bfloat16, True, "bottom_right")]:
         g = torch.Generator(device="cuda").manual_seed(d)
         q = torch.randn(2, 8, 700, d, device="cuda", generator=g).mul(3).add(2).to(dtype)
-        k = torch.randn(2, 2, 900, d, device="cuda", generator=g).mul(3).add(2).to(dtype)
-        v = torch.randn(2, 2, 900, d, device="cuda", generator=g).to(dtype)
+        k = torch.randn(2, 2, s2, d, device="cuda", generator=g).mul(3).add(2).to(dtype)
+        v = torch.randn(2, 2, s2, d, device="cuda", generator=g).to(dtype)
         kw = dict(causal=causal, causal_align=align)
         fig = check_backend(pasa.attention(q, k, v, **kw), model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, **kw), what=f"cuda D={d} {dtype}")
-        print(f"check vs model D={d} {str(dtype)[6:]} causal={causal}: rmse vs model {fig['dev_from_model']:.2e}, "
-              f"model vs golden {fig['err_model']:.2e}, pasa vs golden {fig['err_out']:.2e}")
+                            golden_attention(q, k, v, **kw), what=f"{label} D={d} {dtype}")
+        print(f"# {label}: check vs model D={d} {str(dtype)[6:]} causal={causal}: rmse vs model "
+              f"{fig['dev_from_model']:.2e}, model vs golden {fig['err_model']:.2e}, pasa vs golden {fig['err_out']:.2e}",
+              flush=True)
 
 
 def _print_compiled():

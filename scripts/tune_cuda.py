@@ -4,11 +4,12 @@
 
 The candidates are switches of the exact variant's kernel (pasa.cuda.op.KERNEL_FLAGS, docs/cuda.md) that are
 tested against the model in CI (Triton's interpreter) but not yet timed: SCALE_FOLD, H_MODE 4, KV_TMA, ROWSUM 1
-(the rowsum of P by a tensor-core product with ones, built earlier but never timed), alone and together, and the default launch with 2 pipeline stages instead of 3, or with 64 query rows on 4 warps. Each candidate is first checked against the
-model (pasa.tolerance.check_backend, D = 128 and 64, causal bottom-right with GQA and a ragged end), then timed
-like scripts/bench_cuda.py times (median of one-call CUDA-event times, rotating inputs; B = 16384/S,
-H = 2048/D, fp16). Printed last: TFLOP/s per candidate and shape, each candidate's ratio to the default, and the
-best candidate's ratios to SDPA flash and cuDNN measured in the same run.
+(the rowsum of P by a tensor-core product with ones, built earlier but never timed), alone and together, and the
+default launch with 2 pipeline stages instead of 3, or with 64 query rows on 4 warps. Each candidate is first
+checked against the model (bench_cuda.check_model: D = 128 and 64, fp16 and bf16, GQA, a ragged end, causal
+bottom-right, more than 16 KV blocks), then timed like scripts/bench_cuda.py times (median of one-call CUDA-event
+times, rotating inputs; B = 16384/S, H = 2048/D, fp16). Printed last: TFLOP/s per candidate and shape, each
+candidate's ratio to the default, and the best candidate's ratios to SDPA flash and cuDNN measured in the same run.
 """
 from __future__ import annotations
 
@@ -20,13 +21,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cuda import HIDDEN, PEERS, TOKENS, median_ms, run_pasa, sdpa  # noqa: E402
+from bench_cuda import HIDDEN, PEERS, TOKENS, check_model, median_ms, run_pasa, sdpa  # noqa: E402
 
-import pasa  # noqa: E402
 from pasa.cuda import kernels, op  # noqa: E402
-from pasa.model import model_attention  # noqa: E402
-from pasa.reference import golden_attention  # noqa: E402
-from pasa.tolerance import check_backend  # noqa: E402
 
 # name: (KERNEL_FLAGS overrides, launch overrides of kernels.default_config's pick)
 CANDIDATES = {
@@ -53,19 +50,6 @@ def use(name: str) -> None:
     kernels.default_config = lambda *a, **kw: {**BASE_CONFIG(*a, **kw), **launch}
 
 
-def check(name: str) -> None:
-    for d, dtype in [(128, torch.float16), (64, torch.bfloat16)]:
-        g = torch.Generator(device="cuda").manual_seed(d)
-        q = torch.randn(2, 8, 700, d, device="cuda", generator=g).mul(3).add(2).to(dtype)
-        k = torch.randn(2, 2, 2900, d, device="cuda", generator=g).mul(3).add(2).to(dtype)
-        v = torch.randn(2, 2, 2900, d, device="cuda", generator=g).to(dtype)
-        kw = dict(causal=True, causal_align="bottom_right")
-        fig = check_backend(pasa.attention(q, k, v, **kw), model_attention(q, k, v, **kw),
-                            golden_attention(q, k, v, **kw), what=f"{name} D={d}")
-        print(f"# {name}: D={d} {str(dtype)[6:]} rmse vs model {fig['dev_from_model']:.1e} "
-              f"(model vs golden {fig['err_model']:.1e})", flush=True)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", nargs="+", default=SHAPES, help="D,S,mode (mode: full or causal)")
@@ -78,7 +62,8 @@ def main() -> int:
     print(f"# {gpu}, torch {torch.__version__}, triton {__import__('triton').__version__}", flush=True)
     for name in names:
         use(name)
-        check(name)
+        for d in (128, 64):
+            check_model(d, s2=2900, label=name)   # > 16 KV blocks, so H_MODE 4 reloads its group
 
     rows = []
     for spec in args.shapes:
