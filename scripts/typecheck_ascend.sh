@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Type-checks the Ascend code against the real CANN 8.1.RC1 headers without CANN installed:
-#   1. op_kernel/*.cpp and op_host/*.cpp with /work/shared/tools/ascendc_typecheck.sh (or $ASCENDC_TYPECHECK);
+#   1. op_kernel/*.cpp and op_host/*.cpp with /work/shared/tools/ascendc_typecheck.sh (or $ASCENDC_TYPECHECK), in the
+#      standards CANN 8.1.RC1 builds them with: the kernel -std=c++17 (tikcpp/compile_op.py), op_host -std=c++11 (the
+#      op project template's cmake/func.cmake opbuild step and cmake/intf.cmake);
 #   2. csrc/npu/register_npu.cpp against torch's headers and CANN's acl/aclnn headers, with stand-ins for
 #      torch_npu's NPUStream.h and for the aclnn header the op package build generates.
 # Usage: scripts/typecheck_ascend.sh GITDIR   (GITDIR: the git directory fetched from github:leideng/CANN-8.1.RC1)
