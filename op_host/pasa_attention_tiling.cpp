@@ -72,7 +72,9 @@ ge::graphStatus Tiling(gert::TilingContext* context) {
   std::memcpy(raw->GetData(), &plan.data, sizeof(PasaAttentionTilingData));
   raw->SetDataSize(sizeof(PasaAttentionTilingData));
   context->SetBlockDim(plan.blockDim);
-  context->SetTilingKey(1);
+  // The kernel has no TILING_KEY_IS, so CANN compiles it for tiling key 0 only (tikcpp/compile_op.py:
+  // DEFAULT_TILING_KEY); a launch with any other key finds no kernel entry.
+  context->SetTilingKey(0);
   size_t* workspace = context->GetWorkspaceSizes(1);
   if (workspace == nullptr) return ge::GRAPH_FAILED;
   workspace[0] = plan.workspaceBytes + ascendc.GetLibApiWorkSpaceSize();

@@ -4,6 +4,7 @@ compiles them (C++11).
 Tests that need the CANN 8.1.RC1 mirror (msopgen, templates, headers) take its git directory from CANN81_GIT and
 skip without it."""
 import os
+import re
 import shutil
 import subprocess
 
@@ -41,3 +42,47 @@ def test_host_tiling_plan_compiles_as_cpp11():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
+
+# ---- tiling key and tiling struct: what the host sets, what CANN's kernel compile builds ----
+# CANN 8.1.RC1's kernel compile (tikcpp/compile_op.py, KernelInfoInfer) reads the preprocessed kernel: every
+# `g_tilingKey == (N` (TILING_KEY_IS(k) expands to `(g_tilingKey == (k))`, ascendc kernel_utils_macros.h) is a key
+# compiled as its own entry, and with none the only key is DEFAULT_TILING_KEY '0'; `REGISTER_TILING_DEFAULT(T)`
+# (`auto __enable_custom_tiling T = default;` under -D__CHECK_FEATURE_AT_PRECOMPILE) registers the tiling struct.
+# A launch with a key the binary lacks fails (`BinaryGetFunctionByEntry`).
+COMPILE_OP_KEY = re.compile(r"g_tilingKey == \((-?\d+)")
+COMPILE_OP_DEFAULT_STRUCT = re.compile(r"__enable_custom_tiling\s*([0-9a-zA-Z_:]{1,})\s*=\s*default;")
+
+
+def _sources(folder, exts=(".cpp", ".h")):
+    """Text of the project's sources in folder, comments removed."""
+    text = ""
+    for name in sorted(os.listdir(os.path.join(ROOT, folder))):
+        if name.endswith(exts):
+            with open(os.path.join(ROOT, folder, name)) as f:
+                text += re.sub(r"//[^\n]*|/\*.*?\*/", "", f.read(), flags=re.S) + "\n"
+    return text
+
+
+def _literal_arguments(call, text):
+    """The integer arguments of every call(...) in text; anything but an integer literal is an error here, so that
+    the test can evaluate both sides."""
+    keys = set()
+    for arg in re.findall(call + r"\s*\(\s*([^()]*?)\s*\)", text):
+        m = re.fullmatch(r"(\d+)[uUlL]*", arg)
+        assert m, f"{call}({arg}): write the tiling key as an integer literal so this test can check it"
+        keys.add(int(m.group(1)))
+    return keys
+
+
+def kernel_tiling_keys():
+    return _literal_arguments("TILING_KEY_IS", _sources("op_kernel")) or {0}
+
+
+def host_tiling_keys():
+    return _literal_arguments(r"SetTilingKey", _sources("op_host", (".cpp",)))
+
+
+def test_every_tiling_key_the_host_sets_is_compiled_into_the_kernel():
+    host, kernel = host_tiling_keys(), kernel_tiling_keys()
+    assert host, "the tiling sets no key: say which one (context->SetTilingKey)"
+    assert host <= kernel, f"the host tiling sets keys {sorted(host)}, the kernel is compiled for {sorted(kernel)}"
