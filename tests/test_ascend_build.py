@@ -86,3 +86,53 @@ def test_every_tiling_key_the_host_sets_is_compiled_into_the_kernel():
     host, kernel = host_tiling_keys(), kernel_tiling_keys()
     assert host, "the tiling sets no key: say which one (context->SetTilingKey)"
     assert host <= kernel, f"the host tiling sets keys {sorted(host)}, the kernel is compiled for {sorted(kernel)}"
+
+
+def kernel_default_tiling_structs():
+    return re.findall(r"REGISTER_TILING_DEFAULT\s*\(\s*([\w:]+)\s*\)", _sources("op_kernel"))
+
+
+def test_the_host_writes_the_tiling_struct_the_kernel_registers():
+    # unregistered, CANN 8.1.RC1's compile logs "do not registe tiling struct" (tikcpp/get_op_tiling.py) and records
+    # opParaSize = 8 bytes of tiling (compile_op.py); TilingContext::GetTilingData<T> says sizeof(T) must not exceed
+    # the compiled maximum (exe_graph/runtime/tiling_context.h)
+    kernel = kernel_default_tiling_structs()
+    host = set(re.findall(r"GetTilingData\s*<\s*([\w:]+)\s*>", _sources("op_host", (".cpp",))))
+    assert len(kernel) == 1, f"the kernel must register one default tiling struct (REGISTER_TILING_DEFAULT), got {kernel}"
+    assert host == set(kernel), f"the host writes {sorted(host)} (GetTilingData<T>), the kernel registers {kernel}"
+
+
+# ---- with the CANN 8.1.RC1 mirror ----
+CANN81_GIT = os.environ.get("CANN81_GIT", "")
+TOOLKIT = "Ascend/ascend-toolkit/8.1.RC1"
+needs_cann_mirror = pytest.mark.skipif(
+    not os.path.isdir(CANN81_GIT) or shutil.which("git") is None or shutil.which("g++") is None,
+    reason="needs the CANN 8.1.RC1 mirror (CANN81_GIT=<git dir of github:leideng/CANN-8.1.RC1>), git and g++")
+
+
+@pytest.fixture(scope="module")
+def cann_headers(tmp_path_factory):
+    """CANN 8.1.RC1's AscendC, acl and CPU-debug headers, extracted from the mirror (nothing else of it)."""
+    out = tmp_path_factory.mktemp("cann81")
+    dirs = [f"{TOOLKIT}/{d}" for d in ("aarch64-linux/include", "aarch64-linux/ascendc/include",
+                                       "tools/tikicpulib/lib/include")]
+    archive = subprocess.run(["git", f"--git-dir={CANN81_GIT}", "archive", "HEAD", *dirs],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out / TOOLKIT
+
+
+@needs_cann_mirror
+def test_cann_precompile_reads_the_kernel_as_these_tests_do(cann_headers):
+    # the kernel preprocessed against the real headers as compile_op.py's precompile does it
+    # (-D__CHECK_FEATURE_AT_PRECOMPILE; CPU-debug defines instead of bisheng's device ones), then its own patterns
+    a = cann_headers / "aarch64-linux" / "ascendc" / "include"
+    includes = [cann_headers / "tools/tikicpulib/lib/include", cann_headers / "aarch64-linux/include"] + \
+        [a / d for d in ("basic_api", "basic_api/impl", "basic_api/interface", "highlevel_api", "highlevel_api/lib",
+                         "highlevel_api/impl", "highlevel_api/lib/matmul")] + [os.path.join(ROOT, "op_kernel")]
+    pre = subprocess.run(["g++", "-std=c++17", "-E", "-D__CHECK_FEATURE_AT_PRECOMPILE", "-D__CCE_KT_TEST__=1",
+                          "-DASCENDC_CPU_DEBUG=1", "-D__CCE_AICORE__=220", "-D__DAV_C220__"] +
+                         [f"-I{p}" for p in includes] + [os.path.join(ROOT, "op_kernel", "pasa_attention.cpp")],
+                         check=True, capture_output=True, text=True).stdout
+    assert ({int(k) for k in COMPILE_OP_KEY.findall(pre)} or {0}) == kernel_tiling_keys()
+    assert COMPILE_OP_DEFAULT_STRUCT.findall(pre) == kernel_default_tiling_structs()
