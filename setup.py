@@ -33,8 +33,11 @@ def npu_extension():
     if not cann or not os.path.isdir(cann):
         print("pasa: CANN not found (ASCEND_TOOLKIT_HOME / ASCEND_HOME_PATH unset): the NPU backend was skipped")
         return None
-    vendor = os.environ.get("PASA_OPP_VENDOR", "pasa")
-    opp = os.environ.get("ASCEND_CUSTOM_OPP_PATH", os.path.join(cann, "opp", "vendors", vendor))
+    # the installed package's vendor folder: scripts/build_ascend.sh passes the one it installed; else the first of
+    # ASCEND_CUSTOM_OPP_PATH (a ':' list of vendor folders, set by the package's set_env.bash); else vendors/pasa
+    custom = os.environ.get("ASCEND_CUSTOM_OPP_PATH", "").split(":")[0]
+    opp = os.environ.get("PASA_OPP_VENDOR_DIR") or custom or os.path.join(
+        os.environ.get("ASCEND_OPP_PATH", os.path.join(cann, "opp")), "vendors", "pasa")
     return NpuExtension("pasa._C_npu", sorted(glob.glob("csrc/npu/*.cpp")) + ["csrc/attention_args.cpp"],
                         include_dirs=[os.path.join(opp, "op_api", "include")],
                         library_dirs=[os.path.join(opp, "op_api", "lib")], libraries=["cust_opapi"],

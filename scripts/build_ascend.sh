@@ -51,28 +51,32 @@ rm -f "$PROJ"/op_host/*.cpp "$PROJ"/op_host/*.h "$PROJ"/op_kernel/*.cpp "$PROJ"/
 cp "$ROOT"/op_host/pasa_attention_{def,infershape,tiling,tiling_plan}.cpp "$ROOT"/op_host/*.h "$PROJ/op_host/"
 cp "$ROOT"/op_kernel/*.cpp "$ROOT"/op_kernel/*.h "$PROJ/op_kernel/"
 # the host sources include ../op_kernel/pasa_attention_tiling_data.h, which the generated layout also has
-sed -i "s/\"vendor_name\"[^,]*,/\"vendor_name\": \"$VENDOR\",/" "$PROJ/CMakePresets.json" || true
-if [ -n "${ASCEND_TOOLKIT_HOME:-}" ]; then
-  sed -i "s#\"ASCEND_CANN_PACKAGE_PATH\"[^}]*}#\"ASCEND_CANN_PACKAGE_PATH\": {\"type\": \"PATH\", \"value\": \"$CANN\"}#" \
-    "$PROJ/CMakePresets.json" || true
-fi
+# the preset as JSON (msopgen writes it with json.dump, one key per line): vendor and toolkit; the vendor the
+# package will install under is the one the preset then holds
+VENDOR=$(python3 "$ROOT/scripts/ascend_project.py" preset "$PROJ/CMakePresets.json" --vendor "$VENDOR" --cann "$CANN")
+echo "== CMakePresets.json: vendor_name=$VENDOR ASCEND_CANN_PACKAGE_PATH=$CANN"
 
 # 3. build the package
 (cd "$PROJ" && bash build.sh)
 RUN=$(ls "$PROJ"/build_out/custom_opp_*.run | head -1)
 echo "== package: $RUN"
 
-# 4. install
+# 4. install: the package's install.sh puts it under <target>/vendors/<vendor_name>, the target being
+#    --install-path, else $ASCEND_CUSTOM_OPP_PATH if set, else $ASCEND_OPP_PATH (template scripts/install.sh);
+#    a stale ASCEND_CUSTOM_OPP_PATH (a list of vendor folders) must not become the target
 if [ -n "${PASA_INSTALL_PATH:-}" ]; then
   "$RUN" --install-path="$PASA_INSTALL_PATH"
-  echo "== installed under $PASA_INSTALL_PATH; run: source $PASA_INSTALL_PATH/vendors/$VENDOR/bin/set_env.bash"
-  export ASCEND_CUSTOM_OPP_PATH=$PASA_INSTALL_PATH/vendors/$VENDOR
+  VENDOR_DIR=$PASA_INSTALL_PATH/vendors/$VENDOR
+  echo "== installed under $VENDOR_DIR; run: source $VENDOR_DIR/bin/set_env.bash"
 else
-  "$RUN"
-  export ASCEND_CUSTOM_OPP_PATH=${ASCEND_OPP_PATH:-$CANN/opp}/vendors/$VENDOR
+  env -u ASCEND_CUSTOM_OPP_PATH "$RUN"
+  VENDOR_DIR=${ASCEND_OPP_PATH:-$CANN/opp}/vendors/$VENDOR
+  echo "== installed under $VENDOR_DIR"
 fi
+[ -d "$VENDOR_DIR/op_api" ] || { echo "build_ascend.sh: no $VENDOR_DIR/op_api after the install" >&2; exit 1; }
+export ASCEND_CUSTOM_OPP_PATH=$VENDOR_DIR${ASCEND_CUSTOM_OPP_PATH:+:$ASCEND_CUSTOM_OPP_PATH}
 
 # 5. pasa with its NPU binding
 cd "$ROOT"
-PASA_OPP_VENDOR=$VENDOR python setup.py build_ext --inplace
+PASA_OPP_VENDOR_DIR=$VENDOR_DIR python setup.py build_ext --inplace
 python -c "import pasa, pasa._C_npu; print('pasa NPU backend loaded')"

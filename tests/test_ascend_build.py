@@ -1,12 +1,15 @@
 """The CANN build of the op package, checked without CANN: the host sources as CANN 8.1.RC1's op project template
-compiles them (C++11).
+compiles them (C++11), the tiling keys and tiling struct as its kernel compile reads them, the edit of the project's
+CMakePresets.json.
 
 Tests that need the CANN 8.1.RC1 mirror (msopgen, templates, headers) take its git directory from CANN81_GIT and
 skip without it."""
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -100,6 +103,54 @@ def test_the_host_writes_the_tiling_struct_the_kernel_registers():
     host = set(re.findall(r"GetTilingData\s*<\s*([\w:]+)\s*>", _sources("op_host", (".cpp",))))
     assert len(kernel) == 1, f"the kernel must register one default tiling struct (REGISTER_TILING_DEFAULT), got {kernel}"
     assert host == set(kernel), f"the host writes {sorted(host)} (GetTilingData<T>), the kernel registers {kernel}"
+
+
+
+# ---- the project msopgen generates: CMakePresets.json ----
+def msopgen_preset(path, **cache):
+    """A CMakePresets.json written as CANN 8.1.RC1's msopgen writes it: the template's layout (a configure preset
+    whose cacheVariables are {"type", "value"} objects; tools/op_project_templates/ascendc/customize) with the
+    compute unit and toolkit path msopgen fills in, dumped with json.dump(..., indent=4)
+    (op_gen/interface/op_file_aicore.py), so every key is on a line of its own."""
+    variables = {"CMAKE_BUILD_TYPE": ("STRING", "Release"), "ASCEND_COMPUTE_UNIT": ("STRING", "ascend910b"),
+                 "vendor_name": ("STRING", "customize"),
+                 "ASCEND_CANN_PACKAGE_PATH": ("PATH", "/usr/local/Ascend/ascend-toolkit/latest"),
+                 "CMAKE_INSTALL_PREFIX": ("PATH", "${sourceDir}/build_out")}
+    variables.update(cache)
+    data = {"version": 1, "configurePresets": [{
+        "name": "default", "generator": "Unix Makefiles", "binaryDir": "${sourceDir}/build_out",
+        "cacheVariables": {k: {"type": t, "value": v} for k, (t, v) in variables.items() if t is not None}}]}
+    with open(path, "w") as f:
+        json.dump(data, f, indent=4)
+    return data
+
+
+def _edit_preset(path, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "ascend_project.py"), "preset", str(path),
+                           *args], capture_output=True, text=True)
+
+
+def test_preset_edit_sets_vendor_and_toolkit_in_a_preset_as_msopgen_writes_it(tmp_path):
+    path = tmp_path / "CMakePresets.json"
+    before = msopgen_preset(path)
+    assert '"vendor_name": {\n' in path.read_text()   # one key per line: what a line-wise sed never matched
+    result = _edit_preset(path, "--vendor", "pasa", "--cann", "/opt/cann")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "pasa"   # the vendor build_ascend.sh then installs and builds against
+    after = json.loads(path.read_text())
+    cache = after["configurePresets"][0]["cacheVariables"]
+    assert cache["vendor_name"] == {"type": "STRING", "value": "pasa"}
+    assert cache["ASCEND_CANN_PACKAGE_PATH"] == {"type": "PATH", "value": "/opt/cann"}
+    for key in ("CMAKE_BUILD_TYPE", "ASCEND_COMPUTE_UNIT", "CMAKE_INSTALL_PREFIX"):
+        assert cache[key] == before["configurePresets"][0]["cacheVariables"][key]
+    assert path.read_text() == json.dumps(after, indent=4)
+
+
+def test_preset_edit_rejects_a_preset_it_does_not_know(tmp_path):
+    path = tmp_path / "CMakePresets.json"
+    msopgen_preset(path, vendor_name=(None, None))
+    result = _edit_preset(path, "--vendor", "pasa", "--cann", "/opt/cann")
+    assert result.returncode != 0 and "no cache variable vendor_name" in result.stderr
 
 
 # ---- with the CANN 8.1.RC1 mirror ----
