@@ -7,7 +7,8 @@
 # Environment: PASA_SOC (Ascend910B1..Ascend910B4, default: the SoC npu-smi reports, else Ascend910B2),
 #              PASA_OPP_VENDOR (vendor name under $ASCEND_OPP_PATH/vendors, default "pasa"),
 #              PASA_INSTALL_PATH (install the package there instead of $ASCEND_OPP_PATH; then source
-#              $PASA_INSTALL_PATH/vendors/$PASA_OPP_VENDOR/bin/set_env.bash before use).
+#              $PASA_INSTALL_PATH/vendors/$PASA_OPP_VENDOR/bin/set_env.bash before use),
+#              PASA_BUILD_DIR (where the project is generated, default build_ascend/).
 # Steps:
 #   1. msopgen generates a custom-op project for PasaAttention from op_host/pasa_attention_op.json
 #      (compute unit ai_core-<soc>), into build_ascend/PasaAttention.
@@ -19,7 +20,20 @@
 #   4. The .run installs under $ASCEND_OPP_PATH/vendors/$PASA_OPP_VENDOR (or PASA_INSTALL_PATH).
 #   5. setup.py builds pasa._C and, finding torch_npu and CANN, pasa._C_npu (csrc/npu) against the installed
 #      op_api (include/aclnn_pasa_attention.h, lib/libcust_opapi.so).
+# Usage: build_ascend.sh [--until-opbuild]
+#   --until-opbuild: every step that needs no closed CANN binary, then stop: steps 1-2 (msopgen is Python), CANN's
+#   own reading of the edited preset (the project's cmake/util/preset_parse.py, as its build.sh runs it) and a
+#   syntax-only compile of op_host/*.cpp with the flags of the project's opbuild step (cmake/func.cmake: C++11,
+#   the toolkit's include/ and op_kernel/). It stops before opbuild (op_build and the toolkit's libraries) and the
+#   kernel compile (bisheng). Runs with the public CANN 8.1.RC1 copy:
+#     ../shared/tools/with_cann_mirror.sh GITDIR -- bash scripts/build_ascend.sh --until-opbuild
 set -euo pipefail
+UNTIL_OPBUILD=0
+case "${1:-}" in
+  --until-opbuild) UNTIL_OPBUILD=1;;
+  "") ;;
+  *) echo "usage: build_ascend.sh [--until-opbuild]" >&2; exit 2;;
+esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CANN=${ASCEND_TOOLKIT_HOME:-${ASCEND_HOME_PATH:-}}
@@ -38,7 +52,7 @@ case "$SOC" in Ascend910B1|Ascend910B2|Ascend910B3|Ascend910B4) ;; *)
   echo "build_ascend.sh: PASA_SOC must be Ascend910B1..Ascend910B4, got $SOC" >&2; exit 2;; esac
 SOC_LOWER=$(echo "$SOC" | tr 'A-Z' 'a-z')
 VENDOR=${PASA_OPP_VENDOR:-pasa}
-OUT=$ROOT/build_ascend
+OUT=${PASA_BUILD_DIR:-$ROOT/build_ascend}
 PROJ=$OUT/PasaAttention
 echo "== CANN: $CANN   SoC: $SOC   vendor: $VENDOR"
 
@@ -55,6 +69,18 @@ cp "$ROOT"/op_kernel/*.cpp "$ROOT"/op_kernel/*.h "$PROJ/op_kernel/"
 # package will install under is the one the preset then holds
 VENDOR=$(python3 "$ROOT/scripts/ascend_project.py" preset "$PROJ/CMakePresets.json" --vendor "$VENDOR" --cann "$CANN")
 echo "== CMakePresets.json: vendor_name=$VENDOR ASCEND_CANN_PACKAGE_PATH=$CANN"
+
+if [ "$UNTIL_OPBUILD" = 1 ]; then
+  echo "== the project's build.sh would configure with: $(python3 "$PROJ/cmake/util/preset_parse.py" "$PROJ/CMakePresets.json")"
+  mapfile -t HOST_FLAGS < <(python3 "$ROOT/scripts/ascend_project.py" host-flags "$PROJ" --cann "$CANN")
+  echo "== opbuild's host compile (syntax only): ${CXX:-g++} ${HOST_FLAGS[*]}"
+  for f in "$PROJ"/op_host/*.cpp; do
+    "${CXX:-g++}" "${HOST_FLAGS[@]}" -fsyntax-only "$f"
+    echo "ok   op_host/$(basename "$f")"
+  done
+  echo "== stopped before opbuild (op_build, the toolkit's libraries) and the kernel compile (bisheng)"
+  exit 0
+fi
 
 # 3. build the package
 (cd "$PROJ" && bash build.sh)

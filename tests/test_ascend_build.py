@@ -187,3 +187,25 @@ def test_cann_precompile_reads_the_kernel_as_these_tests_do(cann_headers):
                          check=True, capture_output=True, text=True).stdout
     assert ({int(k) for k in COMPILE_OP_KEY.findall(pre)} or {0}) == kernel_tiling_keys()
     assert COMPILE_OP_DEFAULT_STRUCT.findall(pre) == kernel_default_tiling_structs()
+
+
+WITH_CANN_MIRROR = os.environ.get("WITH_CANN_MIRROR",
+                                  os.path.join(os.path.dirname(ROOT), "shared", "tools", "with_cann_mirror.sh"))
+
+
+@needs_cann_mirror
+@pytest.mark.skipif(not os.path.isfile(WITH_CANN_MIRROR), reason=f"needs {WITH_CANN_MIRROR} (or WITH_CANN_MIRROR)")
+def test_build_until_opbuild(tmp_path):
+    # CANN 8.1.RC1's real msopgen generates the project; the host sources compile with its opbuild flags (C++11)
+    env = dict(os.environ, PASA_BUILD_DIR=str(tmp_path))
+    result = subprocess.run(["bash", WITH_CANN_MIRROR, CANN81_GIT, "--", "bash",
+                             os.path.join(ROOT, "scripts", "build_ascend.sh"), "--until-opbuild"],
+                            env=env, capture_output=True, text=True)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "-Dvendor_name=pasa " in out and "-std=c++11" in out
+    for name in sorted(os.listdir(os.path.join(ROOT, "op_host"))):
+        if name.endswith(".cpp"):
+            assert f"ok   op_host/{name}" in out
+    assert result.stdout.rstrip().endswith("== stopped before opbuild (op_build, the toolkit's libraries) and the kernel "
+                                 "compile (bisheng)")
