@@ -6,6 +6,7 @@ import glob
 import os
 import platform
 
+import torch
 from setuptools import find_packages, setup
 from torch.utils.cpp_extension import BuildExtension, CppExtension
 
@@ -22,25 +23,24 @@ def ascend_sim_sources():
 
 
 def npu_extension():
-    """The PrivateUse1 (NPU) kernel through the aclnn interface, built only where torch_npu and CANN are found."""
-    cann = os.environ.get("ASCEND_TOOLKIT_HOME") or os.environ.get("ASCEND_HOME_PATH")
+    """The PrivateUse1 (NPU) kernel, built only where torch_npu is found.
+
+    It runs aclnnPasaAttention through torch_npu's EXEC_NPU_CMD_EXT (op_plugin/include/npu_cpp_extension.h, on the
+    include path as in op-plugin's cpp_extension examples), which finds the installed op package at run time: no
+    link to it, so it builds before or without the package (scripts/build_ascend.sh builds both)."""
     try:
-        import torch_npu  # noqa: F401
+        import torch_npu
         from torch_npu.utils.cpp_extension import NpuExtension
     except ImportError:
         print("pasa: torch_npu not found: the NPU backend (csrc/npu) was skipped")
         return None
-    if not cann or not os.path.isdir(cann):
-        print("pasa: CANN not found (ASCEND_TOOLKIT_HOME / ASCEND_HOME_PATH unset): the NPU backend was skipped")
-        return None
-    # the installed package's vendor folder: scripts/build_ascend.sh passes the one it installed; else the first of
-    # ASCEND_CUSTOM_OPP_PATH (a ':' list of vendor folders, set by the package's set_env.bash); else vendors/pasa
-    custom = os.environ.get("ASCEND_CUSTOM_OPP_PATH", "").split(":")[0]
-    opp = os.environ.get("PASA_OPP_VENDOR_DIR") or custom or os.path.join(
-        os.environ.get("ASCEND_OPP_PATH", os.path.join(cann, "opp")), "vendors", "pasa")
+    # torch_npu's op_plugin/utils/Version.h compares CURRENT_VERSION (V2R13 for torch 2.13), which nothing in the
+    # wheel defines; undefined, its NamedTensorCompat.h includes ATen/NamedTensorUtils.h, gone since torch 2.13
+    major, minor = torch.__version__.split(".")[:2]
+    torch_npu_dir = os.path.dirname(os.path.realpath(torch_npu.__file__))
+    op_plugin = os.path.join(torch_npu_dir, "include", "third_party", "op-plugin")
     return NpuExtension("pasa._C_npu", sorted(glob.glob("csrc/npu/*.cpp")) + ["csrc/attention_args.cpp"],
-                        include_dirs=[os.path.join(opp, "op_api", "include")],
-                        library_dirs=[os.path.join(opp, "op_api", "lib")], libraries=["cust_opapi"],
+                        include_dirs=[op_plugin], define_macros=[("CURRENT_VERSION", f"V{major}R{minor}")],
                         extra_compile_args=["-std=c++17"])
 
 

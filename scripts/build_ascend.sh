@@ -18,8 +18,8 @@
 #      generates the aclnn two-stage interface (aclnnPasaAttentionGetWorkspaceSize / aclnnPasaAttention) and
 #      packs build_out/custom_opp_<os>_<arch>.run.
 #   4. The .run installs under $ASCEND_OPP_PATH/vendors/$PASA_OPP_VENDOR (or PASA_INSTALL_PATH).
-#   5. setup.py builds pasa._C and, finding torch_npu and CANN, pasa._C_npu (csrc/npu) against the installed
-#      op_api (include/aclnn_pasa_attention.h, lib/libcust_opapi.so).
+#   5. setup.py builds pasa._C and, finding torch_npu, pasa._C_npu (csrc/npu), which torch_npu's EXEC_NPU_CMD_EXT
+#      links at run time to the installed op_api/lib/libcust_opapi.so (found through ASCEND_CUSTOM_OPP_PATH).
 # Usage: build_ascend.sh [--until-opbuild]
 #   --until-opbuild: every step that needs no closed CANN binary, then stop: steps 1-2 (msopgen is Python), CANN's
 #   own reading of the edited preset (the project's cmake/util/preset_parse.py, as its build.sh runs it) and a
@@ -71,7 +71,8 @@ VENDOR=$(python3 "$ROOT/scripts/ascend_project.py" preset "$PROJ/CMakePresets.js
 echo "== CMakePresets.json: vendor_name=$VENDOR ASCEND_CANN_PACKAGE_PATH=$CANN"
 
 if [ "$UNTIL_OPBUILD" = 1 ]; then
-  echo "== the project's build.sh would configure with: $(python3 "$PROJ/cmake/util/preset_parse.py" "$PROJ/CMakePresets.json")"
+  echo "== the project's build.sh would configure with:" \
+    "$(python3 "$PROJ/cmake/util/preset_parse.py" "$PROJ/CMakePresets.json")"
   mapfile -t HOST_FLAGS < <(python3 "$ROOT/scripts/ascend_project.py" host-flags "$PROJ" --cann "$CANN")
   echo "== opbuild's host compile (syntax only): ${CXX:-g++} ${HOST_FLAGS[*]}"
   for f in "$PROJ"/op_host/*.cpp; do
@@ -104,5 +105,7 @@ export ASCEND_CUSTOM_OPP_PATH=$VENDOR_DIR${ASCEND_CUSTOM_OPP_PATH:+:$ASCEND_CUST
 
 # 5. pasa with its NPU binding
 cd "$ROOT"
-PASA_OPP_VENDOR_DIR=$VENDOR_DIR python setup.py build_ext --inplace
+python setup.py build_ext --inplace
 python -c "import pasa, pasa._C_npu; print('pasa NPU backend loaded')"
+echo "== a new shell finds the package through ASCEND_CUSTOM_OPP_PATH=$VENDOR_DIR" \
+  "(or \$ASCEND_OPP_PATH/vendors/config.ini)"

@@ -26,8 +26,8 @@ def test_message_builder_is_cpp11_and_keeps_its_output(tmp_path, std):
     src = tmp_path / "cat.cpp"
     src.write_text('#include <cstdint>\n#include <cstdio>\n#include "pasa_text.h"\n'
                    'int main() {\n  const char* none = nullptr;\n'
-                   '  std::puts(pasa_text::Cat("got ", 3, ", want ", 2.5, " ", std::string("s"), \'c\', " ", -7L, " ",\n'
-                   '                           42u, " ", static_cast<uint8_t>(7), " ", true, " ", 1.5f, " ", none).c_str());\n'
+                   '  std::puts(pasa_text::Cat("got ", 3, ", want ", 2.5, " ", std::string("s"), \'c\', " ",\n'
+                   '    -7L, " ", 42u, " ", static_cast<uint8_t>(7), " ", true, " ", 1.5f, " ", none).c_str());\n'
                    '}\n')
     exe = tmp_path / "cat"
     subprocess.run(["g++", f"-std={std}", "-Wall", "-Wextra", "-pedantic-errors", "-Werror",
@@ -101,7 +101,7 @@ def test_the_host_writes_the_tiling_struct_the_kernel_registers():
     # the compiled maximum (exe_graph/runtime/tiling_context.h)
     kernel = kernel_default_tiling_structs()
     host = set(re.findall(r"GetTilingData\s*<\s*([\w:]+)\s*>", _sources("op_host", (".cpp",))))
-    assert len(kernel) == 1, f"the kernel must register one default tiling struct (REGISTER_TILING_DEFAULT), got {kernel}"
+    assert len(kernel) == 1, f"the kernel must register one default tiling struct (REGISTER_TILING_DEFAULT): {kernel}"
     assert host == set(kernel), f"the host writes {sorted(host)} (GetTilingData<T>), the kernel registers {kernel}"
 
 
@@ -207,5 +207,5 @@ def test_build_until_opbuild(tmp_path):
     for name in sorted(os.listdir(os.path.join(ROOT, "op_host"))):
         if name.endswith(".cpp"):
             assert f"ok   op_host/{name}" in out
-    assert result.stdout.rstrip().endswith("== stopped before opbuild (op_build, the toolkit's libraries) and the kernel "
-                                 "compile (bisheng)")
+    assert result.stdout.rstrip().endswith(
+        "== stopped before opbuild (op_build, the toolkit's libraries) and the kernel compile (bisheng)")
