@@ -6,7 +6,6 @@ import glob
 import os
 import platform
 
-import torch
 from setuptools import find_packages, setup
 from torch.utils.cpp_extension import BuildExtension, CppExtension
 
@@ -34,13 +33,10 @@ def npu_extension():
     except ImportError:
         print("pasa: torch_npu not found: the NPU backend (csrc/npu) was skipped")
         return None
-    # torch_npu's op_plugin/utils/Version.h compares CURRENT_VERSION (V2R13 for torch 2.13), which nothing in the
-    # wheel defines; undefined, its NamedTensorCompat.h includes ATen/NamedTensorUtils.h, gone since torch 2.13
-    major, minor = torch.__version__.split(".")[:2]
     torch_npu_dir = os.path.dirname(os.path.realpath(torch_npu.__file__))
     op_plugin = os.path.join(torch_npu_dir, "include", "third_party", "op-plugin")
     return NpuExtension("pasa._C_npu", sorted(glob.glob("csrc/npu/*.cpp")) + ["csrc/attention_args.cpp"],
-                        include_dirs=[op_plugin], define_macros=[("CURRENT_VERSION", f"V{major}R{minor}")],
+                        include_dirs=[op_plugin],
                         extra_compile_args=["-std=c++17"])
 
 

@@ -6,9 +6,20 @@
 // $ASCEND_OPP_PATH/vendors/config.ini). Built by setup.py only where torch_npu and CANN are found;
 // `import pasa._C_npu` registers it.
 #include <torch/extension.h>
+#include <torch/version.h>
 
 #include <string>
 
+// torch_npu's op_plugin/utils/Version.h compares CURRENT_VERSION with V2R<minor>, and nothing in the torch_npu wheel
+// defines it; undefined, its NamedTensorCompat.h includes ATen/NamedTensorUtils.h, which torch 2.13 removed.
+#if TORCH_VERSION_MAJOR != 2
+#error "the CURRENT_VERSION below assumes torch 2.x"
+#endif
+#ifndef CURRENT_VERSION
+#define PASA_TORCH_V2R(minor) PASA_TORCH_V2R_(minor)
+#define PASA_TORCH_V2R_(minor) V2R##minor
+#define CURRENT_VERSION PASA_TORCH_V2R(TORCH_VERSION_MINOR)
+#endif
 #include "op_plugin/include/npu_cpp_extension.h"  // torch_npu's header for extensions: EXEC_NPU_CMD_EXT
 
 #include "../attention_args.h"
