@@ -3,7 +3,7 @@
 // as Ascend's op-plugin cpp_extension examples run aclnn ops: the call is queued on torch_npu's task queue behind
 // the work already queued on the current stream, the workspace comes from torch_npu, and the two functions are
 // looked up at run time in the installed package's op_api/lib/libcust_opapi.so (through ASCEND_CUSTOM_OPP_PATH or
-// $ASCEND_OPP_PATH/vendors/config.ini). Built by setup.py only where torch_npu and CANN are found;
+// $ASCEND_OPP_PATH/vendors/config.ini). Built by setup.py only where torch_npu is found;
 // `import pasa._C_npu` registers it.
 #include <torch/extension.h>
 #include <torch/version.h>
