@@ -73,13 +73,15 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride
     if MATRIX:
         dm = tl.where(count == KV_LEN, d_full, d_last)
         em = tl.where(count == KV_LEN, e_full, e_last)
-        acc = tl.zeros([BLOCK_N, DC], tl.float32)
+        # K'ᵀ (columns × keys): each thread holds few keys, so M's column is selected per key, not per entry
+        acc = tl.zeros([DC, BLOCK_N], tl.float32)
         k_base = k_ptr + b.to(tl.int64) * stride_kb + h * stride_kh + cols * stride_kd
-        for key in range(0, count):    # acc_i ← acc_i + M[i, key]·K[key] for every row i: the model's order
+        for key in tl.range(0, count, num_stages=3):   # acc_i ← acc_i + M[i, key]·K[key], every row i: the model's order
             kk = tl.load(k_base + (j * KV_LEN + key) * stride_ks, mask=cols < D, other=0.0)
             kk = kk.to(tl.float32).to(tl.float16).to(tl.float32)
-            acc += tl.where(tl.arange(0, BLOCK_N) == key, dm, -em)[:, None] * kk[None, :]
-        kp = tl.where(mask, acc.to(tl.float16), 0.0)
+            m_col = tl.where(tl.arange(0, BLOCK_N) == key, dm, -em)                   # column `key` of M
+            acc += kk[:, None] * m_col[None, :]
+        kp = tl.where(mask, tl.trans(acc).to(tl.float16), 0.0)
     else:
         if SUM64:
             mean = tl.sum(k.to(tl.float64), axis=0)                   # also exact: ≤ 1024 values of 40 bits
