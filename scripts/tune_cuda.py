@@ -3,15 +3,15 @@
     python scripts/tune_cuda.py [--shapes 128,4096,full 128,4096,causal ...] [--only NAME ...] [--json FILE]
 
 The default runs the warp-specialised Hopper kernel (pasa/cuda/hopper.py) for the calls it covers (all the shapes
-here). Timed beside it: the Hopper kernel without its ping-pong, and with 2 consumer warpgroups where it takes 3
-(D = 64); two timing bounds of it (wrong results): without the rounding of S' to fp16, and with a plain
-flash-attention softmax (S' not rounded, no shift h, no frame); the Triton kernel (kernels.attention_kernel) that
-runs the calls the Hopper kernel does not cover, as its default runs it, with h from the shift table or from Q·c in
-the loop wherever its default takes the other, and with h dropped (a bound). Each is first checked against the
-model (bench_cuda.check_model: D = 128 and 64, fp16 and bf16, GQA, a ragged end, causal bottom-right, more than
-16 KV blocks; not the bounds), then timed like scripts/bench_cuda.py times (median of one-call CUDA-event times,
-rotating inputs; B = 16384/S, H = 2048/D, fp16). Printed last: TFLOP/s per path and shape, each path's ratio to the
-default, and the best one's ratios to SDPA flash and cuDNN measured in the same run.
+here). Timed beside it: the Hopper kernel without its ping-pong, with 2 consumer warpgroups where it takes 3
+(D = 64), and with 3 K' and V buffers instead of 2; two timing bounds of it (wrong results): without the rounding
+of S' to fp16, and with a plain flash-attention softmax (S' not rounded, no shift h, no frame); the Triton kernel
+(kernels.attention_kernel) that runs the calls the Hopper kernel does not cover, as its default runs it, with h from
+the shift table or from Q·c in the loop wherever its default takes the other, and with h dropped (a bound). Each is
+first checked against the model (bench_cuda.check_model: D = 128 and 64, fp16 and bf16, GQA, a ragged end, causal
+bottom-right, more than 16 KV blocks; not the bounds), then timed like scripts/bench_cuda.py times (median of
+one-call CUDA-event times, rotating inputs; B = 16384/S, H = 2048/D, fp16). Printed last: TFLOP/s per path and
+shape, each path's ratio to the default, and the best one's ratios to SDPA flash and cuDNN measured in the same run.
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ CANDIDATES = {
     "default": {},
     "no ping-pong": {"pingpong": False},
     "2 consumers": {"consumers": 2},
+    "3 stages": {"stages": 3},
     "no roundings": {"bound": 1},
     "plain softmax": {"bound": 2},
     "triton": {"hopper": False},
@@ -44,6 +45,8 @@ BOUNDS = {"no roundings", "plain softmax", "triton h dropped"}   # wrong results
 SHAPES = ["128,4096,full", "128,4096,causal", "128,16384,full", "128,16384,causal", "128,1024,full",
           "64,4096,full", "64,4096,causal"]
 BASE_FLAGS, BASE_CONFIG = dict(op.KERNEL_FLAGS), kernels.default_config
+HOPPER = op._gluon()
+BASE_STAGES = HOPPER.STAGES if HOPPER is not None else None
 
 
 def use(name: str) -> None:
@@ -52,11 +55,11 @@ def use(name: str) -> None:
     op.KERNEL_FLAGS = {**BASE_FLAGS, **cand.get("flags", {})}
     kernels.default_config = lambda *a, **kw: {**BASE_CONFIG(*a, **kw), **cand.get("launch", {})}
     op.HOPPER = cand.get("hopper")
-    hopper = op._gluon()
-    if hopper is not None:
-        hopper.PINGPONG = cand.get("pingpong", True)
-        hopper.CONSUMERS = cand.get("consumers")
-        hopper.BOUND = cand.get("bound", 0)
+    if HOPPER is not None:
+        HOPPER.PINGPONG = cand.get("pingpong", True)
+        HOPPER.CONSUMERS = cand.get("consumers")
+        HOPPER.STAGES = cand.get("stages", BASE_STAGES)
+        HOPPER.BOUND = cand.get("bound", 0)
 
 
 def main() -> int:
