@@ -87,8 +87,10 @@ def check_model(d, s2=900, label="cuda"):
 def _print_compiled():
     """Registers and spills of each compiled attention kernel (the compiler's resource report)."""
     from pasa.cuda import kernels
+    hopper = cuda_op._gluon()
+    launches = [kernels.attention_kernel] + ([hopper.attention_kernel_ws] if hopper is not None else [])
     try:
-        for cache in kernels.attention_kernel.device_caches.values():
+        for cache in (c for fn in launches for c in fn.device_caches.values()):
             for kern in cache[0].values():
                 print(f"# compiled: {kern.name} regs {kern.n_regs} spills {kern.n_spills} warps "
                       f"{kern.metadata.num_warps} stages {kern.metadata.num_stages} shared {kern.metadata.shared}")
@@ -139,23 +141,31 @@ def main():
                     except RuntimeError as exc:   # a backend that does not take this shape
                         print(f"# {fname} D={d} S={s} {mode}: {str(exc).splitlines()[0]}")
                         row[fname] = float("nan")
+                pasa_ms = flop / (row["pasa"] * 1e12) * 1e3
                 kshift = lambda q, k, v, causal: cuda_op.shift_k(k, 128, 0.0625, max(16, d), 128)  # noqa: E731
-                row["kshift_share"] = median_ms(kshift, inputs, causal) / (flop / (row["pasa"] * 1e12) * 1e3)
+                row["kshift_share"] = median_ms(kshift, inputs, causal) / pasa_ms
+                c = cuda_op.shift_k(inputs[0][1], 128, 0.0625, max(16, d), 128)[1]
+                table = lambda q, k, v, causal: cuda_op.shift_h(q, c, h, s, 128, 0.1, 0, causal)  # noqa: E731
+                row["table_share"] = median_ms(table, inputs, causal) / pasa_ms
                 rows.append(row)
                 print(f"# D={d} S={s} {mode}: " + ", ".join(f"{k} {row[k]:.0f}" for k in fns) +
-                      f" TFLOP/s; K-shift pass {100 * row['kshift_share']:.1f}% of pasa; rel RMSE vs flash {rel:.1e}",
-                      flush=True)
+                      f" TFLOP/s; K-shift pass {100 * row['kshift_share']:.1f}%, shift table "
+                      f"{100 * row['table_share']:.1f}% of pasa; rel RMSE vs flash {rel:.1e}", flush=True)
 
     peers = list(args.peers)
     print(f"\nTFLOP/s on {name} (median of one-call CUDA-event times)")
-    print(f"{'D':>4s} {'S':>6s} {'mode':>7s} " + " ".join(f"{f:>9s}" for f in fns) + f" {'kshift%':>8s}")
+    print(f"{'D':>4s} {'S':>6s} {'mode':>7s} " + " ".join(f"{f:>9s}" for f in fns) + f" {'kshift%':>8s} {'table%':>7s}")
     for r in rows:
         print(f"{r['D']:4d} {r['S']:6d} {r['mode']:>7s} " + " ".join(f"{r[f]:9.1f}" for f in fns)
-              + f" {100 * r['kshift_share']:8.1f}")
-    print("\nratios pasa / peer (higher is better; targets at D=128, S ≥ 4k: ≥ 1.3 × flash, ≥ 0.85 × cudnn)")
-    print(f"{'D':>4s} {'S':>6s} {'mode':>7s} " + " ".join(f"{'/' + p:>10s}" for p in peers))
+              + f" {100 * r['kshift_share']:8.1f} {100 * r['table_share']:7.1f}")
+    variants = [f for f in fns if f.startswith("pasa[")]
+    print("\nratios pasa / peer, and each other variant / pasa (higher is better; targets: D=128, S ≥ 4k ≥ 1.0 × "
+          "cudnn; D=64, S ≥ 4k ≥ 0.9 × cudnn; D=128, S=1k ≥ 0.8 × cudnn; variants ≥ 0.6 × pasa)")
+    print(f"{'D':>4s} {'S':>6s} {'mode':>7s} " + " ".join(f"{'/' + p:>10s}" for p in peers)
+          + "".join(f" {f:>12s}" for f in variants))
     for r in rows:
-        print(f"{r['D']:4d} {r['S']:6d} {r['mode']:>7s} " + " ".join(f"{r['pasa'] / r[p]:10.2f}" for p in peers))
+        print(f"{r['D']:4d} {r['S']:6d} {r['mode']:>7s} " + " ".join(f"{r['pasa'] / r[p]:10.2f}" for p in peers)
+              + "".join(f" {r[f] / r['pasa']:12.2f}" for f in variants))
     _print_compiled()
     if args.json:
         with open(args.json, "w") as f:

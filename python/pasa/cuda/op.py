@@ -28,6 +28,9 @@ AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "0") == "1"   # 1: tune the laun
 # inside the loop (H_MODE 2). An "H_MODE" key here overrides that choice (scripts/tune_cuda.py, tests).
 KERNEL_FLAGS = {"SCALE_FOLD": True, "KV_TMA": True}
 H4_MAX_DP = 64
+# the warp-specialised Hopper kernel (hopper.py, Gluon) for the calls it covers: None = where the device is an sm_90
+# GPU and Gluon imports; True/False force it (scripts/cuda_compile_report.py compiles it with no GPU, tests compare)
+HOPPER = None
 H_TABLE_LIMIT = 4.0
 
 
@@ -63,6 +66,19 @@ def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, m_
     return kp, c
 
 
+def shift_h(q: torch.Tensor, c: torch.Tensor, nkv: int, s2: int, block_n: int, h_scale: float, causal_offset: int,
+            causal: bool) -> torch.Tensor:
+    """The shift table: h = h_scale·(Q·c_j) for every query row and KV block as (B·N, nblk, S1) fp32, one contiguous
+    vector per block (causal: only the blocks each 64-row group sees; the loops read no other)."""
+    b, n, s1, d = q.shape
+    nblk = triton.cdiv(s2, block_n)
+    htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device)
+    kernels.shift_h_kernel[(triton.cdiv(s1, 64), b * n)](
+        q, c, htab, *q.stride(), n, n // nkv, s1, nblk, c.shape[2], h_scale, causal_offset, D=d, DP=c.shape[-1],
+        BLOCK_M=64, Q_BF16=q.dtype == torch.bfloat16, CAUSAL=causal, KV_LEN=block_n, num_warps=4)
+    return htab
+
+
 def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align="top_left", variant="exact",
                      block_n=128, beta=None, backend="auto"):
     """pasa::attention for CUDA tensors (BNSD). Same arguments and errors as the CPU operator."""
@@ -93,17 +109,20 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
             kp, c = shift_k(k, block_n, pow2, dp, tile_n)
             h_scale = float(np.float32(np.float32(scale) * kernels.LOG2E))
             sp_scale = float(np.float32(s_rest * kernels.LOG2E))
-            if "H_MODE" not in flags:
-                flags["H_MODE"] = (4 if dp <= H4_MAX_DP else
-                                   3 if nblk * 4 <= H_TABLE_LIMIT * d * q.element_size() else 2)
+            table_fits = nblk * 4 <= H_TABLE_LIMIT * d * q.element_size()
+            ws = use_hopper(q, mask, variant, block_n) and table_fits
+            if ws:
+                flags["H_MODE"] = 3                        # the Hopper kernel reads h from the table
+            elif "H_MODE" not in flags:
+                flags["H_MODE"] = 4 if dp <= H4_MAX_DP else 3 if table_fits else 2
             flags["SCALE_FOLD"] = flags["SCALE_FOLD"] and (mask is None or mask.dtype == torch.bool)
             if flags["H_MODE"] == 3:
-                htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device)
-                kernels.shift_h_kernel[(triton.cdiv(s1, 64), b * n)](
-                    q, c, htab, *q.stride(), n, n // nkv, s1, nblk, c.shape[2], h_scale, causal_offset, D=d, DP=dp,
-                    BLOCK_M=64, Q_BF16=q.dtype == torch.bfloat16, CAUSAL=bool(causal), KV_LEN=block_n, num_warps=4)
+                htab = shift_h(q, c, nkv, s2, block_n, h_scale, causal_offset, bool(causal))
             else:
                 htab = c
+            if ws:
+                _launch_hopper(q, kp, v, htab, out, s2, causal_offset, sp_scale, dp, tile_n, bool(causal))
+                return out
         else:   # pasa, paper: K' = M·K with M's fp16 entries for the block's length; the shift comes from S'
             kp, c = shift_k(k, block_n, 1.0, dp, tile_n,
                             m_entries=shift_entries(scale, beta, block_n) + shift_entries(scale, beta, last_n))
@@ -133,6 +152,47 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
             D=d, DP=dp, KV_LEN=block_n, BLOCK_N=tile_n, CAUSAL=bool(causal), MASK_KIND=mask_kind,
             Q_BF16=q.dtype == torch.bfloat16, **flags, **config)
     return out
+
+
+def use_hopper(q: torch.Tensor, mask, variant: str, block_n: int) -> bool:
+    """Whether a call runs the warp-specialised Hopper kernel (hopper.py): the exact variant without a user mask,
+    head dim ≤ 128 padded to 64 or 128, KV blocks of 64 or 128 keys, on an sm_90 device with Gluon (or forced by
+    HOPPER). The shift table must also fit (H_TABLE_LIMIT), checked by the caller. Every other call runs
+    kernels.attention_kernel."""
+    if HOPPER is False or variant != "exact" or mask is not None or block_n not in (64, 128):
+        return False
+    if max(16, triton.next_power_of_2(q.shape[-1])) not in (64, 128):
+        return False
+    if HOPPER:
+        return True
+    return q.is_cuda and torch.cuda.get_device_capability(q.device) == (9, 0) and _gluon() is not None
+
+
+def _gluon():
+    """The Hopper kernel's module, or None where this Triton has no Gluon."""
+    try:
+        from . import hopper
+    except ImportError:
+        return None
+    return hopper
+
+
+def _launch_hopper(q, kp, v, htab, out, s2, causal_offset, sp_scale, dp, tile_n, causal):
+    """hopper.attention_kernel_ws over the K' and shift table already built. V goes by TMA, in fp16: a bf16 V, or
+    one a tensor descriptor cannot address, is rounded (copied) to a contiguous fp16 tensor first, which is the
+    contract's rounding of V."""
+    hopper = _gluon()
+    b, n, s1, d = q.shape
+    if v.dtype != torch.float16 or not _tma_ready(v):
+        v = torch.empty(v.shape, dtype=torch.float16, device=v.device).copy_(v)
+    kp_desc, v_desc = hopper.descriptors(kp, v, dp, tile_n)
+    nc = hopper.consumers(dp)
+    maxnreg, consumer_regs = hopper.REGISTERS[nc]
+    grid = (triton.cdiv(s1, hopper.ROWS * nc), b * n)
+    hopper.attention_kernel_ws[grid](
+        q, kp_desc, v_desc, htab, out, *q.stride(), *out.stride(), n, n // v.shape[1], s1, s2, causal_offset,
+        sp_scale, D=d, DP=dp, BLOCK_N=tile_n, CAUSAL=causal, NUM_STAGES=hopper.STAGES, PINGPONG=hopper.PINGPONG,
+        NC=nc, CONSUMER_REGS=consumer_regs, BOUND=hopper.BOUND, num_warps=hopper.NUM_WARPS, maxnreg=maxnreg)
 
 
 def _tma_ready(t: torch.Tensor) -> bool:
