@@ -134,6 +134,7 @@ class PasaAttention {
     const uint32_t d = t_.headDim, rowsPad = Align16(task.rows);
     LocalTensor<half> qL1 = qL1Que_.AllocTensor<half>();
     const uint64_t qOff = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0) * d;
+    ZeroPaddingRows(qL1, task.rows, rowsPad, d);
     DataCopy(qL1, qGm_[qOff], Nd2NzParams(1, task.rows, d, 0, d, rowsPad, 1, 0));
     qL1Que_.EnQue(qL1);
     qL1 = qL1Que_.DeQue<half>();
@@ -157,9 +158,21 @@ class PasaAttention {
     qL1Que_.FreeTensor(qL1);
   }
 
-  // c1 (+)= A·B for one slice of cubeK keys, the inner step of both M·K and P·V: A [rows, kcPad] already in L1
+  // Zeros in rows [rows, rowsPad) of an NZ matrix of rowsPad rows and `cols` columns in L1. Row r of fractal column
+  // c is the 32-byte block c·rowsPad + r, so the padding rows are cols/16 runs of rowsPad − rows blocks, rows
+  // blocks apart: disjoint from what an ND2NZ copy of rows [0, rows) writes, so the two MTE2 transfers need no
+  // PipeBarrier<PIPE_MTE2> between them (asc-devkit 同步控制/核内同步/PipeBarrier(ISASI).md asks for one only when
+  // their destinations overlap).
+  __aicore__ inline void ZeroPaddingRows(const LocalTensor<half>& l1, uint32_t rows, uint32_t rowsPad, uint32_t cols) {
+    if (rows == rowsPad) return;
+    InitConstValue(l1[rows * 16], InitConstValueParams<half>(static_cast<uint16_t>(cols / 16),
+                                                             static_cast<uint16_t>(rowsPad - rows),
+                                                             static_cast<uint16_t>(rows), static_cast<half>(0.0f)));
+  }
+
+  // c1 (+)= A·B for one slice of cubeK keys, the inner step of both M·K and P·V: A [rowsPad, kcPad] already in L1
   // (NZ, a pL1Que_ buffer, freed here), B = the kc rows of D columns at bGm, zero-padded to kcPad in L1.
-  __aicore__ inline void MmadSlice(LocalTensor<float>& c1, LocalTensor<half>& aL1, uint32_t rowsPad, uint32_t rows,
+  __aicore__ inline void MmadSlice(LocalTensor<float>& c1, LocalTensor<half>& aL1, uint32_t rowsPad,
                                    const GlobalTensor<half>& bGm, uint32_t kc, uint32_t kcPad, bool first) {
     const uint32_t d = t_.headDim;
     LocalTensor<half> bL1 = vL1Que_.AllocTensor<half>();
@@ -174,7 +187,7 @@ class PasaAttention {
       LoadData(b2[kb * d * 16], bL1, LoadData2DParams(kb, d / 16, kcPad / 16, 0, 0, true, 0));
     b2Que_.EnQue(b2);
     b2 = b2Que_.DeQue<half>();
-    Mmad(c1, a2, b2, MmadParams(rows, d, kcPad, 0, false, first));
+    Mmad(c1, a2, b2, MmadParams(rowsPad, d, kcPad, 0, false, first));
     a2Que_.FreeTensor(a2);
     b2Que_.FreeTensor(b2);
     pL1Que_.FreeTensor(aL1);
@@ -195,7 +208,7 @@ class PasaAttention {
         DataCopy(mL1, wsM_[mOff + uint64_t(m0) * t_.blockN + k0], Nd2NzParams(1, mc, kcPad, 0, t_.blockN, mc, 1, 0));
         pL1Que_.EnQue(mL1);
         mL1 = pL1Que_.DeQue<half>();
-        MmadSlice(c1, mL1, mc, mc, kGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad, k0 == 0);
+        MmadSlice(c1, mL1, mc, kGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad, k0 == 0);
       }
       c1Que_.EnQue(c1);
       c1 = c1Que_.DeQue<float>();
@@ -246,7 +259,7 @@ class PasaAttention {
           LoadData(b2[db * nc * 16], kL1, LoadData2DParams((k0 / 16 + db) * (nc / 16), nc / 16, 1, 0, 0, false, 0));
         b2Que_.EnQue(b2);
         b2 = b2Que_.DeQue<half>();
-        Mmad(c1, a2, b2, MmadParams(task.rows, nc, kc, 0, false, k0 == 0));
+        Mmad(c1, a2, b2, MmadParams(rowsPad, nc, kc, 0, false, k0 == 0));
         a2Que_.FreeTensor(a2);
         b2Que_.FreeTensor(b2);
       }
@@ -268,10 +281,11 @@ class PasaAttention {
       const uint32_t kc = Min32(t_.cubeK, nj - k0), kcPad = Align16(kc);
       LocalTensor<half> pL1 = pL1Que_.AllocTensor<half>();
       // P's columns nj..njPad are exact zeros in the workspace: load whole fractals of them
+      ZeroPaddingRows(pL1, task.rows, rowsPad, kcPad);
       DataCopy(pL1, wsP_[k0], Nd2NzParams(1, task.rows, kcPad, 0, njPad, rowsPad, 1, 0));
       pL1Que_.EnQue(pL1);
       pL1 = pL1Que_.DeQue<half>();
-      MmadSlice(c1, pL1, rowsPad, task.rows, vGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad, k0 == 0);
+      MmadSlice(c1, pL1, rowsPad, vGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad, k0 == 0);
     }
     c1Que_.EnQue(c1);
     c1 = c1Que_.DeQue<float>();

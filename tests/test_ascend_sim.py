@@ -19,7 +19,11 @@ SHAPES = [
     (1, 4, 1, 150, 96, 64, True, "bottom_right", 32, torch.float16, 2, 64),      # rows that see no key; MQA
     (1, 28, 4, 77, 133, 128, False, "top_left", 128, torch.float16, 0, 128),     # GQA 28/4, fewer tasks than cores
     (1, 2, 2, 130, 129, 256, True, "top_left", 128, torch.bfloat16, 0, 128),     # D = 256
-    (2, 2, 1, 1, 257, 128, False, "top_left", 128, torch.float16, 0, 128),       # one query row
+    (2, 2, 1, 1, 257, 128, False, "top_left", 128, torch.float16, 0, 128),       # one query row (Mmad m = 1: GEMV)
+    (1, 2, 1, 129, 200, 64, False, "top_left", 128, torch.float16, 0, 128),      # a 1-row task: 129 = 128 + 1
+    (1, 2, 2, 257, 300, 128, True, "bottom_right", 128, torch.bfloat16, 0, 128),  # 257 = 2 x 128 + 1
+    (1, 2, 1, 1, 300, 256, False, "top_left", 128, torch.float16, 0, 128),       # decoding at D = 256
+    (1, 2, 1, 16, 600, 128, False, "top_left", 256, torch.float16, 0, 16),       # block_n 256, 16 query rows
 ]
 
 

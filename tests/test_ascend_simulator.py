@@ -22,6 +22,7 @@ CASES = [
     ("double_free", "double free"),
     ("poison_read", "never written"),
     ("poison_mmad", "Mmad A (L0A): reads L0A bytes never written"),
+    ("gemv_zz_a", "m = 1: GEMV mode reads A as K contiguous values"),
     ("deadlock", "deadlock"),
 ]
 

@@ -385,13 +385,14 @@ void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const Nd2Nz
     }
 }
 
-// L1/L0A/L0B fill: repeatTimes runs of blockNum 32-byte blocks of initValue, dstGap blocks apart.
+// L1/L0A/L0B fill: repeatTimes runs of blockNum blocks of initValue, dstGap blocks apart; a block is 32 bytes in
+// L1 and 512 bytes in L0A/L0B (asc-devkit 矩阵计算（ISASI）/矩阵搬入辅助配置接口/Fill.md, table 3).
 template <typename T, typename U = T>
 void InitConstValue(const LocalTensor<T>& dst, const InitConstValueParams<U>& p) {
   sim_detail::need(ascend_sim::CoreKind::kAIC, "InitConstValue");
   if (dst.mem() != ascend_sim::Mem::kL1 && dst.mem() != ascend_sim::Mem::kL0A && dst.mem() != ascend_sim::Mem::kL0B)
     ascend_sim::fail("InitConstValue: destination must be L1, L0A or L0B");
-  constexpr uint32_t per_block = 32 / sizeof(T);
+  const uint32_t per_block = (dst.mem() == ascend_sim::Mem::kL1 ? 32 : 512) / sizeof(T);
   uint64_t off = 0;
   for (uint32_t r = 0; r < p.repeatTimes; ++r) {
     const uint64_t n = uint64_t(p.blockNum) * per_block;
@@ -431,6 +432,9 @@ void LoadData(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LoadDa
 // C (L0C, fp32, NZ) [+]= A (L0A, ZZ fractals) · B (L0B, ZN fractals): A(i, k) at ((i/16)·kb + k/16)·256 +
 // (i%16)·16 + k%16; B(k, j) at ((k/16)·nb + j/16)·256 + (j%16)·16 + k%16; C(i, j) at ((j/16)·mp + i)·16 + j%16,
 // with kb = ceil(k/16), nb = ceil(n/16), mp = 16·ceil(m/16). Products of fp16 are exact in fp32; sums run in fp32.
+// m = 1 is GEMV on Atlas A2: the cube reads A as K contiguous values, A(0, k) at offset k (asc-devkit
+// 矩阵计算（ISASI）/Mmad计算关键特性说明/GEMV.md, constraint 1; CANN 8.1.RC1's Matmul pads m = 1 to 16 to avoid it:
+// highlevel_api/impl/matmul/scheduler/base/scheduler_norm_base.h GetFixedMadM).
 template <typename DstT, typename Src0T, typename Src1T>
 void Mmad(const LocalTensor<DstT>& dst, const LocalTensor<Src0T>& a, const LocalTensor<Src1T>& b, const MmadParams& p) {
   sim_detail::need(ascend_sim::CoreKind::kAIC, "Mmad");
@@ -438,6 +442,9 @@ void Mmad(const LocalTensor<DstT>& dst, const LocalTensor<Src0T>& a, const Local
   if (a.mem() != ascend_sim::Mem::kL0A || b.mem() != ascend_sim::Mem::kL0B || dst.mem() != ascend_sim::Mem::kL0C)
     ascend_sim::fail("Mmad: operands must be L0A x L0B -> L0C");
   const uint32_t kb = (p.k + 15) / 16, nb = (p.n + 15) / 16, mp = (p.m + 15) / 16 * 16;
+  const bool gemv = p.m == 1;
+  const char* aRead = gemv ? "Mmad A (L0A) with m = 1: GEMV mode reads A as K contiguous values (GEMV.md)"
+                           : "Mmad A (L0A)";
   a.check_range(0, uint64_t(mp) * kb * 16, "Mmad A");
   b.check_range(0, uint64_t(kb) * nb * 256, "Mmad B");
   dst.check_range(0, uint64_t(nb) * 16 * mp, "Mmad C");
@@ -450,9 +457,9 @@ void Mmad(const LocalTensor<DstT>& dst, const LocalTensor<Src0T>& a, const Local
         acc = dst.data()[co];
       }
       for (uint32_t k = 0; k < p.k; ++k) {
-        const uint64_t ao = (uint64_t(i / 16) * kb + k / 16) * 256 + (i % 16) * 16 + k % 16;
+        const uint64_t ao = gemv ? k : (uint64_t(i / 16) * kb + k / 16) * 256 + (i % 16) * 16 + k % 16;
         const uint64_t bo = (uint64_t(k / 16) * nb + j / 16) * 256 + (j % 16) * 16 + k % 16;
-        a.check_read(ao, 1, "Mmad A (L0A)");
+        a.check_read(ao, 1, aRead);
         b.check_read(bo, 1, "Mmad B (L0B)");
         acc += static_cast<float>(a.data()[ao]) * static_cast<float>(b.data()[bo]);
       }

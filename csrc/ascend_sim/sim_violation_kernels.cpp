@@ -91,6 +91,42 @@ void PoisonMmad() {
   c.FreeTensor(tc);
 }
 
+// Mmad with m = 1 on A laid out as ZZ fractals (as for m = 16): GEMV reads A(0, k) at offset k, which for k >= 16
+// is row k/16 of the first fractal, never written.
+void GemvOnZzA() {
+  if ASCEND_IS_AIV { return; }
+  std::vector<half> gm(32, half(1.0f));
+  GlobalTensor<half> g;
+  g.SetGlobalBuffer(gm.data(), gm.size());
+  TPipe pipe;
+  TQue<TPosition::A1, 1> l1;
+  TQue<TPosition::A2, 1> a;
+  TQue<TPosition::B2, 1> b;
+  TQue<TPosition::CO1, 1> c;
+  pipe.InitBuffer(l1, 1, 1024);
+  pipe.InitBuffer(a, 1, 1024);
+  pipe.InitBuffer(b, 1, 1024);
+  pipe.InitBuffer(c, 1, 1024);
+  LocalTensor<half> t1 = l1.AllocTensor<half>();
+  DataCopy(t1, g, Nd2NzParams(1, 1, 32, 0, 32, 16, 1, 0));  // 1 x 32 -> row 0 of two NZ fractals
+  l1.EnQue(t1);
+  t1 = l1.DeQue<half>();
+  LocalTensor<half> ta = a.AllocTensor<half>();
+  LoadData(ta, t1, LoadData2DParams(0, 2, 1, 0, 0, false, 0));  // ZZ: fractals (0, 0) and (0, 1)
+  a.EnQue(ta);
+  ta = a.DeQue<half>();
+  LocalTensor<half> tb = b.AllocTensor<half>();
+  InitConstValue(tb, InitConstValueParams<half>(1, 2, 0, half(1.0f)));  // B: two 16x16 fractals of ones
+  b.EnQue(tb);
+  tb = b.DeQue<half>();
+  LocalTensor<float> tc = c.AllocTensor<float>();
+  Mmad(tc, ta, tb, MmadParams(1, 16, 32, 0, false, true));
+  l1.FreeTensor(t1);
+  a.FreeTensor(ta);
+  b.FreeTensor(tb);
+  c.FreeTensor(tc);
+}
+
 void VectorOpOnCube() {
   if ASCEND_IS_AIV { return; }
   TPipe pipe;
@@ -128,6 +164,7 @@ std::string RunViolationKernel(const std::string& which) {
   else if (which == "double_free") k = [] { Queue(2); };
   else if (which == "poison_read") k = PoisonRead;
   else if (which == "poison_mmad") k = PoisonMmad;
+  else if (which == "gemv_zz_a") k = GemvOnZzA;
   else if (which == "deadlock") k = Deadlock;
   else if (which == "ok") k = [] {};
   else throw SimError("unknown violation case '" + which + "'");

@@ -18,7 +18,8 @@ int main() {
       {"flag_overflow", "without a wait"},
       {"misaligned_copy", "32-byte aligned"}, {"short_copy", "multiple of 32 bytes"},
       {"unbalanced_queue", "unbalanced TQue"}, {"dequeue_empty", "empty queue"}, {"double_free", "double free"},
-      {"poison_read", "never written"}, {"poison_mmad", "never written"}, {"deadlock", "deadlock"}};
+      {"poison_read", "never written"}, {"poison_mmad", "never written"},
+      {"gemv_zz_a", "GEMV mode"}, {"deadlock", "deadlock"}};
   for (const auto& c : cases) {
     const std::string msg = ascend_sim::RunViolationKernel(c.first);
     const bool ok = msg.find(c.second) != std::string::npos;
