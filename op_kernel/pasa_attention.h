@@ -170,6 +170,15 @@ class PasaAttention {
                                                              static_cast<uint16_t>(rows), static_cast<half>(0.0f)));
   }
 
+  // One step of a K-accumulating Mmad chain into c1 (first: overwrite). Mmad.md (同步优化说明): when
+  // (m/16)·(n/16) < 10 the hardware does not order the next accumulating Mmad after this one, so PipeBarrier<PIPE_M>
+  // separates them (CANN 8.1.RC1 highlevel_api/impl/matmul/stage/compute/mmad_compute.h: LIMIT_MNSIZE = 10).
+  __aicore__ inline void MmadStep(const LocalTensor<float>& c1, const LocalTensor<half>& a2, const LocalTensor<half>& b2,
+                                  uint32_t m, uint32_t n, uint32_t k, bool first) {
+    Mmad(c1, a2, b2, MmadParams(m, n, k, 0, false, first));
+    if ((m / 16) * (n / 16) < 10) PipeBarrier<PIPE_M>();
+  }
+
   // c1 (+)= A·B for one slice of cubeK keys, the inner step of both M·K and P·V: A [rowsPad, kcPad] already in L1
   // (NZ, a pL1Que_ buffer, freed here), B = the kc rows of D columns at bGm, zero-padded to kcPad in L1.
   __aicore__ inline void MmadSlice(LocalTensor<float>& c1, LocalTensor<half>& aL1, uint32_t rowsPad,
@@ -187,7 +196,7 @@ class PasaAttention {
       LoadData(b2[kb * d * 16], bL1, LoadData2DParams(kb, d / 16, kcPad / 16, 0, 0, true, 0));
     b2Que_.EnQue(b2);
     b2 = b2Que_.DeQue<half>();
-    Mmad(c1, a2, b2, MmadParams(rowsPad, d, kcPad, 0, false, first));
+    MmadStep(c1, a2, b2, rowsPad, d, kcPad, first);
     a2Que_.FreeTensor(a2);
     b2Que_.FreeTensor(b2);
     pL1Que_.FreeTensor(aL1);
@@ -259,7 +268,7 @@ class PasaAttention {
           LoadData(b2[db * nc * 16], kL1, LoadData2DParams((k0 / 16 + db) * (nc / 16), nc / 16, 1, 0, 0, false, 0));
         b2Que_.EnQue(b2);
         b2 = b2Que_.DeQue<half>();
-        Mmad(c1, a2, b2, MmadParams(rowsPad, nc, kc, 0, false, k0 == 0));
+        MmadStep(c1, a2, b2, rowsPad, nc, kc, k0 == 0);
         a2Que_.FreeTensor(a2);
         b2Que_.FreeTensor(b2);
       }

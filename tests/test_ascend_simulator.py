@@ -23,6 +23,7 @@ CASES = [
     ("poison_read", "never written"),
     ("poison_mmad", "Mmad A (L0A): reads L0A bytes never written"),
     ("gemv_zz_a", "m = 1: GEMV mode reads A as K contiguous values"),
+    ("pipe_m", "(m/16)·(n/16) < 10 needs PipeBarrier<PIPE_M> between them (PIPE_M rule"),
     ("deadlock", "deadlock"),
 ]
 

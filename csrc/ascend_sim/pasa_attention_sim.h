@@ -18,7 +18,7 @@ void RunPasaAttention(const uint16_t* q, const uint16_t* k, const uint16_t* v, c
 // Small kernels that each break one rule the simulator enforces; returns the simulator's message ("" if it
 // raised none). Cases: ub_overflow, l1_overflow, l0a_overflow, l0b_overflow, l0c_overflow, misaligned_copy,
 // short_copy, vector_op_on_cube, flag_overflow, unbalanced_queue, dequeue_empty, double_free, poison_read,
-// poison_mmad, gemv_zz_a, deadlock, ok.
+// poison_mmad, gemv_zz_a, pipe_m, deadlock, ok.
 std::string RunViolationKernel(const std::string& which);
 
 }  // namespace ascend_sim

@@ -445,6 +445,18 @@ void Mmad(const LocalTensor<DstT>& dst, const LocalTensor<Src0T>& a, const Local
   const bool gemv = p.m == 1;
   const char* aRead = gemv ? "Mmad A (L0A) with m = 1: GEMV mode reads A as K contiguous values (GEMV.md)"
                            : "Mmad A (L0A)";
+  // K accumulation into L0C written by a Mmad with (m/16)·(n/16) < 10 needs PipeBarrier<PIPE_M> between the two
+  // (asc-devkit 矩阵计算（ISASI）/Mmad计算/Mmad.md, 同步优化说明; CANN 8.1.RC1
+  // highlevel_api/impl/matmul/stage/compute/mmad_compute.h, LIMIT_MNSIZE = 10)
+  auto& core = ascend_sim::ctx();
+  if (!p.cmatrixInitVal && core.last_mmad_small && core.m_barriers == core.last_mmad_barriers)
+    ascend_sim::failf("Mmad accumulates (cmatrixInitVal = false) into L0C right after a Mmad with m = ", core.last_mmad_m,
+                      ", n = ", core.last_mmad_n, ": (m/16)·(n/16) < 10 needs PipeBarrier<PIPE_M> between them ",
+                      "(PIPE_M rule, Mmad.md 同步优化说明)");
+  core.last_mmad_small = (p.m / 16) * (p.n / 16) < 10;
+  core.last_mmad_barriers = core.m_barriers;
+  core.last_mmad_m = p.m;
+  core.last_mmad_n = p.n;
   a.check_range(0, uint64_t(mp) * kb * 16, "Mmad A");
   b.check_range(0, uint64_t(kb) * nb * 256, "Mmad B");
   dst.check_range(0, uint64_t(nb) * 16 * mp, "Mmad C");

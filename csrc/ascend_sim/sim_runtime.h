@@ -46,6 +46,10 @@ struct CoreContext {
   LocalMemory mem[static_cast<int>(Mem::kCount)];
   GroupFlags* flags = nullptr;
   std::vector<std::string> deferred_errors;  // found in destructors (unbalanced queues), raised after the kernel
+  // the PIPE_M rule: PipeBarrier<PIPE_M> calls so far, and the last Mmad's (m/16)·(n/16) < 10 with the count then
+  uint64_t m_barriers = 0, last_mmad_barriers = 0;
+  bool last_mmad_small = false;
+  uint32_t last_mmad_m = 0, last_mmad_n = 0;
   std::string name() const;
   LocalMemory& memory(Mem m) { return mem[static_cast<int>(m)]; }
 };

@@ -282,7 +282,9 @@ inline void SetFlag(int32_t eventID) { (void)eventID; }
 template <HardEvent evt>
 inline void WaitFlag(int32_t eventID) { (void)eventID; }
 template <pipe_t pipe>
-inline void PipeBarrier() {}
+inline void PipeBarrier() {
+  if (pipe == PIPE_M || pipe == PIPE_ALL) ++ascend_sim::ctx().m_barriers;
+}
 
 template <uint8_t modeId, pipe_t pipe>
 inline void CrossCoreSetFlag(uint16_t flagId) {

@@ -127,6 +127,31 @@ void GemvOnZzA() {
   c.FreeTensor(tc);
 }
 
+// Two Mmads accumulating along K into one L0C tile with (m/16)·(n/16) = 1 < 10 and no PipeBarrier<PIPE_M>.
+void AccumulateWithoutPipeM() {
+  if ASCEND_IS_AIV { return; }
+  TPipe pipe;
+  TQue<TPosition::A2, 1> a;
+  TQue<TPosition::B2, 1> b;
+  TQue<TPosition::CO1, 1> c;
+  pipe.InitBuffer(a, 1, 1024);
+  pipe.InitBuffer(b, 1, 1024);
+  pipe.InitBuffer(c, 1, 1024);
+  LocalTensor<half> ta = a.AllocTensor<half>(), tb = b.AllocTensor<half>();
+  InitConstValue(ta, InitConstValueParams<half>(1, 2, 0, half(1.0f)));
+  InitConstValue(tb, InitConstValueParams<half>(1, 2, 0, half(1.0f)));
+  a.EnQue(ta);
+  b.EnQue(tb);
+  ta = a.DeQue<half>();
+  tb = b.DeQue<half>();
+  LocalTensor<float> tc = c.AllocTensor<float>();
+  Mmad(tc, ta, tb, MmadParams(16, 16, 16, 0, false, true));
+  Mmad(tc, ta[256], tb[256], MmadParams(16, 16, 16, 0, false, false));  // the second K slice: accumulate
+  a.FreeTensor(ta);
+  b.FreeTensor(tb);
+  c.FreeTensor(tc);
+}
+
 void VectorOpOnCube() {
   if ASCEND_IS_AIV { return; }
   TPipe pipe;
@@ -165,6 +190,7 @@ std::string RunViolationKernel(const std::string& which) {
   else if (which == "poison_read") k = PoisonRead;
   else if (which == "poison_mmad") k = PoisonMmad;
   else if (which == "gemv_zz_a") k = GemvOnZzA;
+  else if (which == "pipe_m") k = AccumulateWithoutPipeM;
   else if (which == "deadlock") k = Deadlock;
   else if (which == "ok") k = [] {};
   else throw SimError("unknown violation case '" + which + "'");

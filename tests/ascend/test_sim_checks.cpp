@@ -19,7 +19,7 @@ int main() {
       {"misaligned_copy", "32-byte aligned"}, {"short_copy", "multiple of 32 bytes"},
       {"unbalanced_queue", "unbalanced TQue"}, {"dequeue_empty", "empty queue"}, {"double_free", "double free"},
       {"poison_read", "never written"}, {"poison_mmad", "never written"},
-      {"gemv_zz_a", "GEMV mode"}, {"deadlock", "deadlock"}};
+      {"gemv_zz_a", "GEMV mode"}, {"pipe_m", "PIPE_M rule"}, {"deadlock", "deadlock"}};
   for (const auto& c : cases) {
     const std::string msg = ascend_sim::RunViolationKernel(c.first);
     const bool ok = msg.find(c.second) != std::string::npos;
