@@ -51,11 +51,13 @@ PASA_TILING_FN uint32_t PasaMax(uint32_t a, uint32_t b) { return a > b ? a : b; 
 // Bytes of each buffer of the Vector core (UB) and the Cube core (L1, L0A, L0B, L0C). A buffer the variant does
 // not use is 0 bytes and is not set up.
 struct PasaBufferPlan {
-  // UB (per AIV); queues hold `2` buffers each (double buffering)
-  uint32_t kIn, kOut, sIn, biasIn, pOut, pvIn, outQ;           // one buffer of each queue
+  // UB (per AIV). Queues hold 2 buffers each (double buffering): `in` (GM -> UB) takes the S' tile, the P·V rows
+  // and the K rows in turn, `out` (UB -> GM) the K' rows, the P tile and the output rows, so the AIV holds few
+  // event IDs (each freed queue buffer holds one, basic_api/impl/kernel_tquebind_impl.h)
+  uint32_t in, out, biasIn;  // one buffer of each queue
   uint32_t kWork, col, q16, o32, o16, pv16, x32, x16, row, stat, red;
-  // L1 / L0 (AIC)
-  uint32_t qL1, kL1, pL1, vL1, a2, b2, c1;
+  // L1 (AIC): Q; 2 x A slices (P or M); 2 x B tiles (K' tiles, K or V slices). L0A / L0B: 2 stages each. L0C: 1.
+  uint32_t qL1, aL1, bL1, a2, b2, c1;
 };
 
 PASA_TILING_FN uint32_t PasaRowsPerAiv(const PasaAttentionTilingData& t) { return t.qRows / 2; }
@@ -64,13 +66,11 @@ PASA_TILING_FN PasaBufferPlan PasaBuffers(const PasaAttentionTilingData& t) {
   PasaBufferPlan p{};
   const uint32_t d = t.headDim, n = t.blockN, vr = t.vecRows, rv = PasaRowsPerAiv(t);
   const bool paper = t.variant == PASA_VARIANT_PAPER, exact = t.variant == PASA_VARIANT_EXACT;
-  p.kIn = PasaAlign(t.kRows * d * 2, 32);
-  p.kOut = p.kIn;
-  p.sIn = PasaAlign(vr * n * 2, 32);
+  const uint32_t kRowsIn = PasaAlign(t.kRows * d * 2, 32), sTile = PasaAlign(vr * n * 2, 32);
+  const uint32_t pvRows = PasaAlign(vr * d * 4, 32);
+  p.in = PasaMax(PasaMax(kRowsIn, sTile), pvRows);
+  p.out = PasaMax(PasaMax(kRowsIn, sTile), pvRows);
   p.biasIn = t.hasBias ? PasaAlign(vr * n * 4, 32) : 0;
-  p.pOut = p.sIn;
-  p.pvIn = PasaAlign(vr * d * 4, 32);
-  p.outQ = p.pvIn;
   p.kWork = PasaAlign(t.kRows * d * 4, 32);
   p.col = 8 * d * 4;
   p.q16 = exact ? PasaAlign(rv * d * 2, 32) : 0;
@@ -83,9 +83,8 @@ PASA_TILING_FN PasaBufferPlan PasaBuffers(const PasaAttentionTilingData& t) {
   p.stat = 16 * PasaAlign(rv, 8) * 4;
   p.red = 64;
   p.qL1 = t.qRows * d * 2;
-  p.kL1 = t.cubeN * d * 2;
-  p.pL1 = t.qRows * t.cubeK * 2;
-  p.vL1 = t.cubeK * d * 2;
+  p.aL1 = t.qRows * t.cubeK * 2;
+  p.bL1 = PasaMax(t.cubeN, t.cubeK) * d * 2;
   p.a2 = t.qRows * t.cubeK * 2;
   p.b2 = t.cubeK * PasaMax(t.cubeN, d) * 2;
   p.c1 = t.qRows * PasaMax(t.cubeN, d) * 4;
@@ -93,10 +92,10 @@ PASA_TILING_FN PasaBufferPlan PasaBuffers(const PasaAttentionTilingData& t) {
 }
 
 PASA_TILING_FN uint32_t PasaUbBytes(const PasaBufferPlan& p) {
-  return 2 * (p.kIn + p.kOut + p.sIn + p.biasIn + p.pOut + p.pvIn + p.outQ) + p.kWork + p.col + p.q16 + p.o32 +
-         p.o16 + p.pv16 + p.x32 + p.x16 + p.row + p.stat + p.red;
+  return 2 * (p.in + p.out + p.biasIn) + p.kWork + p.col + p.q16 + p.o32 + p.o16 + p.pv16 + p.x32 + p.x16 + p.row +
+         p.stat + p.red;
 }
-PASA_TILING_FN uint32_t PasaL1Bytes(const PasaBufferPlan& p) { return p.qL1 + 2 * (p.kL1 + p.pL1 + p.vL1); }
+PASA_TILING_FN uint32_t PasaL1Bytes(const PasaBufferPlan& p) { return p.qL1 + 2 * (p.aL1 + p.bL1); }
 PASA_TILING_FN uint32_t PasaL0aBytes(const PasaBufferPlan& p) { return 2 * p.a2; }
 PASA_TILING_FN uint32_t PasaL0bBytes(const PasaBufferPlan& p) { return 2 * p.b2; }
 PASA_TILING_FN uint32_t PasaL0cBytes(const PasaBufferPlan& p) { return p.c1; }

@@ -13,7 +13,7 @@ namespace ascend_sim {
 // fp16 bit patterns, bias fp32 or null, out fp32, workspace of plan size. Raises SimError on a violation.
 void RunPasaAttention(const uint16_t* q, const uint16_t* k, const uint16_t* v, const float* bias, float* out,
                       uint8_t* workspace, const PasaAttentionTilingData& tiling, uint32_t blockDim,
-                      const Capacities& caps, int parallelGroups);
+                      const Capacities& caps, int parallelGroups, LaunchStats* stats = nullptr);
 
 // Small kernels that each break one rule the simulator enforces; returns the simulator's message ("" if it
 // raised none). Cases: ub_overflow, l1_overflow, l0a_overflow, l0b_overflow, l0c_overflow, misaligned_copy,

@@ -2,7 +2,8 @@
 // kernel uses. Data movement: DataCopy (GM<->UB, 32-byte blocks; GM->L1 ND->NZ), DataCopyPad, LoadData
 // (L1->L0A/L0B, 512-byte fractals), Fixpipe (L0C->GM, NZ->ND, fp32->fp16). Vector (level-2, count form): every
 // result is rounded to the operand type, so half ops round each result to fp16. Cube: Mmad multiplies fp16
-// fractals with fp32 accumulation in L0C.
+// fractals with fp32 accumulation in L0C. Every instruction declares its pipe and the bytes it reads and writes
+// (ascend_sim::Instr, sim_sync.h), which checks them against the synchronisation the program asked for.
 #pragma once
 
 #include <cmath>
@@ -136,14 +137,34 @@ void vec_operand(const LocalTensor<T>& t, uint64_t n, const char* op, bool read)
 template <typename T>
 float to_f(const T& v) { return static_cast<float>(v); }
 
+using ascend_sim::Instr;
+using ascend_sim::Pipe;
+template <typename T>
+Instr& reads(Instr& i, const LocalTensor<T>& t, uint64_t n) { return i.read(t.mem(), t.byte_offset(), n * sizeof(T)); }
+template <typename T>
+Instr& writes(Instr& i, const LocalTensor<T>& t, uint64_t n, bool small_mmad = false) {
+  return i.write(t.mem(), t.byte_offset(), n * sizeof(T), small_mmad);
+}
+// What the count-form reductions do after their vector pass on Atlas A2: V_S, the result stored to dst by the
+// scalar unit, then S_V and S_MTE3 (dav_c220/kernel_operator_vec_reduce_impl.h:152-170 ReduceSumImpl, and the
+// ReduceImplNoIndex path of ReduceMax), each with an ID from TPipe::FetchEventID.
+inline void sync_pair(HardEvent e) {
+  const int id = take_id(e, false, nullptr);
+  set(e, id);
+  wait(e, id);
+}
+
 template <typename T, typename F>
 void unary(const LocalTensor<T>& dst, const LocalTensor<T>& src, int32_t n, const char* op, F f) {
   vec_operand(src, n, op, true);
   vec_operand(dst, n, op, false);
+  Instr ins(Pipe::kV, op);
+  writes(reads(ins, src, n), dst, n);
   const T* s = src.data();
   T* d = dst.data();
   for (int32_t i = 0; i < n; ++i) d[i] = static_cast<T>(f(to_f(s[i])));  // rounded to T: fp16 ops round here
   dst.mark_written(0, n);
+  ins.commit();
 }
 
 template <typename T, typename F>
@@ -152,10 +173,13 @@ void binary(const LocalTensor<T>& dst, const LocalTensor<T>& a, const LocalTenso
   vec_operand(a, n, op, true);
   vec_operand(b, n, op, true);
   vec_operand(dst, n, op, false);
+  Instr ins(Pipe::kV, op);
+  writes(reads(reads(ins, a, n), b, n), dst, n);
   const T *x = a.data(), *y = b.data();
   T* d = dst.data();
   for (int32_t i = 0; i < n; ++i) d[i] = static_cast<T>(f(to_f(x[i]), to_f(y[i])));
   dst.mark_written(0, n);
+  ins.commit();
 }
 
 template <typename T>
@@ -196,6 +220,10 @@ void Max(const LocalTensor<T>& d, const LocalTensor<T>& a, const LocalTensor<T>&
   sim_detail::binary(d, a, b, n, "Max", sim_detail::nan_max);
 }
 template <typename T>
+void Min(const LocalTensor<T>& d, const LocalTensor<T>& a, const LocalTensor<T>& b, const int32_t& n) {
+  sim_detail::binary(d, a, b, n, "Min", sim_detail::nan_min);
+}
+template <typename T>
 void Adds(const LocalTensor<T>& d, const LocalTensor<T>& s, const T& v, const int32_t& n) {
   const float c = static_cast<float>(v);
   sim_detail::unary(d, s, n, "Adds", [c](float x) { return x + c; });
@@ -230,9 +258,12 @@ void Abs(const LocalTensor<T>& d, const LocalTensor<T>& s, const int32_t& n) {
 template <typename T>
 void Duplicate(const LocalTensor<T>& d, const T& v, const int32_t& n) {
   sim_detail::vec_operand(d, n, "Duplicate", false);
+  sim_detail::Instr ins(sim_detail::Pipe::kV, "Duplicate");
+  sim_detail::writes(ins, d, n);
   T* p = d.data();
   for (int32_t i = 0; i < n; ++i) p[i] = v;
   d.mark_written(0, n);
+  ins.commit();
 }
 // bitwise And on 16-bit integers (used on the bit patterns of fp16 values)
 template <typename T>
@@ -241,8 +272,11 @@ void And(const LocalTensor<T>& d, const LocalTensor<T>& a, const LocalTensor<T>&
   sim_detail::vec_operand(a, n, "And", true);
   sim_detail::vec_operand(b, n, "And", true);
   sim_detail::vec_operand(d, n, "And", false);
+  sim_detail::Instr ins(sim_detail::Pipe::kV, "And");
+  sim_detail::writes(sim_detail::reads(sim_detail::reads(ins, a, n), b, n), d, n);
   for (int32_t i = 0; i < n; ++i) d.data()[i] = static_cast<T>(a.data()[i] & b.data()[i]);
   d.mark_written(0, n);
+  ins.commit();
 }
 
 // Cast with an explicit rounding mode; the simulator implements the conversions the kernel uses.
@@ -250,6 +284,8 @@ template <typename T1, typename T2>
 void Cast(const LocalTensor<T1>& d, const LocalTensor<T2>& s, const RoundMode& mode, const uint32_t n) {
   sim_detail::vec_operand(s, n, "Cast", true);
   sim_detail::vec_operand(d, n, "Cast", false);
+  sim_detail::Instr ins(sim_detail::Pipe::kV, "Cast");
+  sim_detail::writes(sim_detail::reads(ins, s, n), d, n);
   const T2* x = s.data();
   T1* y = d.data();
   if constexpr (std::is_same<T1, int32_t>::value) {
@@ -263,26 +299,42 @@ void Cast(const LocalTensor<T1>& d, const LocalTensor<T2>& s, const RoundMode& m
     for (uint32_t i = 0; i < n; ++i) y[i] = static_cast<T1>(static_cast<float>(x[i]));  // round to nearest even
   }
   d.mark_written(0, n);
+  ins.commit();
 }
 
 // ---- vector: reductions (the result lands in dst[0]) ----
+// Both run as on Atlas A2: a vector pass (ReduceMax writes its first-pass results to work: two values per 256-byte
+// repeat, ReduceMax.md's sizing rule), then V_S, the scalar unit stores dst[0], then S_V and S_MTE3.
 template <typename T>
 void ReduceMax(const LocalTensor<T>& d, const LocalTensor<T>& s, const LocalTensor<T>& work, const int32_t count,
                bool calIndex = 0) {
   (void)calIndex;
+  constexpr int32_t lanes = 256 / sizeof(T), per_block = 32 / sizeof(T);
+  const int32_t w = ((count + lanes - 1) / lanes * 2 + per_block - 1) / per_block * per_block;
   sim_detail::vec_operand(s, count, "ReduceMax", true);
   sim_detail::vec_operand(d, 1, "ReduceMax", false);
-  sim_detail::vec_operand(work, 1, "ReduceMax", false);
+  sim_detail::vec_operand(work, w, "ReduceMax", false);
+  sim_detail::Instr pass(sim_detail::Pipe::kV, "ReduceMax");
+  sim_detail::writes(sim_detail::reads(pass, s, count), work, w);
   float r = -std::numeric_limits<float>::infinity();
   for (int32_t i = 0; i < count; ++i) r = sim_detail::nan_max(r, static_cast<float>(s.data()[i]));
+  pass.commit();
+  sim_detail::sync_pair(HardEvent::V_S);
+  sim_detail::Instr store(sim_detail::Pipe::kS, "ReduceMax (scalar store of the result)");
+  sim_detail::writes(sim_detail::reads(store, work, 1), d, 1);
   d.data()[0] = static_cast<T>(r);
   d.mark_written(0, 1);
+  store.commit();
+  sim_detail::sync_pair(HardEvent::S_V);
+  sim_detail::sync_pair(HardEvent::S_MTE3);
 }
 template <typename T, bool isSetMask = true>
 void ReduceSum(const LocalTensor<T>& d, const LocalTensor<T>& s, const LocalTensor<T>& work, const int32_t count) {
   sim_detail::vec_operand(s, count, "ReduceSum", true);
   sim_detail::vec_operand(d, 1, "ReduceSum", false);
-  sim_detail::vec_operand(work, 1, "ReduceSum", false);
+  sim_detail::vec_operand(work, 1, "ReduceSum", false);  // not used by the count form on Atlas A2 (ReduceSum.md)
+  sim_detail::Instr pass(sim_detail::Pipe::kV, "ReduceSum");
+  sim_detail::reads(pass, s, count);
   // a tree: each 256-byte repeat is summed pairwise, then the repeats' sums pairwise (each sum rounded to T)
   std::vector<float> part;
   constexpr int32_t lanes = 256 / sizeof(T);
@@ -291,8 +343,15 @@ void ReduceSum(const LocalTensor<T>& d, const LocalTensor<T>& s, const LocalTens
     for (int32_t i = r0; i < std::min(count, r0 + lanes); ++i) v.push_back(static_cast<float>(s.data()[i]));
     part.push_back(sim_detail::pairwise_sum<T>(v));
   }
+  pass.commit();
+  sim_detail::sync_pair(HardEvent::V_S);
+  sim_detail::Instr store(sim_detail::Pipe::kS, "ReduceSum (scalar store of the result)");
+  sim_detail::writes(store, d, 1);
   d.data()[0] = static_cast<T>(part.empty() ? 0.f : sim_detail::pairwise_sum<T>(part));
   d.mark_written(0, 1);
+  store.commit();
+  sim_detail::sync_pair(HardEvent::S_V);
+  sim_detail::sync_pair(HardEvent::S_MTE3);
 }
 
 // ---- data movement: GM <-> UB ----
@@ -307,8 +366,11 @@ void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const uint3
                       " is not 32-byte aligned");
   dst.check_range(0, calCount, "DataCopy");
   src.check(0, calCount);
+  sim_detail::Instr ins(sim_detail::Pipe::kMTE2, "DataCopy GM->UB");
+  sim_detail::writes(ins.read_gm(src.raw(), bytes), dst, calCount);
   std::memcpy(dst.data(), src.raw(), bytes);
   dst.mark_written(0, calCount);
+  ins.commit();
 }
 template <typename T>
 void DataCopy(const GlobalTensor<T>& dst, const LocalTensor<T>& src, const uint32_t calCount) {
@@ -319,7 +381,10 @@ void DataCopy(const GlobalTensor<T>& dst, const LocalTensor<T>& src, const uint3
     ascend_sim::failf("DataCopy UB->GM: local address ", src.byte_offset(), " is not 32-byte aligned");
   src.check_read(0, calCount, "DataCopy UB->GM");
   dst.check(0, calCount);
+  sim_detail::Instr ins(sim_detail::Pipe::kMTE3, "DataCopy UB->GM");
+  sim_detail::reads(ins, src, calCount).write_gm(dst.raw(), bytes);
   std::memcpy(dst.raw(), src.data(), bytes);
+  ins.commit();
 }
 
 // GM -> UB of blockCount blocks of blockLen bytes (GM gap srcStride bytes; UB gap dstStride 32-byte blocks);
@@ -333,9 +398,12 @@ void DataCopyPad(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const Da
   if (pad.isPad && pad.rightPadding > padded - elems)
     ascend_sim::failf("DataCopyPad: rightPadding ", int(pad.rightPadding), " beyond the 32-byte block");
   uint64_t s = 0, d = 0;
+  sim_detail::Instr ins(sim_detail::Pipe::kMTE2, "DataCopyPad GM->UB");
   for (uint16_t b = 0; b < p.blockCount; ++b) {
     src.check(s, elems);
     dst.check_range(d, padded, "DataCopyPad");
+    ins.read_gm(src.raw() + s, p.blockLen);
+    sim_detail::writes(ins, dst[d], padded);
     std::memcpy(dst.data() + d, src.raw() + s, p.blockLen);
     dst.mark_written(d, elems);
     dst.mark_poison(d + elems, padded - elems);
@@ -346,6 +414,7 @@ void DataCopyPad(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const Da
     s += elems + p.srcStride / sizeof(T);
     d += padded + p.dstStride * 32 / sizeof(T);
   }
+  ins.commit();
 }
 // UB -> GM: blockCount blocks of blockLen bytes (UB gap srcStride 32-byte blocks; GM gap dstStride bytes).
 template <typename T>
@@ -353,13 +422,16 @@ void DataCopyPad(const GlobalTensor<T>& dst, const LocalTensor<T>& src, const Da
   if (src.byte_offset() % 32 != 0) ascend_sim::fail("DataCopyPad UB->GM: local address is not 32-byte aligned");
   const uint32_t elems = p.blockLen / sizeof(T), padded = (p.blockLen + 31) / 32 * 32 / sizeof(T);
   uint64_t s = 0, d = 0;
+  sim_detail::Instr ins(sim_detail::Pipe::kMTE3, "DataCopyPad UB->GM");
   for (uint16_t b = 0; b < p.blockCount; ++b) {
     src.check_read(s, elems, "DataCopyPad UB->GM");
     dst.check(d, elems);
+    sim_detail::reads(ins, src[s], elems).write_gm(dst.raw() + d, p.blockLen);
     std::memcpy(dst.raw() + d, src.data() + s, p.blockLen);
     s += padded + p.srcStride * 32 / sizeof(T);
     d += elems + p.dstStride / sizeof(T);
   }
+  ins.commit();
 }
 
 // ---- Cube path ----
@@ -371,10 +443,20 @@ void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const Nd2Nz
   if (dst.mem() != ascend_sim::Mem::kL1) ascend_sim::fail("DataCopy with Nd2NzParams: destination must be L1");
   if (dst.byte_offset() % 32 != 0) ascend_sim::fail("DataCopy ND->NZ: L1 address is not 32-byte aligned");
   constexpr uint32_t C0 = 32 / sizeof(T);
+  sim_detail::Instr ins(sim_detail::Pipe::kMTE2, "DataCopy ND->NZ");
+  for (uint32_t nd = 0; nd < p.ndNum; ++nd)
+    for (uint32_t cb = 0; cb < (p.dValue + C0 - 1) / C0; ++cb)  // the 32-byte pieces each row lands in
+      for (uint32_t r = 0; r < p.nValue; ++r) {
+        const uint64_t d = (uint64_t(cb) * p.dstNzC0Stride + uint64_t(r) * p.dstNzNStride) * C0 +
+                           uint64_t(nd) * p.dstNzMatrixStride;
+        dst.check_range(d, C0, "DataCopy ND->NZ");
+        ins.write(dst.mem(), dst.byte_offset() + d * sizeof(T), 32);
+      }
   for (uint32_t nd = 0; nd < p.ndNum; ++nd)
     for (uint32_t r = 0; r < p.nValue; ++r) {
       const uint64_t s = uint64_t(nd) * p.srcNdMatrixStride + uint64_t(r) * p.srcDValue;
       src.check(s, p.dValue);
+      ins.read_gm(src.raw() + s, uint64_t(p.dValue) * sizeof(T));
       for (uint32_t c = 0; c < p.dValue; ++c) {
         const uint64_t d = (uint64_t(c / C0) * p.dstNzC0Stride + uint64_t(r) * p.dstNzNStride) * C0 + c % C0 +
                            uint64_t(nd) * p.dstNzMatrixStride;
@@ -383,6 +465,7 @@ void DataCopy(const LocalTensor<T>& dst, const GlobalTensor<T>& src, const Nd2Nz
         dst.mark_written(d, 1);
       }
     }
+  ins.commit();
 }
 
 // L1/L0A/L0B fill: repeatTimes runs of blockNum blocks of initValue, dstGap blocks apart; a block is 32 bytes in
@@ -392,15 +475,20 @@ void InitConstValue(const LocalTensor<T>& dst, const InitConstValueParams<U>& p)
   sim_detail::need(ascend_sim::CoreKind::kAIC, "InitConstValue");
   if (dst.mem() != ascend_sim::Mem::kL1 && dst.mem() != ascend_sim::Mem::kL0A && dst.mem() != ascend_sim::Mem::kL0B)
     ascend_sim::fail("InitConstValue: destination must be L1, L0A or L0B");
-  const uint32_t per_block = (dst.mem() == ascend_sim::Mem::kL1 ? 32 : 512) / sizeof(T);
+  const bool l1 = dst.mem() == ascend_sim::Mem::kL1;
+  const uint32_t per_block = (l1 ? 32 : 512) / sizeof(T);
+  // PIPE_MTE2 into L1, PIPE_MTE1 into L0A/L0B (Fill.md, 约束说明)
+  sim_detail::Instr ins(l1 ? sim_detail::Pipe::kMTE2 : sim_detail::Pipe::kMTE1, "InitConstValue");
   uint64_t off = 0;
   for (uint32_t r = 0; r < p.repeatTimes; ++r) {
     const uint64_t n = uint64_t(p.blockNum) * per_block;
     dst.check_range(off, n, "InitConstValue");
+    sim_detail::writes(ins, dst[off], n);
     for (uint64_t i = 0; i < n; ++i) dst.data()[off + i] = static_cast<T>(p.initValue);
     dst.mark_written(off, n);
     off += n + uint64_t(p.dstGap) * per_block;
   }
+  ins.commit();
 }
 
 // L1 -> L0A/L0B by 512-byte fractals: fractal i comes from startIndex + i·srcStride and lands at i·(dstGap + 1);
@@ -413,11 +501,14 @@ void LoadData(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LoadDa
   static_assert(sizeof(T) == 2, "the simulator's LoadData handles 16-bit fractals (16x16)");
   auto& sm = ascend_sim::ctx().memory(src.mem());
   auto& dm = ascend_sim::ctx().memory(dst.mem());
+  sim_detail::Instr ins(sim_detail::Pipe::kMTE1, "LoadData");
   for (uint32_t i = 0; i < p.repeatTimes; ++i) {
     const uint64_t sf = (uint64_t(p.startIndex) + uint64_t(i) * p.srcStride) * 256;
     const uint64_t df = uint64_t(i) * (p.dstGap + 1) * 256;
     src.check_range(sf, 256, "LoadData");
     dst.check_range(df, 256, "LoadData");
+    sim_detail::reads(ins, src[sf], 256);
+    sim_detail::writes(ins, dst[df], 256);
     for (int r = 0; r < 16; ++r)
       for (int c = 0; c < 16; ++c) {
         const uint64_t so = sf + (p.ifTranspose ? c * 16 + r : r * 16 + c), dof = df + r * 16 + c;
@@ -427,6 +518,7 @@ void LoadData(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LoadDa
         dm.written[db + 1] = sm.written[sb + 1];
       }
   }
+  ins.commit();
 }
 
 // C (L0C, fp32, NZ) [+]= A (L0A, ZZ fractals) · B (L0B, ZN fractals): A(i, k) at ((i/16)·kb + k/16)·256 +
@@ -445,21 +537,16 @@ void Mmad(const LocalTensor<DstT>& dst, const LocalTensor<Src0T>& a, const Local
   const bool gemv = p.m == 1;
   const char* aRead = gemv ? "Mmad A (L0A) with m = 1: GEMV mode reads A as K contiguous values (GEMV.md)"
                            : "Mmad A (L0A)";
-  // K accumulation into L0C written by a Mmad with (m/16)·(n/16) < 10 needs PipeBarrier<PIPE_M> between the two
-  // (asc-devkit 矩阵计算（ISASI）/Mmad计算/Mmad.md, 同步优化说明; CANN 8.1.RC1
-  // highlevel_api/impl/matmul/stage/compute/mmad_compute.h, LIMIT_MNSIZE = 10)
-  auto& core = ascend_sim::ctx();
-  if (!p.cmatrixInitVal && core.last_mmad_small && core.m_barriers == core.last_mmad_barriers)
-    ascend_sim::failf("Mmad accumulates (cmatrixInitVal = false) into L0C right after a Mmad with m = ", core.last_mmad_m,
-                      ", n = ", core.last_mmad_n, ": (m/16)·(n/16) < 10 needs PipeBarrier<PIPE_M> between them ",
-                      "(PIPE_M rule, Mmad.md 同步优化说明)");
-  core.last_mmad_small = (p.m / 16) * (p.n / 16) < 10;
-  core.last_mmad_barriers = core.m_barriers;
-  core.last_mmad_m = p.m;
-  core.last_mmad_n = p.n;
   a.check_range(0, uint64_t(mp) * kb * 16, "Mmad A");
   b.check_range(0, uint64_t(kb) * nb * 256, "Mmad B");
   dst.check_range(0, uint64_t(nb) * 16 * mp, "Mmad C");
+  // a K-accumulating Mmad reads L0C: after a Mmad with (m/16)·(n/16) < 10 that needs PipeBarrier<PIPE_M> (the PIPE_M
+  // rule of sim_sync.cpp: Mmad.md 同步优化说明; CANN 8.1.RC1 mmad_compute.h LIMIT_MNSIZE = 10)
+  sim_detail::Instr ins(sim_detail::Pipe::kM, "Mmad");
+  sim_detail::reads(ins, a, gemv ? p.k : uint64_t(mp) * kb * 16);
+  sim_detail::reads(ins, b, uint64_t(kb) * nb * 256);
+  if (!p.cmatrixInitVal) sim_detail::reads(ins, dst, uint64_t(nb) * 16 * mp);
+  sim_detail::writes(ins, dst, uint64_t(nb) * 16 * mp, (p.m / 16) * (p.n / 16) < 10);
   for (uint32_t i = 0; i < p.m; ++i)
     for (uint32_t j = 0; j < p.n; ++j) {
       const uint64_t co = (uint64_t(j / 16) * mp + i) * 16 + j % 16;
@@ -478,6 +565,7 @@ void Mmad(const LocalTensor<DstT>& dst, const LocalTensor<Src0T>& a, const Local
       dst.data()[co] = acc;
       dst.mark_written(co, 1);
     }
+  ins.commit();
 }
 
 // L0C (NZ, fp32) -> GM (ND): element (i, j) from ((j/16)·srcStride + i)·16 + j%16 to i·dstStride + j, converted
@@ -489,14 +577,19 @@ void Fixpipe(const GlobalTensor<DstT>& dst, const LocalTensor<SrcT>& src, const 
   if (src.mem() != ascend_sim::Mem::kL0C) ascend_sim::fail("Fixpipe: source must be L0C");
   if (std::is_same<DstT, half>::value != (p.quantPre == QuantMode_t::F322F16))
     ascend_sim::fail("Fixpipe: quantPre must be F322F16 exactly when the destination is half");
+  sim_detail::Instr ins(sim_detail::Pipe::kFIX, "Fixpipe");
+  for (uint32_t jb = 0; jb < (p.nSize + 15u) / 16u; ++jb)
+    sim_detail::reads(ins, src[uint64_t(jb) * p.srcStride * 16], uint64_t(p.mSize) * 16);
   for (uint32_t i = 0; i < p.mSize; ++i) {
     dst.check(uint64_t(i) * p.dstStride, p.nSize);
+    ins.write_gm(dst.raw() + uint64_t(i) * p.dstStride, uint64_t(p.nSize) * sizeof(DstT));
     for (uint32_t j = 0; j < p.nSize; ++j) {
       const uint64_t so = (uint64_t(j / 16) * p.srcStride + i) * 16 + j % 16;
       src.check_read(so, 1, "Fixpipe (L0C)");
       dst.raw()[uint64_t(i) * p.dstStride + j] = static_cast<DstT>(static_cast<float>(src.data()[so]));
     }
   }
+  ins.commit();
 }
 
 }  // namespace AscendC

@@ -1,5 +1,7 @@
 // Kernels that break one rule each, to show the simulator catches what the hardware would punish.
+#include <cstdint>
 #include <exception>
+#include <string>
 #include <vector>
 
 #include "kernel_operator.h"
@@ -152,6 +154,196 @@ void AccumulateWithoutPipeM() {
   c.FreeTensor(tc);
 }
 
+// ---- intra-core synchronisation (sim_sync.h): each kernel leaves out exactly one sync the rule asks for ----
+
+// 64-byte aligned GM for the kernels below (GM hazards are tracked per 32-byte block)
+struct Gm {
+  std::vector<float> v = std::vector<float>(1024 + 16, 1.0f);
+  float* p() { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) / 64 * 64); }
+};
+
+template <class F>
+void OnAiv(F body) {
+  if ASCEND_IS_AIC { return; }
+  if (GetSubBlockIdx() != 0) return;
+  body();
+}
+
+void DmaOverlap(bool mte3) {
+  OnAiv([mte3] {
+    Gm gm;
+    GlobalTensor<float> g;
+    g.SetGlobalBuffer(gm.p(), 1024);
+    TPipe pipe;
+    TBuf<TPosition::VECCALC> b;
+    pipe.InitBuffer(b, 1024);
+    LocalTensor<float> t = b.Get<float>();
+    if (!mte3) {  // two GM -> UB transfers into overlapping UB
+      DataCopy(t, g, 64);
+      DataCopy(t[32], g[512], 64);
+      return;
+    }
+    Duplicate(t, 2.0f, 128);
+    TEventID ev = pipe.FetchEventID<HardEvent::V_MTE3>();
+    SetFlag<HardEvent::V_MTE3>(ev);
+    WaitFlag<HardEvent::V_MTE3>(ev);
+    DataCopy(g, t, 64);  // two UB -> GM transfers into overlapping GM
+    DataCopy(g[32], t[64], 64);
+  });
+}
+
+// One producer/consumer pair on one AIV without the synchronisation between their pipes.
+void MissingSync(const std::string& which) {
+  OnAiv([&which] {
+    Gm gm;
+    GlobalTensor<float> g;
+    g.SetGlobalBuffer(gm.p(), 1024);
+    TPipe pipe;
+    TBuf<TPosition::VECCALC> b;
+    pipe.InitBuffer(b, 1024);
+    LocalTensor<float> t = b.Get<float>(), u = t[128];
+    if (which == "v_to_s") {  // the scalar unit reads a vector result
+      Duplicate(t, 1.0f, 64);
+      (void)t.GetValue(3);
+    } else if (which == "s_to_v") {  // a vector instruction reads what the scalar unit stored
+      Duplicate(t, 1.0f, 64);
+      TEventID ev = pipe.FetchEventID<HardEvent::V_S>();
+      SetFlag<HardEvent::V_S>(ev);
+      WaitFlag<HardEvent::V_S>(ev);
+      t.SetValue(3, 5.0f);
+      Exp(u, t, 64);
+    } else if (which == "v_to_v") {  // a vector instruction reads the previous one's result
+      Duplicate(t, 1.0f, 64);
+      PipeBarrier<PIPE_V>();
+      Adds(u, t, 1.0f, 64);
+      Muls(t, u, 2.0f, 64);
+    } else if (which == "v_to_mte3") {  // MTE3 copies out a vector result (a TBuf: no TQue to order them)
+      Duplicate(t, 1.0f, 64);
+      DataCopy(g, t, 64);
+    } else if (which == "mte2_to_v") {  // a vector instruction reads what MTE2 copied in
+      DataCopy(t, g, 64);
+      Exp(u, t, 64);
+    }
+  });
+}
+
+// AIC: Fixpipe writes GM, then DataCopy (MTE2) reads it back into L1 without FIX_MTE2.
+void FixToMte2() {
+  if ASCEND_IS_AIV { return; }
+  std::vector<half> gm(1024 + 64, half(0.0f));
+  GlobalTensor<half> g;
+  g.SetGlobalBuffer(reinterpret_cast<half*>((reinterpret_cast<uintptr_t>(gm.data()) + 63) / 64 * 64), 1024);
+  TPipe pipe;
+  TQue<TPosition::A2, 1> a;
+  TQue<TPosition::B2, 1> b;
+  TQue<TPosition::CO1, 1> c;
+  TQue<TPosition::B1, 1> l1;
+  pipe.InitBuffer(a, 1, 512);
+  pipe.InitBuffer(b, 1, 512);
+  pipe.InitBuffer(c, 1, 1024);
+  pipe.InitBuffer(l1, 1, 512);
+  LocalTensor<half> ta = a.AllocTensor<half>(), tb = b.AllocTensor<half>();
+  InitConstValue(ta, InitConstValueParams<half>(1, 1, 0, half(1.0f)));
+  InitConstValue(tb, InitConstValueParams<half>(1, 1, 0, half(1.0f)));
+  a.EnQue(ta);
+  b.EnQue(tb);
+  ta = a.DeQue<half>();
+  tb = b.DeQue<half>();
+  LocalTensor<float> tc = c.AllocTensor<float>();
+  Mmad(tc, ta, tb, MmadParams(16, 16, 16, 0, false, true));
+  c.EnQue(tc);
+  tc = c.DeQue<float>();
+  FixpipeParamsV220 fp(16, 16, 16, 16, false);
+  fp.quantPre = QuantMode_t::F322F16;
+  Fixpipe(g, tc, fp);
+  LocalTensor<half> t1 = l1.AllocTensor<half>();
+  DataCopy(t1, g, Nd2NzParams(1, 16, 16, 0, 16, 16, 1, 0));
+  l1.EnQue(t1);
+  t1 = l1.DeQue<half>();
+  a.FreeTensor(ta);
+  b.FreeTensor(tb);
+  c.FreeTensor(tc);
+  l1.FreeTensor(t1);
+}
+
+// AIV 0 writes GM through MTE3 but sets the cross-core flag on PIPE_V, which does not wait for MTE3; the AIC's
+// MTE2 then reads what may not have landed.
+void CrossCoreWrongPipe() {
+  static Gm gm;  // shared by the group's three cores
+  GlobalTensor<float> g;
+  g.SetGlobalBuffer(gm.p(), 1024);
+  if ASCEND_IS_AIV {
+    TPipe pipe;
+    TQue<TPosition::VECOUT, 1> q;  // (destroyed after the set: its end-of-kernel wait would order V after MTE3)
+    if (GetSubBlockIdx() == 0) {
+      pipe.InitBuffer(q, 1, 256);
+      LocalTensor<float> t = q.AllocTensor<float>();
+      Duplicate(t, 3.0f, 64);
+      q.EnQue(t);
+      t = q.DeQue<float>();
+      DataCopy(g, t, 64);
+      q.FreeTensor(t);
+    }
+    CrossCoreSetFlag<2, PIPE_V>(5);
+  } else {
+    TPipe pipe;
+    TQue<TPosition::B1, 1> l1;
+    pipe.InitBuffer(l1, 1, 512);
+    CrossCoreWaitFlag(5);
+    LocalTensor<float> t = l1.AllocTensor<float>();
+    DataCopy(t, g, Nd2NzParams(1, 8, 8, 0, 8, 8, 1, 0));
+    l1.EnQue(t);
+    t = l1.DeQue<float>();
+    l1.FreeTensor(t);
+  }
+}
+
+// The event-ID pool of one HardEvent has 8 IDs: a ninth AllocEventID<V_MTE2> finds none.
+void EventBudget() {
+  OnAiv([] {
+    TPipe pipe;
+    for (int i = 0; i < 9; ++i) (void)pipe.AllocEventID<HardEvent::V_MTE2>();
+  });
+}
+
+void FlagMisuse(int mode) {
+  OnAiv([mode] {
+    TPipe pipe;
+    if (mode == 0) {  // SetFlag twice on one ID
+      SetFlag<HardEvent::V_S>(0);
+      SetFlag<HardEvent::V_S>(0);
+    } else if (mode == 1) {  // WaitFlag with nothing set: the pipe hangs
+      WaitFlag<HardEvent::S_V>(1);
+    } else {  // SetFlag that nobody waits for
+      SetFlag<HardEvent::MTE2_V>(2);
+    }
+  });
+}
+
+// ReduceSum over 4 repeats of 64 fp32 whose first elements are 2^24, 1, 1, -2^24 (the rest 0): in order (A2, count
+// form: repeats added one after another, ReduceSum.md 方式一) that is ((2^24 + 1) + 1) - 2^24 = 0, pairwise it
+// would be (2^24 + 1) + (1 - 2^24) = 1. Reports the result as a message.
+std::string reduce_sum_result;
+void ReduceSumOrder() {
+  OnAiv([] {
+    TPipe pipe;
+    TBuf<TPosition::VECCALC> b;
+    pipe.InitBuffer(b, 2048);
+    LocalTensor<float> t = b.Get<float>(), d = t[256], w = t[264];
+    Duplicate(t, 0.0f, 256);
+    TEventID ev = pipe.FetchEventID<HardEvent::V_S>();
+    SetFlag<HardEvent::V_S>(ev);
+    WaitFlag<HardEvent::V_S>(ev);
+    const float first[4] = {16777216.0f, 1.0f, 1.0f, -16777216.0f};
+    for (int r = 0; r < 4; ++r) t.SetValue(64 * r, first[r]);
+    ev = pipe.FetchEventID<HardEvent::S_V>();
+    SetFlag<HardEvent::S_V>(ev);
+    WaitFlag<HardEvent::S_V>(ev);
+    ReduceSum(d, t, w, 256);
+    reduce_sum_result = pasa_text::Cat("ReduceSum over 4 repeats = ", static_cast<double>(d.GetValue(0)));
+  });
+}
+
 void VectorOpOnCube() {
   if ASCEND_IS_AIV { return; }
   TPipe pipe;
@@ -191,6 +383,18 @@ std::string RunViolationKernel(const std::string& which) {
   else if (which == "poison_mmad") k = PoisonMmad;
   else if (which == "gemv_zz_a") k = GemvOnZzA;
   else if (which == "pipe_m") k = AccumulateWithoutPipeM;
+  else if (which == "mte2_overlap") k = [] { DmaOverlap(false); };
+  else if (which == "mte3_overlap") k = [] { DmaOverlap(true); };
+  else if (which == "v_to_s" || which == "s_to_v" || which == "v_to_v" || which == "v_to_mte3" ||
+           which == "mte2_to_v")
+    k = [which] { MissingSync(which); };
+  else if (which == "fix_to_mte2") k = FixToMte2;
+  else if (which == "cross_core_wrong_pipe") k = CrossCoreWrongPipe;
+  else if (which == "event_budget") k = EventBudget;
+  else if (which == "double_set_flag") k = [] { FlagMisuse(0); };
+  else if (which == "wait_without_set") k = [] { FlagMisuse(1); };
+  else if (which == "flag_never_waited") k = [] { FlagMisuse(2); };
+  else if (which == "reduce_sum_order") k = ReduceSumOrder;
   else if (which == "deadlock") k = Deadlock;
   else if (which == "ok") k = [] {};
   else throw SimError("unknown violation case '" + which + "'");
@@ -208,6 +412,7 @@ std::string RunViolationKernel(const std::string& which) {
   } catch (const SimError& e) {
     return e.what();
   }
+  if (which == "reduce_sum_order") return reduce_sum_result;
   return "";
 }
 
