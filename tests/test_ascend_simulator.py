@@ -48,6 +48,12 @@ def test_simulator_catches(case, message):
     assert message in caught
 
 
+def test_reduce_sum_adds_repeats_in_order():
+    # Atlas A2, count form: a tree within each 256-byte repeat, the repeats' sums one after another (ReduceSum.md);
+    # first elements 2^24, 1, 1, -2^24: in order ((2^24 + 1) + 1) - 2^24 = 0, pairwise across repeats 1
+    assert sim.violation("reduce_sum_order") == "ReduceSum over 4 repeats = 0"
+
+
 def test_a_clean_kernel_raises_nothing():
     assert sim.violation("ok") == ""
 

@@ -335,19 +335,22 @@ void ReduceSum(const LocalTensor<T>& d, const LocalTensor<T>& s, const LocalTens
   sim_detail::vec_operand(work, 1, "ReduceSum", false);  // not used by the count form on Atlas A2 (ReduceSum.md)
   sim_detail::Instr pass(sim_detail::Pipe::kV, "ReduceSum");
   sim_detail::reads(pass, s, count);
-  // a tree: each 256-byte repeat is summed pairwise, then the repeats' sums pairwise (each sum rounded to T)
-  std::vector<float> part;
+  // Atlas A2, count form (ReduceSum.md, 方式一): a binary tree within each 256-byte repeat, then the repeats' sums
+  // added one after another; each sum rounded to T. (The tree's pairing within a repeat is adjacent elements, as
+  // ReduceDataBlock.md draws it for one 32-byte block; how the 8 blocks of a repeat pair up is not documented.)
   constexpr int32_t lanes = 256 / sizeof(T);
+  float acc = 0.f;
   for (int32_t r0 = 0; r0 < count; r0 += lanes) {
     std::vector<float> v;
     for (int32_t i = r0; i < std::min(count, r0 + lanes); ++i) v.push_back(static_cast<float>(s.data()[i]));
-    part.push_back(sim_detail::pairwise_sum<T>(v));
+    const float part = sim_detail::pairwise_sum<T>(v);
+    acc = r0 == 0 ? part : static_cast<float>(static_cast<T>(acc + part));
   }
   pass.commit();
   sim_detail::sync_pair(HardEvent::V_S);
   sim_detail::Instr store(sim_detail::Pipe::kS, "ReduceSum (scalar store of the result)");
   sim_detail::writes(store, d, 1);
-  d.data()[0] = static_cast<T>(part.empty() ? 0.f : sim_detail::pairwise_sum<T>(part));
+  d.data()[0] = static_cast<T>(acc);
   d.mark_written(0, 1);
   store.commit();
   sim_detail::sync_pair(HardEvent::S_V);

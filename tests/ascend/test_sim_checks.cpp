@@ -41,7 +41,8 @@ int main() {
       {"event_budget", "event-ID budget: all 8 IDs of HardEvent V_MTE2 are held"},
       {"double_set_flag", "SetFlag<V_S>(0) twice with no WaitFlag in between"},
       {"wait_without_set", "WaitFlag<S_V>(1) with no SetFlag<S_V>(1) before it"},
-      {"flag_never_waited", "SetFlag<MTE2_V>(2) still set at kernel end"}, {"deadlock", "deadlock"}};
+      {"flag_never_waited", "SetFlag<MTE2_V>(2) still set at kernel end"},
+      {"reduce_sum_order", "ReduceSum over 4 repeats = 0"}, {"deadlock", "deadlock"}};
   for (const auto& c : cases) {
     const std::string msg = ascend_sim::RunViolationKernel(c.first);
     const bool ok = msg.find(c.second) != std::string::npos;
