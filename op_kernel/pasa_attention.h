@@ -5,11 +5,11 @@
 //        of K'_j's rows to the GM workspace; h = s·(Q·c_jᵀ) per own row.           -> flag KP
 //   AIC  ShiftKeys(j), pasa/paper: K'_j = fp16(M·K_j) on the Cube (M from the workspace, built by the AIVs once)
 //   AIC  Scores(j): S' = Q·K'_jᵀ on the Cube (fp16 in L0A/L0B, fp32 in L0C, fp16 out) -> flag S
-//   AIV  Softmax(j): x = S' (·s_rest) + bias + mask, row max, P = fp16(exp(x − r)), row sums, the variant's
-//        running statistics; P to the workspace                                     -> flag P
+//   AIV  Softmax(j): x = S' (·s_rest), the user's mask, causal limit and block tail applied by selection, row max,
+//        P = fp16(exp(x − r)), row sums, the variant's running statistics; P to the workspace -> flag P
 //   AIC  ValuesTimesP(j): PV = P·V_j on the Cube (fp32 out)                          -> flag PV
 //   AIV  UpdateOutput(j): O = α·O + γ·PV in UB
-// The AIV prepares K'_{j+1} while the AIC computes P·V_j. At the end O / l goes to the fp32 output.
+// The AIV prepares K'_{j+1} while the AIC computes P·V_j. At the end O / l goes to the output in fp16 or bf16.
 #pragma once
 
 #include "kernel_operator.h"
@@ -25,6 +25,7 @@ constexpr uint16_t FLAG_P = 3;   // AIV -> AIC: P_j is in the workspace
 constexpr uint16_t FLAG_PV = 4;  // AIC -> AIV: P_j·V_j is in the workspace
 
 __aicore__ inline float NegInf() { return -__builtin_huge_valf(); }
+constexpr float kFloatMax = 3.40282346638528859812e38f;
 __aicore__ inline float RoundHalf(float x) { return static_cast<float>(static_cast<half>(x)); }
 __aicore__ inline float NanMax(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
 __aicore__ inline uint32_t Min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
@@ -42,7 +43,7 @@ class PasaAttention {
  public:
   __aicore__ inline PasaAttention() {}
 
-  __aicore__ inline void Init(GM_ADDR q, GM_ADDR k, GM_ADDR v, GM_ADDR bias, GM_ADDR out, GM_ADDR workspace,
+  __aicore__ inline void Init(GM_ADDR q, GM_ADDR k, GM_ADDR v, GM_ADDR mask, GM_ADDR out, GM_ADDR workspace,
                               const PasaAttentionTilingData& tiling, TPipe* pipe) {
     t_ = tiling;
     pipe_ = pipe;
@@ -52,8 +53,14 @@ class PasaAttention {
     qGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(q), qSize);
     kGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(k), kvSize);
     vGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(v), kvSize);
-    if (t_.hasBias) biasGm_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(bias), uint64_t(t_.batch) * t_.heads * t_.s1 * t_.s2);
-    outGm_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(out), qSize);
+    // the mask as passed: its last element is at (B−1)·batch stride + (N−1)·head stride + (S1−1)·row stride + S2−1
+    const uint64_t maskSize = uint64_t(t_.batch - 1) * t_.maskBatchStride + uint64_t(t_.heads - 1) * t_.maskHeadStride +
+                              uint64_t(t_.s1 - 1) * t_.maskRowStride + t_.s2;
+    if (t_.maskType == PASA_MASK_BOOL) maskBool_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(mask), maskSize);
+    if (t_.maskType == PASA_MASK_FP16) maskHalf_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(mask), maskSize);
+    if (t_.maskType == PASA_MASK_BF16) maskBf16_.SetGlobalBuffer(reinterpret_cast<__gm__ bfloat16_t*>(mask), maskSize);
+    if (t_.maskType == PASA_MASK_FP32) maskFloat_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(mask), maskSize);
+    outGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(out), qSize);  // fp16 or bf16 (outType): 2-byte values
     if ASCEND_IS_AIC {
       group_ = static_cast<uint32_t>(GetBlockIdx());
     } else {
@@ -63,7 +70,7 @@ class PasaAttention {
     __gm__ uint8_t* ws = workspace + uint64_t(group_) * t_.wsPerCore;
     const uint32_t kpBlocks = t_.keyCacheBlocks > 0 ? t_.keyCacheBlocks : 1;
     wsKp_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsKpOff), kpBlocks * t_.blockN * t_.headDim);
-    if (t_.keyCacheBlocks > 0)
+    if (t_.keyCacheBlocks > 0 && t_.variant == PASA_VARIANT_EXACT)
       wsC_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(ws + t_.wsCOff), 2 * t_.keyCacheBlocks * t_.headDim);
     if (t_.variant != PASA_VARIANT_EXACT)
       wsM_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsMOff), 2 * t_.blockN * t_.blockN);
@@ -316,7 +323,9 @@ class PasaAttention {
   __aicore__ inline void InitVectorBuffers() {
     pipe_->InitBuffer(inQue_, 2, buf_.in);
     pipe_->InitBuffer(outQue_, 2, buf_.out);
-    if (t_.hasBias) pipe_->InitBuffer(biasQue_, 2, buf_.biasIn);
+    if (buf_.maskIn) pipe_->InitBuffer(maskQue_, 2, buf_.maskIn);
+    if (buf_.maskWork) pipe_->InitBuffer(maskWorkBuf_, buf_.maskWork);
+    pipe_->InitBuffer(selBuf_, buf_.sel);
     pipe_->InitBuffer(kWorkBuf_, buf_.kWork);
     pipe_->InitBuffer(colBuf_, buf_.col);
     if (buf_.q16) pipe_->InitBuffer(q16Buf_, buf_.q16);
@@ -328,7 +337,7 @@ class PasaAttention {
     pipe_->InitBuffer(rowBuf_, buf_.row);
     pipe_->InitBuffer(statBuf_, buf_.stat);
     pipe_->InitBuffer(redBuf_, buf_.red);
-    // column index ramp 0, -1, -2, ... for the causal/tail mask
+    // key index ramp 0, -1, -2, ... for the causal/tail selection
     colNeg_ = rowBuf_.Get<float>();
     for (uint32_t i = 0; i < t_.blockN; ++i) colNeg_.SetValue(i, -static_cast<float>(i));
     rowPitch_ = PasaAlign(t_.blockN * 4, 32) / 4;
@@ -482,7 +491,7 @@ class PasaAttention {
   __aicore__ inline void RowShifts(const LocalTensor<float>& centre) {
     const uint32_t d = t_.headDim;
     LocalTensor<half> q16 = q16Buf_.Get<half>();
-    LocalTensor<float> red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[2 * rowPitch_], tmp = Col(3);
+    LocalTensor<float> red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[rowPitch_], tmp = Col(3);
     LocalTensor<float> h = Stat(ST_H);
     for (uint32_t r = 0; r < myRows_; ++r) {  // ReduceSum ends with V_S and S_V: the next row's Cast may follow
       Cast(tmp, q16[r * d], RoundMode::CAST_NONE, d);
@@ -540,12 +549,12 @@ class PasaAttention {
     VBarrier();
   }
 
-  // Scores of this AIV's rows: x = S' (·s_rest) + bias + mask; P = fp16(exp(x − r)); the running statistics.
+  // Scores of this AIV's rows: x = S' (·s_rest) with the mask, causal limit and tail; P = fp16(exp(x − r)); the
+  // running statistics.
   __aicore__ inline void Softmax(const Task& task, uint32_t j) {
     const uint32_t c0 = j * t_.blockN, nj = BlockKeys(j), njPad = Align16(nj);
     const bool exact = t_.variant == PASA_VARIANT_EXACT, paper = t_.variant == PASA_VARIANT_PAPER;
-    LocalTensor<float> x = x32Buf_.Get<float>(), red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[2 * rowPitch_];
-    LocalTensor<float> maskRow = rowBuf_.Get<float>()[rowPitch_];
+    LocalTensor<float> x = x32Buf_.Get<float>(), red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[rowPitch_];
     LocalTensor<float> mu = Stat(ST_MU), rmax = Stat(ST_RMAX), rsum = Stat(ST_RSUM);
     for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {
       const uint32_t vr = Min32(t_.vecRows, myRows_ - rc), count = vr * njPad;
@@ -568,32 +577,8 @@ class PasaAttention {
         Muls(x, x, t_.scaleRest, static_cast<int32_t>(count));
         VBarrier();
       }
-      if (t_.hasBias) AddBias(task, c0, nj, njPad, rc, vr, x);
-      for (uint32_t r = 0; r < vr; ++r) {  // causal limit and the block's tail as −inf
-        int64_t limit = int64_t(t_.s2) - 1;
-        if (t_.causal) {
-          const int64_t lim = int64_t(task.r0) + myR0_ + rc + r + t_.causalOffset;
-          limit = lim < limit ? lim : limit;
-        }
-        const int64_t rel = limit - int64_t(c0);
-        if (rel >= int64_t(njPad) - 1) continue;
-        LocalTensor<float> xr = x[r * njPad];
-        if (rel < 0) {
-          Duplicate(xr, NegInf(), static_cast<int32_t>(njPad));
-          continue;
-        }
-        Adds(maskRow, colNeg_, static_cast<float>(rel + 1), static_cast<int32_t>(njPad));  // > 0 where visible
-        VBarrier();
-        Mins(maskRow, maskRow, 1.0f, static_cast<int32_t>(njPad));
-        VBarrier();
-        Maxs(maskRow, maskRow, 0.0f, static_cast<int32_t>(njPad));
-        VBarrier();
-        Ln(maskRow, maskRow, static_cast<int32_t>(njPad));  // 0 where visible, −inf where hidden
-        VBarrier();
-        Add(xr, xr, maskRow, static_cast<int32_t>(njPad));
-        VBarrier();
-      }
-      VBarrier();
+      if (t_.maskType != PASA_MASK_NONE) ApplyMask(task, c0, nj, njPad, rc, vr, x);
+      HideKeysPastLimit(task, c0, njPad, rc, vr, x);
       LocalTensor<half> pOut = outQue_.AllocTensor<half>();
       if (paper) {  // every step in fp16
         LocalTensor<half> x16 = x16Buf_.Get<half>();
@@ -642,20 +627,127 @@ class PasaAttention {
     UpdateStatistics(nj);
   }
 
-  __aicore__ inline void AddBias(const Task& task, uint32_t c0, uint32_t nj, uint32_t njPad, uint32_t rc, uint32_t vr,
-                                 const LocalTensor<float>& x) {
-    LocalTensor<float> bias = biasQue_.AllocTensor<float>();
-    Duplicate(bias, 0.0f, static_cast<int32_t>(vr * njPad));
-    Sync<HardEvent::V_MTE2>();
-    const uint32_t nj8 = PasaAlign(nj, 8);
-    const uint64_t off = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_ + rc) * t_.s2 + c0;
-    DataCopyPad(bias, biasGm_[off], DataCopyExtParams(vr, nj * 4, (t_.s2 - nj) * 4, (njPad - nj8) / 8, 0),
-                DataCopyPadExtParams<float>(true, 0, static_cast<uint8_t>(nj8 - nj), 0.0f));
-    biasQue_.EnQue(bias);
-    bias = biasQue_.DeQue<float>();
-    Add(x, x, bias, static_cast<int32_t>(vr * njPad));
+  // The user's mask on vr rows of x (pitch njPad), by selection: a hidden key's score becomes −inf whatever it
+  // is (never inf + (−inf)). bool: selector (m − 1/2)·inf, ±inf. float b (added to the score): b' = max(b, −FLT_MAX)
+  // equals b wherever b is finite, t = b − b' is 0 there and −inf where b = −inf, selector (t + 1/2)·inf; x becomes
+  // min(x + b', selector), which is x + b for every finite b and −inf where b = −inf (Min and Maxs pass NaN on:
+  // 附录/Memory矢量计算接口边界值汇总.md, tables 14 and 17). The mask rows come from GM as passed: one row when the
+  // mask broadcasts over the query rows.
+  __aicore__ inline void ApplyMask(const Task& task, uint32_t c0, uint32_t nj, uint32_t njPad, uint32_t rc,
+                                   uint32_t vr, const LocalTensor<float>& x) {
+    const uint32_t type = t_.maskType, es = PasaMaskBytes(type), rows = t_.maskRowStride ? vr : 1;
+    const uint64_t off = uint64_t(task.b) * t_.maskBatchStride + uint64_t(task.h) * t_.maskHeadStride +
+                         uint64_t(task.r0 + myR0_ + rc) * t_.maskRowStride + c0;
+    const uint32_t srcGap = rows > 1 ? (t_.maskRowStride - nj) * es : 0;
+    const float posInf = -NegInf();
+    LocalTensor<float> sel = selBuf_.Get<float>(), mb;
+    LocalTensor<uint8_t> in = maskQue_.AllocTensor<uint8_t>();
+    if (type == PASA_MASK_BOOL) {  // rows land at a 32-byte pitch; the padding bytes are 0 (hidden)
+      const uint32_t pitch = PasaAlign(nj, 32);
+      DataCopyPad(in, maskBool_[off], DataCopyExtParams(static_cast<uint16_t>(rows), nj, srcGap, 0, 0),
+                  DataCopyPadExtParams<uint8_t>(true, 0, static_cast<uint8_t>(pitch - nj), 0));
+      maskQue_.EnQue(in);
+      in = maskQue_.DeQue<uint8_t>();
+      LocalTensor<half> m16 = maskWorkBuf_.Get<half>();
+      VBarrier();  // the previous step's reads of the work tile are done
+      for (uint32_t r = 0; r < rows; ++r) Cast(m16[r * njPad], in[r * pitch], RoundMode::CAST_NONE, njPad);
+      VBarrier();
+      Adds(m16, m16, static_cast<half>(-0.5f), static_cast<int32_t>(rows * njPad));
+      VBarrier();
+      Muls(m16, m16, static_cast<half>(posInf), static_cast<int32_t>(rows * njPad));
+      VBarrier();
+      Cast(sel, m16, RoundMode::CAST_NONE, rows * njPad);
+      VBarrier();
+      SelectRows(x, sel, rows, vr, njPad);
+      maskQue_.FreeTensor(in);
+      return;
+    }
+    if (type == PASA_MASK_FP32) {  // rows at the score tile's pitch; the columns past nj zero
+      const uint32_t nj8 = PasaAlign(nj, 8);
+      LocalTensor<float> inF = in.ReinterpretCast<float>();
+      if (nj8 < njPad) {
+        Duplicate(inF, 0.0f, static_cast<int32_t>(rows * njPad));
+        Sync<HardEvent::V_MTE2>();
+      }
+      DataCopyPad(inF, maskFloat_[off], DataCopyExtParams(static_cast<uint16_t>(rows), nj * 4, srcGap, (njPad - nj8) / 8, 0),
+                  DataCopyPadExtParams<float>(true, 0, static_cast<uint8_t>(nj8 - nj), 0.0f));
+      maskQue_.EnQue(in);
+      in = maskQue_.DeQue<uint8_t>();
+      mb = in.ReinterpretCast<float>();
+    } else {  // fp16 / bf16: 2-byte rows land at the score tile's pitch; converted to fp32 (exactly)
+      mb = maskWorkBuf_.Get<float>();
+      const DataCopyExtParams copy(static_cast<uint16_t>(rows), nj * 2, srcGap, 0, 0);
+      if (type == PASA_MASK_FP16) {
+        DataCopyPad(in.ReinterpretCast<half>(), maskHalf_[off], copy,
+                    DataCopyPadExtParams<half>(true, 0, static_cast<uint8_t>(njPad - nj), static_cast<half>(0.0f)));
+      } else {
+        DataCopyPad(in.ReinterpretCast<bfloat16_t>(), maskBf16_[off], copy,
+                    DataCopyPadExtParams<bfloat16_t>(true, 0, static_cast<uint8_t>(njPad - nj),
+                                                     static_cast<bfloat16_t>(0.0f)));
+      }
+      maskQue_.EnQue(in);
+      in = maskQue_.DeQue<uint8_t>();
+      VBarrier();  // the previous step's reads of the work tile are done
+      if (type == PASA_MASK_FP16) {
+        Cast(mb, in.ReinterpretCast<half>(), RoundMode::CAST_NONE, rows * njPad);
+      } else {
+        Cast(mb, in.ReinterpretCast<bfloat16_t>(), RoundMode::CAST_NONE, rows * njPad);
+      }
+    }
+    const int32_t count = static_cast<int32_t>(rows * njPad);
     VBarrier();
-    biasQue_.FreeTensor(bias);
+    Maxs(sel, mb, -kFloatMax, count);  // b'
+    VBarrier();
+    Sub(mb, mb, sel, count);  // t
+    VBarrier();
+    Adds(mb, mb, 0.5f, count);
+    VBarrier();
+    Muls(mb, mb, posInf, count);  // the selector
+    VBarrier();
+    for (uint32_t r = 0; r < vr; ++r) Add(x[r * njPad], x[r * njPad], sel[rows > 1 ? r * njPad : 0], static_cast<int32_t>(njPad));
+    VBarrier();
+    SelectRows(x, mb, rows, vr, njPad);
+    maskQue_.FreeTensor(in);
+  }
+
+  // x = min(x, selector) on vr rows; the selector has a row per x row, or one row for all.
+  __aicore__ inline void SelectRows(const LocalTensor<float>& x, const LocalTensor<float>& selector, uint32_t rows,
+                                    uint32_t vr, uint32_t njPad) {
+    if (rows > 1) {
+      Min(x, x, selector, static_cast<int32_t>(vr * njPad));
+    } else {
+      for (uint32_t r = 0; r < vr; ++r) Min(x[r * njPad], x[r * njPad], selector, static_cast<int32_t>(njPad));
+    }
+    VBarrier();
+  }
+
+  // Hides the keys past each row's last visible key (causal; the block's padding columns nj..njPad are past
+  // S2 − 1) by selection: selector (limit − key + 1/2)·inf, +inf where visible and −inf where hidden (the offset
+  // kept within [−1, njPad] so the fp32 sum is exact and never 0).
+  __aicore__ inline void HideKeysPastLimit(const Task& task, uint32_t c0, uint32_t njPad, uint32_t rc, uint32_t vr,
+                                           const LocalTensor<float>& x) {
+    LocalTensor<float> sel = selBuf_.Get<float>();
+    bool any = false;
+    for (uint32_t r = 0; r < vr; ++r) any = any || RowLimit(task, c0, njPad, rc + r) < int64_t(njPad) - 1;
+    if (!any) return;
+    for (uint32_t r = 0; r < vr; ++r)
+      Adds(sel[r * njPad], colNeg_, static_cast<float>(RowLimit(task, c0, njPad, rc + r)) + 0.5f,
+           static_cast<int32_t>(njPad));
+    VBarrier();
+    Muls(sel, sel, -NegInf(), static_cast<int32_t>(vr * njPad));
+    VBarrier();
+    SelectRows(x, sel, vr, vr, njPad);
+  }
+
+  // The last key own row i may see, relative to block key c0, clamped to [−1, njPad].
+  __aicore__ inline int64_t RowLimit(const Task& task, uint32_t c0, uint32_t njPad, uint32_t i) const {
+    int64_t limit = int64_t(t_.s2) - 1;
+    if (t_.causal) {
+      const int64_t lim = int64_t(task.r0) + myR0_ + i + t_.causalOffset;
+      limit = lim < limit ? lim : limit;
+    }
+    const int64_t rel = limit - int64_t(c0);
+    return rel < -1 ? -1 : (rel > int64_t(njPad) ? int64_t(njPad) : rel);
   }
 
   // The variant's running statistics for block j (scalar per row), α and γ through one vector Exp.
@@ -771,21 +863,22 @@ class PasaAttention {
     }
   }
 
-  // out = O / l (paper: fp16(O / l)); rows that saw no key: 0.
+  // out = O / l (paper: fp16(O / l)) rounded to the output dtype; rows that saw no key: 0. O / l is formed in place
+  // in O, which the next task clears.
   __aicore__ inline void WriteOutput(const Task& task) {
     const uint32_t d = t_.headDim;
-    const bool paper = t_.variant == PASA_VARIANT_PAPER;
+    const bool paper = t_.variant == PASA_VARIANT_PAPER, bf16 = t_.outType == PASA_OUT_BF16;
     LocalTensor<float> o = o32Buf_.Get<float>(), l = Stat(ST_L), seenAny = Stat(ST_ANY), tmp = Col(3);
     const uint64_t outRow = (uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_;
     for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {
       const uint32_t vr = Min32(t_.vecRows, myRows_ - rc);
-      LocalTensor<float> out = outQue_.AllocTensor<float>();
+      LocalTensor<half> out = outQue_.AllocTensor<half>();  // fp16, or bf16 bits (outType)
       for (uint32_t r = 0; r < vr; ++r) {
         const uint32_t i = rc + r;
         const float li = l.GetValue(i);
         const bool any = seenAny.GetValue(i) != 0.0f;
         if (!any) {
-          Duplicate(out[r * d], 0.0f, static_cast<int32_t>(d));
+          Duplicate(out.ReinterpretCast<uint16_t>()[r * d], static_cast<uint16_t>(0), static_cast<int32_t>(d));
           continue;
         }
         if (paper) {
@@ -794,18 +887,19 @@ class PasaAttention {
         }
         Duplicate(tmp, li, static_cast<int32_t>(d));
         VBarrier();
-        Div(out[r * d], o[i * d], tmp, static_cast<int32_t>(d));
-        if (paper) {
-          LocalTensor<half> h16 = pv16Buf_.Get<half>();
+        Div(o[i * d], o[i * d], tmp, static_cast<int32_t>(d));
+        VBarrier();
+        if (paper || !bf16) Cast(out[r * d], o[i * d], RoundMode::CAST_RINT, d);  // fp16(O / l)
+        if (paper && bf16) {  // the paper variant's fp16 output, then bf16
           VBarrier();
-          Cast(h16, out[r * d], RoundMode::CAST_RINT, d);
+          Cast(o[i * d], out[r * d], RoundMode::CAST_NONE, d);
           VBarrier();
-          Cast(out[r * d], h16, RoundMode::CAST_NONE, d);
         }
+        if (bf16) Cast(out.ReinterpretCast<bfloat16_t>()[r * d], o[i * d], RoundMode::CAST_RINT, d);
         VBarrier();  // the next row's Duplicate overwrites tmp
       }
       outQue_.EnQue(out);
-      out = outQue_.DeQue<float>();
+      out = outQue_.DeQue<half>();
       DataCopy(outGm_[(outRow + rc) * d], out, vr * d);
       outQue_.FreeTensor(out);
     }
@@ -825,8 +919,12 @@ class PasaAttention {
   TPipe* pipe_ = nullptr;
   uint32_t group_ = 0, sub_ = 0, myR0_ = 0, myRows_ = 0, rowPitch_ = 0, statPitch_ = 0;
   uint32_t cachedB_ = 0xffffffffu, cachedKvh_ = 0xffffffffu, cachedBlocks_ = 0;  // the AIV's K' cache
-  GlobalTensor<half> qGm_, kGm_, vGm_, wsKp_, wsS_, wsP_, wsM_;
-  GlobalTensor<float> biasGm_, outGm_, wsO_, wsC_;
+  GlobalTensor<half> qGm_, kGm_, vGm_, outGm_, wsKp_, wsS_, wsP_, wsM_;
+  GlobalTensor<float> wsO_, wsC_;
+  GlobalTensor<uint8_t> maskBool_;  // the mask, in the one of these its type names
+  GlobalTensor<half> maskHalf_;
+  GlobalTensor<bfloat16_t> maskBf16_;
+  GlobalTensor<float> maskFloat_;
   // AIC
   TQue<TPosition::A1, 1> qL1Que_, aL1Que_;  // Q; P or M slices (the A of P·V and M·K)
   TQue<TPosition::B1, 1> bL1Que_;           // K' tiles and K/V slices (the B of Q·K'ᵀ, P·V and M·K)
@@ -837,10 +935,10 @@ class PasaAttention {
   bool l0Busy_[2] = {false, false};
   uint32_t l0Stage_ = 0;
   // AIV
-  TQue<TPosition::VECIN, 1> inQue_, biasQue_;  // inQue_: S', P·V and K tiles in turn
+  TQue<TPosition::VECIN, 1> inQue_, maskQue_;  // inQue_: S', P·V and K tiles in turn; maskQue_: mask rows
   TQue<TPosition::VECOUT, 1> outQue_;          // K' tiles, P tiles and output rows in turn
-  TBuf<TPosition::VECCALC> kWorkBuf_, colBuf_, q16Buf_, o32Buf_, o16Buf_, pv16Buf_, x32Buf_, x16Buf_, rowBuf_,
-      statBuf_, redBuf_;
+  TBuf<TPosition::VECCALC> kWorkBuf_, colBuf_, q16Buf_, o32Buf_, o16Buf_, pv16Buf_, x32Buf_, x16Buf_, selBuf_,
+      maskWorkBuf_, rowBuf_, statBuf_, redBuf_;
   LocalTensor<float> colNeg_;
 };
 

@@ -9,9 +9,11 @@
 
 namespace ascend_sim {
 
-// Launches pasa_attention over `blockDim` core groups. Buffers are host memory standing in for GM: q, k, v
-// fp16 bit patterns, bias fp32 or null, out fp32, workspace of plan size. Raises SimError on a violation.
-void RunPasaAttention(const uint16_t* q, const uint16_t* k, const uint16_t* v, const float* bias, float* out,
+// Launches pasa_attention over `blockDim` core groups. Buffers are host memory standing in for GM (32-byte
+// aligned: the simulator tracks GM accesses per 32-byte block): q, k, v fp16 bit patterns; the mask as the tiling
+// describes it, or null; out fp16 or bf16 bit patterns (tiling.outType); workspace of plan size. Raises SimError on
+// a violation; fills `stats` if given.
+void RunPasaAttention(const uint16_t* q, const uint16_t* k, const uint16_t* v, const void* mask, uint16_t* out,
                       uint8_t* workspace, const PasaAttentionTilingData& tiling, uint32_t blockDim,
                       const Capacities& caps, int parallelGroups, LaunchStats* stats = nullptr);
 

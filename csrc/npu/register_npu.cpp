@@ -11,6 +11,7 @@
 #include "torch_npu/csrc/core/npu/NPUStream.h"
 
 #include "../../op_host/pasa_text.h"
+#include "../ascend_mask.h"
 #include "../attention_args.h"
 
 namespace {
@@ -18,7 +19,9 @@ namespace {
 aclDataType acl_dtype(at::ScalarType t) {
   switch (t) {
     case at::kHalf: return ACL_FLOAT16;
+    case at::kBFloat16: return ACL_BF16;
     case at::kFloat: return ACL_FLOAT;
+    case at::kBool: return ACL_BOOL;
     default: TORCH_CHECK(false, pasa_text::Cat("pasa.attention (npu): unexpected dtype ", c10::toString(t)));
   }
 }
@@ -43,19 +46,20 @@ at::Tensor attention_npu(const at::Tensor& q_in, const at::Tensor& k_in, const a
                                             std::string(variant), block_n, beta);
   TORCH_CHECK_VALUE(backend == "auto" || backend == "npu",
                     "pasa.attention: backend for NPU tensors must be 'auto' or 'npu', got '", std::string(backend), "'");
-  auto out = at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
-  if (out.numel() == 0 || a.s2 == 0) return out.to(q_in.scalar_type());
+  if (a.batch * a.heads * a.s1 * a.head_dim == 0 || a.s2 == 0)
+    return at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options());
 
-  // the kernel takes fp16 BNSD and an optional fp32 bias [B, N, S1, S2]; it writes fp32
+  // the kernel takes fp16 BNSD, the mask as passed ([B or 1, N or 1, S1 or 1, S2], bool / fp16 / bf16 / fp32,
+  // csrc/ascend_mask.h) and writes q's dtype (fp16 or bf16; bf16 inputs are converted to fp16 for the kernel)
   const at::Tensor q = q_in.to(at::kHalf).contiguous(), k = k_in.to(at::kHalf).contiguous(),
                    v = v_in.to(at::kHalf).contiguous();
-  const at::Tensor bias = pasa::mask_as_bias(mask, a);
-  const at::Tensor bias_c = bias.defined() ? bias.contiguous() : at::Tensor();
+  const pasa::KernelMask kmask = pasa::kernel_mask(mask, a);
+  auto out = at::empty({a.batch, a.heads, a.s1, a.head_dim}, q_in.options());
   const int64_t causal_offset = a.causal && a.align == pasa::CausalAlign::kBottomRight ? a.s2 - a.s1 : 0;
   std::string variant_name(variant);
 
   aclTensor *tq = acl_tensor(q), *tk = acl_tensor(k), *tv = acl_tensor(v), *to = acl_tensor(out);
-  aclTensor* tb = bias_c.defined() ? acl_tensor(bias_c) : nullptr;
+  aclTensor* tb = kmask.tensor.defined() ? acl_tensor(kmask.tensor) : nullptr;
   uint64_t ws_size = 0;
   aclOpExecutor* executor = nullptr;
   // stage 1: workspace size (and the executor)
@@ -74,7 +78,7 @@ at::Tensor attention_npu(const at::Tensor& q_in, const at::Tensor& k_in, const a
   check_acl(aclnnPasaAttention(ws_ptr, ws_size, executor, stream), "aclnnPasaAttention");
   for (aclTensor* t : {tq, tk, tv, to, tb})
     if (t) aclDestroyTensor(t);
-  return out.to(q_in.scalar_type());
+  return out;
 }
 
 }  // namespace
