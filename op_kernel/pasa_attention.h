@@ -628,7 +628,7 @@ class PasaAttention {
   }
 
   // The user's mask on vr rows of x (pitch njPad), by selection: a hidden key's score becomes −inf whatever it
-  // is (never inf + (−inf)). bool: selector (m − 1/2)·inf, ±inf. float b (added to the score): b' = max(b, −FLT_MAX)
+  // is (never inf + (−inf)). bool: selector (m − 1/2)·inf, ±inf, in fp32. float b (added to the score): b' = max(b, −FLT_MAX)
   // equals b wherever b is finite, t = b − b' is 0 there and −inf where b = −inf, selector (t + 1/2)·inf; x becomes
   // min(x + b', selector), which is x + b for every finite b and −inf where b = −inf (Min and Maxs pass NaN on:
   // 附录/Memory矢量计算接口边界值汇总.md, tables 14 and 17). The mask rows come from GM as passed: one row when the
@@ -648,15 +648,17 @@ class PasaAttention {
                   DataCopyPadExtParams<uint8_t>(true, 0, static_cast<uint8_t>(pitch - nj), 0));
       maskQue_.EnQue(in);
       in = maskQue_.DeQue<uint8_t>();
+      // 0/1 through fp16 (uint8 converts to fp16 only) to fp32, where ±inf never saturates (边界值汇总.md: fp32 Vector
+      // instructions always run in INF/NAN mode)
       LocalTensor<half> m16 = maskWorkBuf_.Get<half>();
       VBarrier();  // the previous step's reads of the work tile are done
       for (uint32_t r = 0; r < rows; ++r) Cast(m16[r * njPad], in[r * pitch], RoundMode::CAST_NONE, njPad);
       VBarrier();
-      Adds(m16, m16, static_cast<half>(-0.5f), static_cast<int32_t>(rows * njPad));
-      VBarrier();
-      Muls(m16, m16, static_cast<half>(posInf), static_cast<int32_t>(rows * njPad));
-      VBarrier();
       Cast(sel, m16, RoundMode::CAST_NONE, rows * njPad);
+      VBarrier();
+      Adds(sel, sel, -0.5f, static_cast<int32_t>(rows * njPad));
+      VBarrier();
+      Muls(sel, sel, posInf, static_cast<int32_t>(rows * njPad));
       VBarrier();
       SelectRows(x, sel, rows, vr, njPad);
       maskQue_.FreeTensor(in);

@@ -90,7 +90,7 @@ PASA_TILING_FN PasaBufferPlan PasaBuffers(const PasaAttentionTilingData& t) {
   // aligned in UB (DataCopyPad), fp32 rows at the score tile's pitch
   const uint32_t maskRows = t.maskRowStride ? vr : 1;
   p.maskIn = t.maskType ? maskRows * PasaAlign(n * PasaMaskBytes(t.maskType), 32) : 0;
-  // the mask as fp32 (bool: as fp16 ±inf selectors; fp16/bf16: converted); fp32 masks are used in place
+  // the mask's values on the way to fp32 (bool: as fp16 0/1; fp16/bf16: as fp32); fp32 masks are used in place
   p.maskWork = t.maskType && t.maskType != PASA_MASK_FP32 ? maskRows * n * 4 : 0;
   p.sel = vr * n * 4;  // ±inf per score: the selection that hides keys (causal, tail, mask)
   p.kWork = PasaAlign(t.kRows * d * 4, 32);
