@@ -37,6 +37,7 @@ CASES = [
     ("double_set_flag", "SetFlag<V_S>(0) twice with no WaitFlag in between"),
     ("wait_without_set", "WaitFlag<S_V>(1) with no SetFlag<S_V>(1) before it"),
     ("flag_never_waited", "SetFlag<MTE2_V>(2) still set at kernel end"),
+    ("event_on_wrong_core", "SetFlag<M_MTE1>: PIPE_M takes no part in the AIV's intra-core synchronisation"),
     ("deadlock", "deadlock"),
 ]
 

@@ -20,7 +20,9 @@ void RunPasaAttention(const uint16_t* q, const uint16_t* k, const uint16_t* v, c
 // Small kernels that each break one rule the simulator enforces; returns the simulator's message ("" if it
 // raised none). Cases: ub_overflow, l1_overflow, l0a_overflow, l0b_overflow, l0c_overflow, misaligned_copy,
 // short_copy, vector_op_on_cube, flag_overflow, unbalanced_queue, dequeue_empty, double_free, poison_read,
-// poison_mmad, gemv_zz_a, pipe_m, deadlock, ok.
+// poison_mmad, gemv_zz_a, pipe_m, mte2_overlap, mte3_overlap, v_to_s, s_to_v, v_to_v, v_to_mte3, mte2_to_v,
+// fix_to_mte2, cross_core_wrong_pipe, event_budget, double_set_flag, wait_without_set, flag_never_waited,
+// event_on_wrong_core, deadlock, ok; and reduce_sum_order, which reports a ReduceSum result instead.
 std::string RunViolationKernel(const std::string& which);
 
 }  // namespace ascend_sim

@@ -239,21 +239,8 @@ void Maxs(const LocalTensor<T>& d, const LocalTensor<T>& s, const T& v, const in
   sim_detail::unary(d, s, n, "Maxs", [c](float x) { return sim_detail::nan_max(x, c); });
 }
 template <typename T>
-void Mins(const LocalTensor<T>& d, const LocalTensor<T>& s, const T& v, const int32_t& n) {
-  const float c = static_cast<float>(v);
-  sim_detail::unary(d, s, n, "Mins", [c](float x) { return sim_detail::nan_min(x, c); });
-}
-template <typename T>
 void Exp(const LocalTensor<T>& d, const LocalTensor<T>& s, const int32_t& n) {
   sim_detail::unary(d, s, n, "Exp", [](float x) { return std::exp(x); });
-}
-template <typename T>
-void Ln(const LocalTensor<T>& d, const LocalTensor<T>& s, const int32_t& n) {
-  sim_detail::unary(d, s, n, "Ln", [](float x) { return std::log(x); });
-}
-template <typename T>
-void Abs(const LocalTensor<T>& d, const LocalTensor<T>& s, const int32_t& n) {
-  sim_detail::unary(d, s, n, "Abs", [](float x) { return std::fabs(x); });
 }
 template <typename T>
 void Duplicate(const LocalTensor<T>& d, const T& v, const int32_t& n) {
@@ -550,6 +537,20 @@ void Mmad(const LocalTensor<DstT>& dst, const LocalTensor<Src0T>& a, const Local
   sim_detail::reads(ins, b, uint64_t(kb) * nb * 256);
   if (!p.cmatrixInitVal) sim_detail::reads(ins, dst, uint64_t(nb) * 16 * mp);
   sim_detail::writes(ins, dst, uint64_t(nb) * 16 * mp, (p.m / 16) * (p.n / 16) < 10);
+  // A as [m][k] and B as [n][k] in float, each element checked once
+  std::vector<float> af(size_t(p.m) * p.k), bt(size_t(p.n) * p.k);
+  for (uint32_t i = 0; i < p.m; ++i)
+    for (uint32_t k = 0; k < p.k; ++k) {
+      const uint64_t ao = gemv ? k : (uint64_t(i / 16) * kb + k / 16) * 256 + (i % 16) * 16 + k % 16;
+      a.check_read(ao, 1, aRead);
+      af[size_t(i) * p.k + k] = static_cast<float>(a.data()[ao]);
+    }
+  for (uint32_t j = 0; j < p.n; ++j)
+    for (uint32_t k = 0; k < p.k; ++k) {
+      const uint64_t bo = (uint64_t(k / 16) * nb + j / 16) * 256 + (j % 16) * 16 + k % 16;
+      b.check_read(bo, 1, "Mmad B (L0B)");
+      bt[size_t(j) * p.k + k] = static_cast<float>(b.data()[bo]);
+    }
   for (uint32_t i = 0; i < p.m; ++i)
     for (uint32_t j = 0; j < p.n; ++j) {
       const uint64_t co = (uint64_t(j / 16) * mp + i) * 16 + j % 16;
@@ -558,13 +559,8 @@ void Mmad(const LocalTensor<DstT>& dst, const LocalTensor<Src0T>& a, const Local
         dst.check_read(co, 1, "Mmad (accumulate into L0C)");
         acc = dst.data()[co];
       }
-      for (uint32_t k = 0; k < p.k; ++k) {
-        const uint64_t ao = gemv ? k : (uint64_t(i / 16) * kb + k / 16) * 256 + (i % 16) * 16 + k % 16;
-        const uint64_t bo = (uint64_t(k / 16) * nb + j / 16) * 256 + (j % 16) * 16 + k % 16;
-        a.check_read(ao, 1, aRead);
-        b.check_read(bo, 1, "Mmad B (L0B)");
-        acc += static_cast<float>(a.data()[ao]) * static_cast<float>(b.data()[bo]);
-      }
+      const float *ar = &af[size_t(i) * p.k], *br = &bt[size_t(j) * p.k];
+      for (uint32_t k = 0; k < p.k; ++k) acc += ar[k] * br[k];  // in k order, each sum rounded to fp32
       dst.data()[co] = acc;
       dst.mark_written(co, 1);
     }

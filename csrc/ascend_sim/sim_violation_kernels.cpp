@@ -76,21 +76,28 @@ void PoisonRead() {
   Exp(t, t, 128);  // elements 64..127 were never written
 }
 
-void PoisonMmad() {
-  if ASCEND_IS_AIV { return; }
-  TPipe pipe;
+// L0A, L0B and L0C queues of one buffer each, for the Cube kernels below: A and B of `fractals` 16x16 fp16 fractals.
+struct CubeQueues {
   TQue<TPosition::A2, 1> a;
   TQue<TPosition::B2, 1> b;
   TQue<TPosition::CO1, 1> c;
-  pipe.InitBuffer(a, 1, 512);
-  pipe.InitBuffer(b, 1, 512);
-  pipe.InitBuffer(c, 1, 1024);
-  LocalTensor<half> ta = a.AllocTensor<half>(), tb = b.AllocTensor<half>();
-  LocalTensor<float> tc = c.AllocTensor<float>();
+  CubeQueues(TPipe& pipe, uint32_t fractals) {
+    pipe.InitBuffer(a, 1, fractals * 512);
+    pipe.InitBuffer(b, 1, fractals * 512);
+    pipe.InitBuffer(c, 1, 1024);
+  }
+};
+
+void PoisonMmad() {
+  if ASCEND_IS_AIV { return; }
+  TPipe pipe;
+  CubeQueues q(pipe, 1);
+  LocalTensor<half> ta = q.a.AllocTensor<half>(), tb = q.b.AllocTensor<half>();
+  LocalTensor<float> tc = q.c.AllocTensor<float>();
   Mmad(tc, ta, tb, MmadParams(16, 16, 16, 0, false, true));  // L0A/L0B never loaded
-  a.FreeTensor(ta);
-  b.FreeTensor(tb);
-  c.FreeTensor(tc);
+  q.a.FreeTensor(ta);
+  q.b.FreeTensor(tb);
+  q.c.FreeTensor(tc);
 }
 
 // Mmad with m = 1 on A laid out as ZZ fractals (as for m = 16): GEMV reads A(0, k) at offset k, which for k >= 16
@@ -102,13 +109,11 @@ void GemvOnZzA() {
   g.SetGlobalBuffer(gm.data(), gm.size());
   TPipe pipe;
   TQue<TPosition::A1, 1> l1;
-  TQue<TPosition::A2, 1> a;
-  TQue<TPosition::B2, 1> b;
-  TQue<TPosition::CO1, 1> c;
   pipe.InitBuffer(l1, 1, 1024);
-  pipe.InitBuffer(a, 1, 1024);
-  pipe.InitBuffer(b, 1, 1024);
-  pipe.InitBuffer(c, 1, 1024);
+  CubeQueues q(pipe, 2);
+  TQue<TPosition::A2, 1>& a = q.a;
+  TQue<TPosition::B2, 1>& b = q.b;
+  TQue<TPosition::CO1, 1>& c = q.c;
   LocalTensor<half> t1 = l1.AllocTensor<half>();
   DataCopy(t1, g, Nd2NzParams(1, 1, 32, 0, 32, 16, 1, 0));  // 1 x 32 -> row 0 of two NZ fractals
   l1.EnQue(t1);
@@ -129,38 +134,47 @@ void GemvOnZzA() {
   c.FreeTensor(tc);
 }
 
+// 64-byte aligned GM for the kernels below (GM hazards are tracked per 32-byte block)
+template <class T = float>
+struct Gm {
+  std::vector<T> v = std::vector<T>(1024 + 64 / sizeof(T), T(1.0f));
+  T* p() { return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(v.data()) + 63) / 64 * 64); }
+};
+
+// CubeQueues with A and B filled with ones (MTE1) and handed to PIPE_M (EnQue/DeQue), and an L0C buffer.
+struct CubeOperands : CubeQueues {
+  LocalTensor<half> ta, tb;
+  LocalTensor<float> tc;
+  CubeOperands(TPipe& pipe, uint16_t fractals) : CubeQueues(pipe, fractals) {
+    ta = a.AllocTensor<half>();
+    tb = b.AllocTensor<half>();
+    InitConstValue(ta, InitConstValueParams<half>(1, fractals, 0, half(1.0f)));
+    InitConstValue(tb, InitConstValueParams<half>(1, fractals, 0, half(1.0f)));
+    a.EnQue(ta);
+    b.EnQue(tb);
+    ta = a.DeQue<half>();
+    tb = b.DeQue<half>();
+    tc = c.AllocTensor<float>();
+  }
+  void Free() {
+    a.FreeTensor(ta);
+    b.FreeTensor(tb);
+    c.FreeTensor(tc);
+  }
+};
+
 // Two Mmads accumulating along K into one L0C tile with (m/16)·(n/16) = 1 < 10 and no PipeBarrier<PIPE_M>.
 void AccumulateWithoutPipeM() {
   if ASCEND_IS_AIV { return; }
   TPipe pipe;
-  TQue<TPosition::A2, 1> a;
-  TQue<TPosition::B2, 1> b;
-  TQue<TPosition::CO1, 1> c;
-  pipe.InitBuffer(a, 1, 1024);
-  pipe.InitBuffer(b, 1, 1024);
-  pipe.InitBuffer(c, 1, 1024);
-  LocalTensor<half> ta = a.AllocTensor<half>(), tb = b.AllocTensor<half>();
-  InitConstValue(ta, InitConstValueParams<half>(1, 2, 0, half(1.0f)));
-  InitConstValue(tb, InitConstValueParams<half>(1, 2, 0, half(1.0f)));
-  a.EnQue(ta);
-  b.EnQue(tb);
-  ta = a.DeQue<half>();
-  tb = b.DeQue<half>();
-  LocalTensor<float> tc = c.AllocTensor<float>();
-  Mmad(tc, ta, tb, MmadParams(16, 16, 16, 0, false, true));
-  Mmad(tc, ta[256], tb[256], MmadParams(16, 16, 16, 0, false, false));  // the second K slice: accumulate
-  a.FreeTensor(ta);
-  b.FreeTensor(tb);
-  c.FreeTensor(tc);
+  CubeOperands op(pipe, 2);
+  Mmad(op.tc, op.ta, op.tb, MmadParams(16, 16, 16, 0, false, true));
+  Mmad(op.tc, op.ta[256], op.tb[256], MmadParams(16, 16, 16, 0, false, false));  // the second K slice: accumulate
+  op.Free();
 }
 
 // ---- intra-core synchronisation (sim_sync.h): each kernel leaves out exactly one sync the rule asks for ----
 
-// 64-byte aligned GM for the kernels below (GM hazards are tracked per 32-byte block)
-struct Gm {
-  std::vector<float> v = std::vector<float>(1024 + 16, 1.0f);
-  float* p() { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) / 64 * 64); }
-};
 
 template <class F>
 void OnAiv(F body) {
@@ -169,33 +183,11 @@ void OnAiv(F body) {
   body();
 }
 
-void DmaOverlap(bool mte3) {
-  OnAiv([mte3] {
-    Gm gm;
-    GlobalTensor<float> g;
-    g.SetGlobalBuffer(gm.p(), 1024);
-    TPipe pipe;
-    TBuf<TPosition::VECCALC> b;
-    pipe.InitBuffer(b, 1024);
-    LocalTensor<float> t = b.Get<float>();
-    if (!mte3) {  // two GM -> UB transfers into overlapping UB
-      DataCopy(t, g, 64);
-      DataCopy(t[32], g[512], 64);
-      return;
-    }
-    Duplicate(t, 2.0f, 128);
-    TEventID ev = pipe.FetchEventID<HardEvent::V_MTE3>();
-    SetFlag<HardEvent::V_MTE3>(ev);
-    WaitFlag<HardEvent::V_MTE3>(ev);
-    DataCopy(g, t, 64);  // two UB -> GM transfers into overlapping GM
-    DataCopy(g[32], t[64], 64);
-  });
-}
-
-// One producer/consumer pair on one AIV without the synchronisation between their pipes.
+// One producer/consumer pair on one AIV without the synchronisation between their pipes, or two transfers of one
+// DMA pipe into overlapping destinations without PipeBarrier.
 void MissingSync(const std::string& which) {
   OnAiv([&which] {
-    Gm gm;
+    Gm<> gm;
     GlobalTensor<float> g;
     g.SetGlobalBuffer(gm.p(), 1024);
     TPipe pipe;
@@ -223,6 +215,16 @@ void MissingSync(const std::string& which) {
     } else if (which == "mte2_to_v") {  // a vector instruction reads what MTE2 copied in
       DataCopy(t, g, 64);
       Exp(u, t, 64);
+    } else if (which == "mte2_overlap") {  // two GM -> UB transfers into overlapping UB
+      DataCopy(t, g, 64);
+      DataCopy(t[32], g[512], 64);
+    } else if (which == "mte3_overlap") {  // two UB -> GM transfers into overlapping GM
+      Duplicate(t, 2.0f, 128);
+      TEventID ev = pipe.FetchEventID<HardEvent::V_MTE3>();
+      SetFlag<HardEvent::V_MTE3>(ev);
+      WaitFlag<HardEvent::V_MTE3>(ev);
+      DataCopy(g, t, 64);
+      DataCopy(g[32], t[64], 64);
     }
   });
 }
@@ -230,46 +232,31 @@ void MissingSync(const std::string& which) {
 // AIC: Fixpipe writes GM, then DataCopy (MTE2) reads it back into L1 without FIX_MTE2.
 void FixToMte2() {
   if ASCEND_IS_AIV { return; }
-  std::vector<half> gm(1024 + 64, half(0.0f));
+  Gm<half> gm;
   GlobalTensor<half> g;
-  g.SetGlobalBuffer(reinterpret_cast<half*>((reinterpret_cast<uintptr_t>(gm.data()) + 63) / 64 * 64), 1024);
+  g.SetGlobalBuffer(gm.p(), 1024);
   TPipe pipe;
-  TQue<TPosition::A2, 1> a;
-  TQue<TPosition::B2, 1> b;
-  TQue<TPosition::CO1, 1> c;
   TQue<TPosition::B1, 1> l1;
-  pipe.InitBuffer(a, 1, 512);
-  pipe.InitBuffer(b, 1, 512);
-  pipe.InitBuffer(c, 1, 1024);
   pipe.InitBuffer(l1, 1, 512);
-  LocalTensor<half> ta = a.AllocTensor<half>(), tb = b.AllocTensor<half>();
-  InitConstValue(ta, InitConstValueParams<half>(1, 1, 0, half(1.0f)));
-  InitConstValue(tb, InitConstValueParams<half>(1, 1, 0, half(1.0f)));
-  a.EnQue(ta);
-  b.EnQue(tb);
-  ta = a.DeQue<half>();
-  tb = b.DeQue<half>();
-  LocalTensor<float> tc = c.AllocTensor<float>();
-  Mmad(tc, ta, tb, MmadParams(16, 16, 16, 0, false, true));
-  c.EnQue(tc);
-  tc = c.DeQue<float>();
+  CubeOperands op(pipe, 1);
+  Mmad(op.tc, op.ta, op.tb, MmadParams(16, 16, 16, 0, false, true));
+  op.c.EnQue(op.tc);
+  op.tc = op.c.DeQue<float>();
   FixpipeParamsV220 fp(16, 16, 16, 16, false);
   fp.quantPre = QuantMode_t::F322F16;
-  Fixpipe(g, tc, fp);
+  Fixpipe(g, op.tc, fp);
   LocalTensor<half> t1 = l1.AllocTensor<half>();
   DataCopy(t1, g, Nd2NzParams(1, 16, 16, 0, 16, 16, 1, 0));
   l1.EnQue(t1);
   t1 = l1.DeQue<half>();
-  a.FreeTensor(ta);
-  b.FreeTensor(tb);
-  c.FreeTensor(tc);
   l1.FreeTensor(t1);
+  op.Free();
 }
 
 // AIV 0 writes GM through MTE3 but sets the cross-core flag on PIPE_V, which does not wait for MTE3; the AIC's
 // MTE2 then reads what may not have landed.
 void CrossCoreWrongPipe() {
-  static Gm gm;  // shared by the group's three cores
+  static Gm<> gm;  // shared by the group's three cores
   GlobalTensor<float> g;
   g.SetGlobalBuffer(gm.p(), 1024);
   if ASCEND_IS_AIV {
@@ -314,8 +301,10 @@ void FlagMisuse(int mode) {
       SetFlag<HardEvent::V_S>(0);
     } else if (mode == 1) {  // WaitFlag with nothing set: the pipe hangs
       WaitFlag<HardEvent::S_V>(1);
-    } else {  // SetFlag that nobody waits for
+    } else if (mode == 2) {  // SetFlag that nobody waits for
       SetFlag<HardEvent::MTE2_V>(2);
+    } else {  // an AIC event on an AIV
+      SetFlag<HardEvent::M_MTE1>(0);
     }
   });
 }
@@ -383,10 +372,8 @@ std::string RunViolationKernel(const std::string& which) {
   else if (which == "poison_mmad") k = PoisonMmad;
   else if (which == "gemv_zz_a") k = GemvOnZzA;
   else if (which == "pipe_m") k = AccumulateWithoutPipeM;
-  else if (which == "mte2_overlap") k = [] { DmaOverlap(false); };
-  else if (which == "mte3_overlap") k = [] { DmaOverlap(true); };
   else if (which == "v_to_s" || which == "s_to_v" || which == "v_to_v" || which == "v_to_mte3" ||
-           which == "mte2_to_v")
+           which == "mte2_to_v" || which == "mte2_overlap" || which == "mte3_overlap")
     k = [which] { MissingSync(which); };
   else if (which == "fix_to_mte2") k = FixToMte2;
   else if (which == "cross_core_wrong_pipe") k = CrossCoreWrongPipe;
@@ -394,6 +381,7 @@ std::string RunViolationKernel(const std::string& which) {
   else if (which == "double_set_flag") k = [] { FlagMisuse(0); };
   else if (which == "wait_without_set") k = [] { FlagMisuse(1); };
   else if (which == "flag_never_waited") k = [] { FlagMisuse(2); };
+  else if (which == "event_on_wrong_core") k = [] { FlagMisuse(3); };
   else if (which == "reduce_sum_order") k = ReduceSumOrder;
   else if (which == "deadlock") k = Deadlock;
   else if (which == "ok") k = [] {};

@@ -42,6 +42,7 @@ int main() {
       {"double_set_flag", "SetFlag<V_S>(0) twice with no WaitFlag in between"},
       {"wait_without_set", "WaitFlag<S_V>(1) with no SetFlag<S_V>(1) before it"},
       {"flag_never_waited", "SetFlag<MTE2_V>(2) still set at kernel end"},
+      {"event_on_wrong_core", "takes no part in the AIV's intra-core synchronisation"},
       {"reduce_sum_order", "ReduceSum over 4 repeats = 0"}, {"deadlock", "deadlock"}};
   for (const auto& c : cases) {
     const std::string msg = ascend_sim::RunViolationKernel(c.first);
