@@ -108,11 +108,14 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
   const float b = static_cast<float>(p.beta);
   t.coefPaper = p.variant == PASA_VARIANT_EXACT ? 0.f : RoundFp16(b / (1.f - b));
 
-  // stage 3: block sizes: the largest query block (multiple of 16) whose buffers fit every memory, then the
+  // stage 3: block sizes: the query block is a divisor of 128 (so blocks of 64 query rows never straddle two
+  // tasks): the smallest that holds min(S1, maxQRows) rows, or a smaller one when its buffers do not fit; the
   // largest vector step; the Cube's reduction chunk shrinks before the query block does.
-  const uint32_t qMax = std::min<uint32_t>(PasaAlign(std::min<uint32_t>(p.s1, maxQRows), 16), PasaAlign(maxQRows, 16));
+  const uint32_t want = std::min<uint32_t>(p.s1, maxQRows);
+  uint32_t qMax = 16;
+  while (qMax < 128 && qMax < want && 2 * qMax <= maxQRows) qMax *= 2;
   bool found = false;
-  for (uint32_t q = qMax; q >= 16 && !found; q -= 16) {
+  for (uint32_t q = qMax; q >= 16 && !found; q /= 2) {
     for (uint32_t cubeK : {128u, 64u, 32u, 16u}) {
       for (uint32_t vr : {16u, 8u, 4u, 2u, 1u}) {
         t.qRows = q;

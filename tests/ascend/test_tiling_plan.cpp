@@ -50,7 +50,7 @@ static void CheckFits(const Plan& plan, const Platform& hw) {
   CHECK(plan.l0bBytes <= hw.l0b);
   CHECK(plan.l0cBytes <= hw.l0c);
   const auto& t = plan.data;
-  CHECK(t.qRows % 16 == 0 && t.qRows >= 16);
+  CHECK(t.qRows >= 16 && 128 % t.qRows == 0);  // a divisor of 128: 64-row query groups never straddle tasks
   CHECK(t.cubeK % 16 == 0 && t.cubeN % 16 == 0);
   CHECK(t.usedCores >= 1 && t.usedCores <= hw.aicNum);
   CHECK(uint64_t(t.tasksPerCore) * t.usedCores + t.tasksExtra == t.totalTasks);
@@ -128,7 +128,7 @@ int main() {
     Problem p = Base(77, 133, 64);
     p.heads = 4; p.kvHeads = 4;
     const Plan plan = MakePlan(p, hw);
-    CHECK(plan.data.qRows == 80 && plan.data.totalTasks == 4 && plan.data.usedCores == 4);
+    CHECK(plan.data.qRows == 128 && plan.data.totalTasks == 4 && plan.data.usedCores == 4);
   }
   // maxQRows caps the query block
   {
