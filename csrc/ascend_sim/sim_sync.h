@@ -1,5 +1,5 @@
-// Intra-core synchronisation on the simulator. On the hardware an AI core's pipes (PIPE_S, V, M, MTE1, MTE2, MTE3,
-// FIX) run asynchronously to each other, and within one pipe the next instruction may start before the previous
+// Intra-core synchronisation on the simulator. On the hardware an AI core's pipes (PIPE_S, V, M, MTE1, MTE2,
+// MTE3, FIX) run asynchronously to each other, and within one pipe the next instruction may start before the previous
 // one has finished (asc-devkit 同步控制/核内同步/核内同步能力概述.md, PipeBarrier(ISASI).md). The simulator runs a core's
 // program in order, so it checks the ordering the program asks for instead of relying on it:
 // - every instruction is issued on one pipe and numbered there;

@@ -43,17 +43,17 @@ inline const ascend_sim::HardEventInfo& event_info(HardEvent e) {
   using P = ascend_sim::Pipe;
   static const ascend_sim::HardEventInfo table[] = {
       {"MTE2_MTE1", P::kMTE2, P::kMTE1}, {"MTE1_MTE2", P::kMTE1, P::kMTE2}, {"MTE1_M", P::kMTE1, P::kM},
-      {"M_MTE1", P::kM, P::kMTE1},       {"MTE2_V", P::kMTE2, P::kV},       {"V_MTE2", P::kV, P::kMTE2},
-      {"MTE3_V", P::kMTE3, P::kV},       {"V_MTE3", P::kV, P::kMTE3},       {"M_V", P::kM, P::kV},
-      {"V_M", P::kV, P::kM},             {"V_V", P::kV, P::kV},             {"MTE3_MTE1", P::kMTE3, P::kMTE1},
-      {"MTE1_MTE3", P::kMTE1, P::kMTE3}, {"MTE1_V", P::kMTE1, P::kV},       {"MTE2_M", P::kMTE2, P::kM},
-      {"M_MTE2", P::kM, P::kMTE2},       {"V_MTE1", P::kV, P::kMTE1},       {"M_FIX", P::kM, P::kFIX},
-      {"FIX_M", P::kFIX, P::kM},         {"MTE3_MTE2", P::kMTE3, P::kMTE2}, {"MTE2_MTE3", P::kMTE2, P::kMTE3},
-      {"S_V", P::kS, P::kV},             {"V_S", P::kV, P::kS},             {"S_MTE2", P::kS, P::kMTE2},
-      {"MTE2_S", P::kMTE2, P::kS},       {"S_MTE3", P::kS, P::kMTE3},       {"MTE3_S", P::kMTE3, P::kS},
-      {"MTE2_FIX", P::kMTE2, P::kFIX},   {"FIX_MTE2", P::kFIX, P::kMTE2},   {"FIX_S", P::kFIX, P::kS},
-      {"M_S", P::kM, P::kS},             {"FIX_MTE3", P::kFIX, P::kMTE3},   {"MTE1_FIX", P::kMTE1, P::kFIX},
-      {"FIX_MTE1", P::kFIX, P::kMTE1},   {"FIX_FIX", P::kFIX, P::kFIX}};
+      {"M_MTE1", P::kM, P::kMTE1}, {"MTE2_V", P::kMTE2, P::kV}, {"V_MTE2", P::kV, P::kMTE2},
+      {"MTE3_V", P::kMTE3, P::kV}, {"V_MTE3", P::kV, P::kMTE3}, {"M_V", P::kM, P::kV},
+      {"V_M", P::kV, P::kM}, {"V_V", P::kV, P::kV}, {"MTE3_MTE1", P::kMTE3, P::kMTE1},
+      {"MTE1_MTE3", P::kMTE1, P::kMTE3}, {"MTE1_V", P::kMTE1, P::kV}, {"MTE2_M", P::kMTE2, P::kM},
+      {"M_MTE2", P::kM, P::kMTE2}, {"V_MTE1", P::kV, P::kMTE1}, {"M_FIX", P::kM, P::kFIX},
+      {"FIX_M", P::kFIX, P::kM}, {"MTE3_MTE2", P::kMTE3, P::kMTE2}, {"MTE2_MTE3", P::kMTE2, P::kMTE3},
+      {"S_V", P::kS, P::kV}, {"V_S", P::kV, P::kS}, {"S_MTE2", P::kS, P::kMTE2},
+      {"MTE2_S", P::kMTE2, P::kS}, {"S_MTE3", P::kS, P::kMTE3}, {"MTE3_S", P::kMTE3, P::kS},
+      {"MTE2_FIX", P::kMTE2, P::kFIX}, {"FIX_MTE2", P::kFIX, P::kMTE2}, {"FIX_S", P::kFIX, P::kS},
+      {"M_S", P::kM, P::kS}, {"FIX_MTE3", P::kFIX, P::kMTE3}, {"MTE1_FIX", P::kMTE1, P::kFIX},
+      {"FIX_MTE1", P::kFIX, P::kMTE1}, {"FIX_FIX", P::kFIX, P::kFIX}};
   return table[static_cast<int>(e)];
 }
 
@@ -143,12 +143,16 @@ class LocalTensor {
   }
   T GetValue(uint32_t i) const {  // PIPE_S
     check_read(i, 1, "GetValue");
-    ascend_sim::Instr(ascend_sim::Pipe::kS, "LocalTensor::GetValue").read(mem(), off_ + uint64_t(i) * sizeof(T), sizeof(T)).commit();
+    ascend_sim::Instr(ascend_sim::Pipe::kS, "LocalTensor::GetValue")
+        .read(mem(), off_ + uint64_t(i) * sizeof(T), sizeof(T))
+        .commit();
     return data()[i];
   }
   void SetValue(uint32_t i, const T& v) const {
     check_range(i, 1, "SetValue");
-    ascend_sim::Instr(ascend_sim::Pipe::kS, "LocalTensor::SetValue").write(mem(), off_ + uint64_t(i) * sizeof(T), sizeof(T)).commit();
+    ascend_sim::Instr(ascend_sim::Pipe::kS, "LocalTensor::SetValue")
+        .write(mem(), off_ + uint64_t(i) * sizeof(T), sizeof(T))
+        .commit();
     data()[i] = v;
     mark_written(i, 1);
   }
@@ -204,13 +208,34 @@ void poison(TPosition pos, uint32_t off, uint32_t bytes);
 // buffer's next AllocTensor waits it. Each holds an event ID of TPipe's pool until its wait.
 template <TPosition pos>
 struct QueEvents;
-template <> struct QueEvents<TPosition::VECIN> { static constexpr HardEvent enque = HardEvent::MTE2_V, free = HardEvent::V_MTE2; };
-template <> struct QueEvents<TPosition::VECOUT> { static constexpr HardEvent enque = HardEvent::V_MTE3, free = HardEvent::MTE3_V; };
-template <> struct QueEvents<TPosition::A1> { static constexpr HardEvent enque = HardEvent::MTE2_MTE1, free = HardEvent::MTE1_MTE2; };
-template <> struct QueEvents<TPosition::B1> { static constexpr HardEvent enque = HardEvent::MTE2_MTE1, free = HardEvent::MTE1_MTE2; };
-template <> struct QueEvents<TPosition::A2> { static constexpr HardEvent enque = HardEvent::MTE1_M, free = HardEvent::M_MTE1; };
-template <> struct QueEvents<TPosition::B2> { static constexpr HardEvent enque = HardEvent::MTE1_M, free = HardEvent::M_MTE1; };
-template <> struct QueEvents<TPosition::CO1> { static constexpr HardEvent enque = HardEvent::M_FIX, free = HardEvent::FIX_M; };
+template <>
+struct QueEvents<TPosition::VECIN> {
+  static constexpr HardEvent enque = HardEvent::MTE2_V, free = HardEvent::V_MTE2;
+};
+template <>
+struct QueEvents<TPosition::VECOUT> {
+  static constexpr HardEvent enque = HardEvent::V_MTE3, free = HardEvent::MTE3_V;
+};
+template <>
+struct QueEvents<TPosition::A1> {
+  static constexpr HardEvent enque = HardEvent::MTE2_MTE1, free = HardEvent::MTE1_MTE2;
+};
+template <>
+struct QueEvents<TPosition::B1> {
+  static constexpr HardEvent enque = HardEvent::MTE2_MTE1, free = HardEvent::MTE1_MTE2;
+};
+template <>
+struct QueEvents<TPosition::A2> {
+  static constexpr HardEvent enque = HardEvent::MTE1_M, free = HardEvent::M_MTE1;
+};
+template <>
+struct QueEvents<TPosition::B2> {
+  static constexpr HardEvent enque = HardEvent::MTE1_M, free = HardEvent::M_MTE1;
+};
+template <>
+struct QueEvents<TPosition::CO1> {
+  static constexpr HardEvent enque = HardEvent::M_FIX, free = HardEvent::FIX_M;
+};
 
 namespace sim_detail {
 inline int take_id(HardEvent e, bool hold, const char* holder) {
