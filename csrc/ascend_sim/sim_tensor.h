@@ -207,34 +207,20 @@ void poison(TPosition pos, uint32_t off, uint32_t bytes);
 // EnQue sets `enque` (producer -> consumer), DeQue waits it; FreeTensor sets `free` (consumer -> producer), the
 // buffer's next AllocTensor waits it. Each holds an event ID of TPipe's pool until its wait.
 template <TPosition pos>
-struct QueEvents;
-template <>
-struct QueEvents<TPosition::VECIN> {
-  static constexpr HardEvent enque = HardEvent::MTE2_V, free = HardEvent::V_MTE2;
-};
-template <>
-struct QueEvents<TPosition::VECOUT> {
-  static constexpr HardEvent enque = HardEvent::V_MTE3, free = HardEvent::MTE3_V;
-};
-template <>
-struct QueEvents<TPosition::A1> {
-  static constexpr HardEvent enque = HardEvent::MTE2_MTE1, free = HardEvent::MTE1_MTE2;
-};
-template <>
-struct QueEvents<TPosition::B1> {
-  static constexpr HardEvent enque = HardEvent::MTE2_MTE1, free = HardEvent::MTE1_MTE2;
-};
-template <>
-struct QueEvents<TPosition::A2> {
-  static constexpr HardEvent enque = HardEvent::MTE1_M, free = HardEvent::M_MTE1;
-};
-template <>
-struct QueEvents<TPosition::B2> {
-  static constexpr HardEvent enque = HardEvent::MTE1_M, free = HardEvent::M_MTE1;
-};
-template <>
-struct QueEvents<TPosition::CO1> {
-  static constexpr HardEvent enque = HardEvent::M_FIX, free = HardEvent::FIX_M;
+struct QueEvents {
+  static_assert(pos == TPosition::VECIN || pos == TPosition::VECOUT || pos == TPosition::A1 || pos == TPosition::B1 ||
+                    pos == TPosition::A2 || pos == TPosition::B2 || pos == TPosition::CO1,
+                "the simulator's TQue takes VECIN, VECOUT, A1, B1, A2, B2 or CO1");
+  static constexpr bool l1 = pos == TPosition::A1 || pos == TPosition::B1;
+  static constexpr bool l0 = pos == TPosition::A2 || pos == TPosition::B2;
+  static constexpr HardEvent enque = pos == TPosition::VECIN ? HardEvent::MTE2_V
+                                     : pos == TPosition::VECOUT ? HardEvent::V_MTE3
+                                     : l1 ? HardEvent::MTE2_MTE1
+                                     : l0 ? HardEvent::MTE1_M : HardEvent::M_FIX;
+  static constexpr HardEvent free = pos == TPosition::VECIN ? HardEvent::V_MTE2
+                                    : pos == TPosition::VECOUT ? HardEvent::MTE3_V
+                                    : l1 ? HardEvent::MTE1_MTE2
+                                    : l0 ? HardEvent::M_MTE1 : HardEvent::FIX_M;
 };
 
 namespace sim_detail {
