@@ -13,9 +13,9 @@ at::Tensor attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Ten
                          std::optional<double> beta, c10::string_view backend) {
   const auto args = pasa::check_attention_args(q, k, v, mask, scale, causal, std::string(causal_align),
                                                std::string(variant), block_n, beta);
-  const auto bias = pasa::mask_as_bias(mask, args);
-  if (backend == "auto" || backend == "native") return pasa::cpu::native_attention(q, k, v, bias, args);
-  if (backend == "ascend-sim") return pasa::ascend_sim_backend::attention(q, k, v, bias, args);
+  if (backend == "auto" || backend == "native")
+    return pasa::cpu::native_attention(q, k, v, pasa::mask_as_bias(mask, args), args);
+  if (backend == "ascend-sim") return pasa::ascend_sim_backend::attention(q, k, v, pasa::kernel_mask(mask, args), args);
   TORCH_CHECK_VALUE(false, "pasa.attention: backend for CPU tensors must be 'auto', 'native' or 'ascend-sim', got '",
                     std::string(backend), "'");
 }
