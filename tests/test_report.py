@@ -1,6 +1,7 @@
 """python -m pasa accuracy on a tiny shape: the table, the JSON record, the PNG plot and the help text."""
 import json
 import math
+import re
 
 import pytest
 
@@ -57,7 +58,39 @@ def test_help_explains_every_option(capsys):
         cli.main(["accuracy", "--help"])
     text = capsys.readouterr().out
     for option in ("--suite", "--shape", "--dtype", "--seed", "--backend", "--block-n", "--beta", "--out-dir",
-                   "--no-plot", "--no-progress", "accuracy.png", "fa16"):
+                   "--no-plot", "--no-progress", "accuracy.png", "fa16", "native:", "ascend-sim:", "triton:", "npu:"):
         assert option in text
-    with pytest.raises(SystemExit):
-        cli.main(["accuracy", "--shape", "1,2,3"])
+
+
+@pytest.mark.parametrize("argv,reason", [
+    (["--backend", "bogus"], r"argument --backend: invalid choice: 'bogus'"),
+    (["--block-n", "100"], r"block_n must be a multiple of 16 in \[16, 1024\], got 100"),
+    (["--beta", "1.5"], r"beta must lie in \(0, 1\) for variant 'pasa', got 1.5"),
+    (["--shape", "1,3,2,64,32"], r"argument --shape: N \(3\) must be a multiple of Nkv \(2\)"),
+    (["--shape", "1,2,3"], r"argument --shape: shape must be five positive integers"),
+    (["--shape", "1,2,1,64,1024"], r"head dim D must be in \[1, 512\], got 1024"),
+    (["--shape", "1,2,1,64,100", "--backend", "ascend-sim"], r"backend ascend-sim .*multiple of 16 in \[16, 256\]"),
+    (["--out-dir", "{file}/sub"], r"argument --out-dir: cannot write into"),
+])
+def test_bad_options_fail_before_any_work(tmp_path, capsys, argv, reason):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    argv = [a.format(file=a_file) for a in argv]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["accuracy", "--suite", "stress", "--shape", "1,2,1,64,32", *argv])
+    captured = capsys.readouterr()
+    assert exit_.value.code == 2
+    assert captured.out == ""                                  # no header, no table
+    lines = captured.err.strip().splitlines()
+    assert lines[0].startswith("usage: python -m pasa accuracy")
+    assert re.search(reason, lines[-1]) and lines[-1].startswith("python -m pasa accuracy: error: "), lines[-1]
+    assert "%" not in captured.err and "Traceback" not in captured.err     # no progress bar, no traceback
+
+
+def test_triton_backend_needs_a_gpu(capsys):
+    from pasa import cuda
+    if cuda.AVAILABLE:
+        pytest.skip("a CUDA device with Triton is present")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["accuracy", "--backend", "triton", "--shape", "1,2,1,64,32"])
+    assert exit_.value.code == 2 and "triton needs a CUDA device" in capsys.readouterr().err
