@@ -222,3 +222,14 @@ def test_sdpa_compiles_with_inductor(seed):
     q, k = (t.float() for t in rand_qkv(1, 2, 2, 16, 16, 16, seed=seed)[:2])
     compiled = torch.compile(lambda q, k: pasa.sdpa(q, k, k, is_causal=True), fullgraph=True)
     torch.testing.assert_close(compiled(q, k), pasa.sdpa(q, k, k, is_causal=True), rtol=0, atol=0)
+
+
+def test_round_to_float16_op_passes_opcheck():
+    from pasa.sdpa import round_to_float16
+    for x in (torch.randn(2, 3, 5, 8), torch.randn(4, 6, dtype=torch.float64).t(), torch.empty(0, 8)):
+        torch.library.opcheck(round_to_float16, (x, "query"))
+        assert torch.equal(round_to_float16(x, "query"), x.half())
+    with pytest.raises(ValueError, match="key holds values beyond float16's range"):
+        round_to_float16(torch.tensor([1.0, 7e4]), "key")
+    inf = torch.tensor([float("inf"), float("nan"), -1.0])      # non-finite values pass through, as they propagate
+    assert torch.equal(round_to_float16(inf, "value").isnan(), inf.isnan())
