@@ -66,6 +66,10 @@ def accuracy_figure(records: list[dict], schemes, title: str = ""):
     finite = [e["rmse"] for r in records for e in r["errors"].values() if e["rmse"] and math.isfinite(e["rmse"])]
     lo, hi = (min(finite) / 3, max(finite) * 3) if finite else (1e-6, 1.0)
     rows = {"top": hi * 3, "zero": lo}                         # where non-finite and exactly-zero points sit
+    rmses = [e["rmse"] for r in records for e in r["errors"].values()]
+    notes = {"top": "× on the top line: non-finite output (fp16 overflow)",
+             "zero": "▽ on the bottom line: RMSE exactly 0"}
+    used = [k for k, seen in (("top", any(not math.isfinite(x) for x in rmses)), ("zero", 0.0 in rmses)) if seen]
 
     def place(rmse):
         """(y of a regular point or NaN, y of a marked point or NaN, which mark)"""
@@ -90,7 +94,7 @@ def accuracy_figure(records: list[dict], schemes, title: str = ""):
                            key=lambda r: r["params"]["mean"])
             for s in schemes:
                 draw(ax, [r["params"]["mean"] for r in cases], cases, s, "o-", 3)
-            _axes(ax, rows, f"{suite}, amp {amp:g}", "mean")
+            _axes(ax, rows, used, f"{suite}, amp {amp:g}", "mean")
             if ai == 0:
                 ax.set_ylabel("RMSE vs float64")
     if stress:
@@ -98,16 +102,16 @@ def accuracy_figure(records: list[dict], schemes, title: str = ""):
         for si, s in enumerate(schemes):
             offset = (si - (len(schemes) - 1) / 2) * 0.1
             draw(ax, [x + offset for x in range(len(stress))], stress, s, "o", 5)
-        ax.set_xticks(range(len(stress)), [textwrap.fill(r["name"], 16, break_on_hyphens=False) for r in stress], fontsize=8)
+        names = [textwrap.fill(r["name"], 16, break_on_hyphens=False) for r in stress]
+        ax.set_xticks(range(len(stress)), names, fontsize=8)
         ax.set_xlim(-0.5, len(stress) - 0.5)
-        _axes(ax, rows, "stress cases", None)
+        _axes(ax, rows, used, "stress cases", None)
         ax.set_ylabel("RMSE vs float64")
     handles, labels = fig.axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", title="scheme")
     chars = int(width * 13)                                  # about 13 characters of 10-point text per inch
-    fig.suptitle("\n".join(textwrap.wrap(title, chars) + textwrap.wrap(
-        "× on the top line: non-finite output (fp16 overflow); ▽ on the bottom line: RMSE exactly 0", chars)),
-        fontsize=10)
+    fig.suptitle("\n".join(textwrap.wrap(title, chars) + textwrap.wrap("; ".join(notes[k] for k in used), chars)),
+                 fontsize=10)
     return fig
 
 
@@ -118,11 +122,11 @@ def _pyplot():
     return plt
 
 
-def _axes(ax, rows, title, xlabel):
+def _axes(ax, rows, used, title, xlabel):
     ax.set_yscale("log")
     ax.set_ylim(rows["zero"] / 4, rows["top"] * 4)          # both marked lines inside the frame
-    for y in rows.values():
-        ax.axhline(y, color="0.6", lw=0.8, ls=":")
+    for k in used:                                          # a line only where a point is marked on it
+        ax.axhline(rows[k], color="0.6", lw=0.8, ls=":")
     ax.set_title(title, fontsize=9)
     if xlabel:
         ax.set_xlabel(xlabel)
