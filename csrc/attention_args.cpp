@@ -83,6 +83,10 @@ AttentionArgs check_attention_args(const at::Tensor& q, const at::Tensor& k, con
   else PASA_CHECK_VALUE(false, "pasa.attention: causal_align must be 'top_left' or 'bottom_right', got '",
                          causal_align, "'");
   a.causal = causal;
+  // flash-attn and SDPA have no alignment without a causal mask: asking for one and getting full attention would
+  // be a silent wrong answer
+  PASA_CHECK_VALUE(causal || a.align == CausalAlign::kTopLeft,
+                    "pasa.attention: causal_align='bottom_right' places a causal mask, so it needs causal=True");
 
   PASA_CHECK_VALUE(block_n >= kBlockMin && block_n <= kBlockMax && block_n % kBlockMultiple == 0,
                     "pasa.attention: block_n must be a multiple of ", kBlockMultiple, " in [", kBlockMin, ", ",
