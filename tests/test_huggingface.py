@@ -5,6 +5,9 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 hf = pytest.importorskip("pasa.integrations.huggingface")
+from pasa.model import model_attention  # noqa: E402
+from pasa.reference import golden_attention  # noqa: E402
+from pasa.tolerance import check_backend  # noqa: E402
 if hf.AttentionInterface is None:
     pytest.skip("transformers without masking_utils (< 4.53)", allow_module_level=True)
 
@@ -109,10 +112,10 @@ def test_position_bias_folds_into_the_float_mask():
         hidden = torch.zeros(6, 6, dtype=torch.bool) if mask is None else ~mask
         if causal:
             hidden = hidden | torch.ones(6, 6, dtype=torch.bool).triu(1)
-        golden = torch.nn.functional.scaled_dot_product_attention(
-            *(t.half().double() for t in (q, k, v)), attn_mask=bias.double().masked_fill(hidden, float("-inf")),
-            scale=1.0)                                  # on the fp16-rounded inputs that pasa attends to
-        torch.testing.assert_close(out.transpose(1, 2).double(), golden, rtol=0, atol=2e-3)
+        folded = bias.masked_fill(hidden, float("-inf"))   # what pasa must attend with, on its fp16-rounded inputs
+        q16, k16, v16 = (t.half() for t in (q, k, v))
+        check_backend(out.transpose(1, 2), model_attention(q16, k16, v16, mask=folded, scale=1.0),
+                      golden_attention(q16, k16, v16, mask=folded, scale=1.0), what="position_bias")
 
 
 @pytest.mark.parametrize("options,exc,match", [
