@@ -4,6 +4,7 @@
 #include <torch/extension.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "acl/acl.h"
@@ -35,16 +36,23 @@ void check_acl(aclnnStatus status, const char* what) {
                                                     static_cast<int64_t>(status), ": ", aclGetRecentErrMsg()));
 }
 
-at::Tensor attention_npu(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
-                         const std::optional<at::Tensor>& mask, std::optional<double> scale, bool causal,
-                         c10::string_view causal_align, c10::string_view variant, int64_t block_n,
-                         std::optional<double> beta, c10::string_view backend) {
+std::tuple<at::Tensor, at::Tensor> attention_npu(const at::Tensor& q_in, const at::Tensor& k_in,
+                                                 const at::Tensor& v_in, const std::optional<at::Tensor>& mask,
+                                                 std::optional<double> scale, bool causal,
+                                                 c10::string_view causal_align, c10::string_view variant,
+                                                 int64_t block_n, std::optional<double> beta,
+                                                 c10::string_view backend, bool return_lse,
+                                                 const std::optional<at::Tensor>& sinks) {
   const auto a = pasa::check_attention_args(q_in, k_in, v_in, mask, scale, causal, std::string(causal_align),
-                                            std::string(variant), block_n, beta);
+                                            std::string(variant), block_n, beta, /*check_values=*/true, return_lse,
+                                            sinks);
   TORCH_CHECK_VALUE(backend == "auto" || backend == "npu",
                     "pasa.attention: backend for NPU tensors must be 'auto' or 'npu', got '", std::string(backend), "'");
+  // the kernel does not yet write the log-sum-exp or take sinks (docs/ascend.md)
+  TORCH_CHECK_NOT_IMPLEMENTED(!return_lse, "pasa.attention: return_lse=True is not implemented by the NPU backend yet");
+  TORCH_CHECK_NOT_IMPLEMENTED(!a.has_sinks, "pasa.attention: sinks are not implemented by the NPU backend yet");
   auto out = at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
-  if (out.numel() == 0 || a.s2 == 0) return out.to(q_in.scalar_type());
+  if (out.numel() == 0 || a.s2 == 0) return {out.to(q_in.scalar_type()), pasa::no_lse(q_in)};
 
   // the kernel takes fp16 BNSD and an optional fp32 bias [B, N, S1, S2]; it writes fp32
   const at::Tensor q = q_in.to(at::kHalf).contiguous(), k = k_in.to(at::kHalf).contiguous(),
@@ -74,11 +82,25 @@ at::Tensor attention_npu(const at::Tensor& q_in, const at::Tensor& k_in, const a
   check_acl(aclnnPasaAttention(ws_ptr, ws_size, executor, stream), "aclnnPasaAttention");
   for (aclTensor* t : {tq, tk, tv, to, tb})
     if (t) aclDestroyTensor(t);
-  return out.to(q_in.scalar_type());
+  return {out.to(q_in.scalar_type()), pasa::no_lse(q_in)};
+}
+
+std::tuple<at::Tensor, at::Tensor> attention_varlen_npu(
+    const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu_seqlens_q,
+    const at::Tensor& cu_seqlens_k, int64_t max_seqlen_q, int64_t max_seqlen_k, std::optional<double> scale,
+    bool causal, c10::string_view causal_align, c10::string_view variant, int64_t block_n, std::optional<double> beta,
+    c10::string_view backend, bool return_lse, const std::optional<at::Tensor>& sinks) {
+  pasa::check_varlen_args(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, scale, causal,
+                          std::string(causal_align), std::string(variant), block_n, beta, return_lse, sinks);
+  TORCH_CHECK_NOT_IMPLEMENTED(false, "pasa.attention_varlen: packed sequences are not implemented by the NPU "
+                              "backend yet");
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(pasa, PrivateUse1, m) { m.impl("attention", &attention_npu); }
+TORCH_LIBRARY_IMPL(pasa, PrivateUse1, m) {
+  m.impl("attention", &attention_npu);
+  m.impl("attention_varlen", &attention_varlen_npu);
+}
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.doc() = "pasa's NPU kernel (PasaAttention through aclnn)"; }

@@ -9,6 +9,8 @@ except ImportError:
 from . import cuda as _cuda  # noqa: F401  (registers the Triton CUDA kernel where Triton and a GPU are present)
 from .api import attention
 from .contract import BASELINES, DEFAULT_BLOCK_N, DEFAULT_VARIANT, VARIANTS
+from .merge import merge_attention
 from .sdpa import sdpa
 
-__all__ = ["attention", "sdpa", "VARIANTS", "BASELINES", "DEFAULT_VARIANT", "DEFAULT_BLOCK_N"]
+__all__ = ["attention", "merge_attention", "sdpa", "VARIANTS", "BASELINES", "DEFAULT_VARIANT",
+           "DEFAULT_BLOCK_N"]
