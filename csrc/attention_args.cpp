@@ -128,8 +128,6 @@ std::vector<int64_t> check_cu_seqlens(const at::Tensor& cu, const char* name, in
   const at::Tensor host = cu.to(at::kCPU, at::kLong).contiguous();
   values.assign(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
   PASA_CHECK_VALUE(values.front() == 0, op, ": ", name, "[0] must be 0, got ", values.front());
-  PASA_CHECK_VALUE(values.back() == tokens, op, ": ", name, "[-1] must equal the token count ", tokens, ", got ",
-                    values.back());
   for (size_t i = 1; i < values.size(); ++i) {
     const int64_t len = values[i] - values[i - 1];
     PASA_CHECK_VALUE(len >= 0, op, ": ", name, " must be non-decreasing, got ", values[i - 1], " then ", values[i],
@@ -137,6 +135,8 @@ std::vector<int64_t> check_cu_seqlens(const at::Tensor& cu, const char* name, in
     PASA_CHECK_VALUE(len <= max_seqlen, op, ": sequence ", static_cast<int64_t>(i - 1), " has ", len,
                       " tokens, more than ", max_name, " = ", max_seqlen);
   }
+  PASA_CHECK_VALUE(values.back() == tokens, op, ": ", name, "[-1] must equal the token count ", tokens, ", got ",
+                    values.back());
   return values;
 }
 

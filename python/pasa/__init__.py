@@ -11,6 +11,7 @@ from .api import attention
 from .contract import BASELINES, DEFAULT_BLOCK_N, DEFAULT_VARIANT, VARIANTS
 from .merge import merge_attention
 from .sdpa import sdpa
+from .varlen import attention_varlen
 
-__all__ = ["attention", "merge_attention", "sdpa", "VARIANTS", "BASELINES", "DEFAULT_VARIANT",
+__all__ = ["attention", "attention_varlen", "merge_attention", "sdpa", "VARIANTS", "BASELINES", "DEFAULT_VARIANT",
            "DEFAULT_BLOCK_N"]
