@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -80,13 +79,15 @@ struct RowLayout {
   }
 };
 
-// One call: its sequences, layouts and buffers (fp16 values held as fp32).
+// One call: its sequences, layouts and buffers. Inputs and K' stay fp16 in memory; blocks are widened to fp32 for
+// the GEMMs as they are used, so a long KV cache is read once, at half the bytes, and never copied whole.
 struct Problem {
   const AttentionArgs& a;
   std::vector<int64_t> s1, s2, blk0;  // per sequence: query rows, keys, global index of its first KV block
   RowLayout qrows, kvrows, lserows;   // q and out; k, K' and v; lse (one value per row)
-  const float *q = nullptr, *k = nullptr, *v = nullptr;
-  float *kp = nullptr, *centres = nullptr;  // centres (exact): D values per (KV block, kv head), (blk0[b] + j)·Nkv + g
+  const uint16_t *q = nullptr, *k = nullptr, *v = nullptr;  // the inputs as fp16 bit patterns
+  uint16_t* kp = nullptr;                   // K' (fp16 values by construction), in k's layout
+  float* centres = nullptr;                 // exact: D values per (KV block, kv head), at (blk0[b] + j)·Nkv + g
   const float* bias = nullptr;              // dense calls: (B, N, S1, S2) by bias_stride, or null
   int64_t bias_stride[4] = {0, 0, 0, 0};
   const float* sinks = nullptr;             // (N,) or null
@@ -103,38 +104,43 @@ struct Problem {
 // Fills K' (and, for the exact variant, the block centres) for every (KV block, kv head).
 void shift_keys(const Problem& p) {
   const AttentionArgs& a = p.a;
-  const int64_t D = a.head_dim, n = a.block_n, rs = p.kvrows.si * D, total = p.blk0.back();
+  const int64_t D = a.head_dim, n = a.block_n, total = p.blk0.back();
   const float pow2 = static_cast<float>(ScaleSplit(a.scale).pow2);
   at::parallel_for(0, total * a.kv_heads, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> m;
+    std::vector<float> m, kj(n * D), out(n * D), top(D);
+    std::vector<double> sum(D);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t blk = t / a.kv_heads, g = t % a.kv_heads;
       const int64_t b = std::upper_bound(p.blk0.begin(), p.blk0.end(), blk) - p.blk0.begin() - 1;
       const int64_t c0 = (blk - p.blk0[b]) * n, nj = std::min(n, p.s2[b] - c0);
-      const float* kj = p.k + p.kvrows(b, g, c0) * D;
-      float* out = p.kp + p.kvrows(b, g, c0) * D;
+      for (int64_t r = 0; r < nj; ++r) fp16_to_fp32(p.k + p.kvrows(b, g, c0 + r) * D, kj.data() + r * D, D);
       if (a.variant == Variant::kExact) {
         float* c = p.centres + t * D;
-        for (int64_t x = 0; x < D; ++x) {
-          double sum = 0, top = 0;  // the sum of ≤ 1024 fp16 values is exact in float64: the centre is order-free
-          for (int64_t r = 0; r < nj; ++r) {
-            sum += kj[r * rs + x];
-            top = std::max(top, std::fabs(static_cast<double>(kj[r * rs + x])));
+        // column sums row by row (SIMD over the columns): the sum of ≤ 1024 fp16 values is exact in float64, so
+        // the centre does not depend on the order
+        std::fill(sum.begin(), sum.end(), 0.0);
+        std::fill(top.begin(), top.end(), 0.f);
+        for (int64_t r = 0; r < nj; ++r) {
+          const float* kr = kj.data() + r * D;
+          for (int64_t x = 0; x < D; ++x) {
+            sum[x] += kr[x];
+            top[x] = std::max(top[x], std::fabs(kr[x]));
           }
-          c[x] = static_cast<float>(centre_on_grid(sum / static_cast<double>(nj), top));
         }
+        for (int64_t x = 0; x < D; ++x)
+          c[x] = static_cast<float>(centre_on_grid(sum[x] / static_cast<double>(nj), top[x]));
         for (int64_t r = 0; r < nj; ++r)
-          for (int64_t x = 0; x < D; ++x) out[r * rs + x] = round_fp16((kj[r * rs + x] - c[x]) * pow2);
+          for (int64_t x = 0; x < D; ++x) out[r * D + x] = (kj[r * D + x] - c[x]) * pow2;
       } else {  // K' = M·K through the GEMM the model's torch matmul uses (the paper variant then matches it bit
                 // for bit: its fp16 row mean, ×63 in the shift, turns a one-ulp K' entry into a whole-row change)
         float d, e;
         shift_entries(a.scale, a.beta, nj, &d, &e);
         m.assign(nj * nj, -e);
         for (int64_t r = 0; r < nj; ++r) m[r * nj + r] = d;
-        auto ot = at::from_blob(out, {nj, D}, {rs, 1});
-        at::mm_out(ot, at::from_blob(m.data(), {nj, nj}), at::from_blob(const_cast<float*>(kj), {nj, D}, {rs, 1}));
-        for (int64_t r = 0; r < nj; ++r) round_fp16_inplace(out + r * rs, D);
+        auto ot = at::from_blob(out.data(), {nj, D});
+        at::mm_out(ot, at::from_blob(m.data(), {nj, nj}), at::from_blob(kj.data(), {nj, D}));
       }
+      for (int64_t r = 0; r < nj; ++r) fp32_to_fp16(out.data() + r * D, p.kp + p.kvrows(b, g, c0 + r) * D, D);
     }
   });
 }
@@ -155,10 +161,10 @@ struct RowState {
 
 // Per-thread working buffers, sized for the largest tile and reused across tiles (no allocation per tile).
 struct Scratch {
-  std::vector<float> qt, sp, p, pv, row_shift, rmax, rowsum;
+  std::vector<float> qt, kt, vt, sp, p, pv, row_shift, rmax, rowsum;  // qt, kt, vt: Q, K' and V widened to fp32
   Scratch(int64_t rows, int64_t n, int64_t D)
-      : qt(rows * D), sp(rows * std::max(n, kScoreChunk)), p(rows * n), pv(rows * D), row_shift(rows), rmax(rows),
-        rowsum(rows) {}
+      : qt(rows * D), kt(std::max(n, kScoreChunk) * D), vt(n * D), sp(rows * std::max(n, kScoreChunk)), p(rows * n),
+        pv(rows * D), row_shift(rows), rmax(rows), rowsum(rows) {}
 };
 
 // Positions [i0, i0 + npos) of sequence b for the G query heads of kv head g, over KV blocks [j0, j1). Row r of the
@@ -194,21 +200,20 @@ void run_tile(const Problem& pb, const Tile& t, Scratch& scratch, RowState& st) 
   const int64_t j_end = std::min(t.j1, last < 0 ? t.j0 : last / n + 1);
   if (j_end <= t.j0) return;  // no row sees a key here: the state stays initial
   const int64_t chunk_blocks = std::max<int64_t>(1, kScoreChunk / n), ld = chunk_blocks * n;
-  const int64_t seq_end = std::min(j_end * n, pb.s2[b]), rs = pb.kvrows.si * D;
-  std::vector<float>&qt = scratch.qt, &sp = scratch.sp, &p = scratch.p, &pv = scratch.pv,
-                     &row_shift = scratch.row_shift, &rmax = scratch.rmax, &rowsum = scratch.rowsum;
+  const int64_t seq_end = std::min(j_end * n, pb.s2[b]);
+  std::vector<float>&qt = scratch.qt, &kt = scratch.kt, &vt = scratch.vt, &sp = scratch.sp, &p = scratch.p,
+                     &pv = scratch.pv, &row_shift = scratch.row_shift, &rmax = scratch.rmax, &rowsum = scratch.rowsum;
   for (int64_t r = 0; r < rows; ++r)
-    std::memcpy(qt.data() + r * D, pb.q + pb.qrows(b, t.head(a, r), t.pos(a, r)) * D, D * sizeof(float));
+    fp16_to_fp32(pb.q + pb.qrows(b, t.head(a, r), t.pos(a, r)) * D, qt.data() + r * D, D);
   const float coef_paper = paper ? paper_coefficient(a.beta) : 0.f;
 
   for (int64_t j = t.j0; j < j_end; ++j) {
     const int64_t c0 = j * n, nj = std::min(n, pb.s2[b] - c0);
-    const float* kp_j = pb.kp + pb.kvrows(b, t.g, c0) * D;
     if ((j - t.j0) % chunk_blocks == 0) {  // S' = Q·K'ᵀ for the next few blocks in one GEMM, rounded to fp16
       const int64_t width = std::min(ld, seq_end - c0);
+      for (int64_t r = 0; r < width; ++r) fp16_to_fp32(pb.kp + pb.kvrows(b, t.g, c0 + r) * D, kt.data() + r * D, D);
       auto spt = at::from_blob(sp.data(), {rows, width}, {ld, 1});
-      at::mm_out(spt, at::from_blob(qt.data(), {rows, D}),
-                 at::from_blob(const_cast<float*>(kp_j), {width, D}, {rs, 1}).t());
+      at::mm_out(spt, at::from_blob(qt.data(), {rows, D}), at::from_blob(kt.data(), {width, D}).t());
       for (int64_t i = 0; i < rows; ++i) round_fp16_inplace(sp.data() + i * ld, width);
     }
     float* x0 = sp.data() + ((j - t.j0) % chunk_blocks) * n;  // row i of this block's tile: x0 + i * ld
@@ -235,9 +240,9 @@ void run_tile(const Problem& pb, const Tile& t, Scratch& scratch, RowState& st) 
       const float r = rmax[i] != kNegInf ? rmax[i] : 0.f;
       rowsum[i] = exp_shifted_fp16(x0 + i * ld, r, p.data() + i * nj, nj, paper);
     }
+    for (int64_t r = 0; r < nj; ++r) fp16_to_fp32(pb.v + pb.kvrows(b, t.g, c0 + r) * D, vt.data() + r * D, D);
     auto pvt = at::from_blob(pv.data(), {rows, D});
-    at::mm_out(pvt, at::from_blob(p.data(), {rows, nj}),
-               at::from_blob(const_cast<float*>(pb.v + pb.kvrows(b, t.g, c0) * D), {nj, D}, {rs, 1}));  // P·V
+    at::mm_out(pvt, at::from_blob(p.data(), {rows, nj}), at::from_blob(vt.data(), {nj, D}));  // P·V, fp32 sums
     if (paper) round_fp16_inplace(pv.data(), rows * D);
 
     for (int64_t i = 0; i < rows; ++i) {
@@ -361,6 +366,8 @@ void finish_tile(const Problem& pb, const Tile& t, RowState& st) {
   }
 }
 
+uint16_t* fp16_bits(const at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::Half>()); }
+
 // Runs every row tile (splitting decoding sequences' key axes), merges split tiles and writes out and lse.
 void run(Problem& pb, const at::Tensor& k) {
   const AttentionArgs& a = pb.a;
@@ -368,8 +375,9 @@ void run(Problem& pb, const at::Tensor& k) {
   pb.blk0.assign(B + 1, 0);
   for (int64_t b = 0; b < B; ++b) pb.blk0[b + 1] = pb.blk0[b] + pb.blocks(b);
   auto kp = at::empty_like(k);
-  auto centres = at::empty({pb.blk0.back() * a.kv_heads * (a.variant == Variant::kExact ? D : 0)}, k.options());
-  pb.kp = kp.data_ptr<float>();
+  auto centres = at::empty({pb.blk0.back() * a.kv_heads * (a.variant == Variant::kExact ? D : 0)},
+                           k.options().dtype(at::kFloat));
+  pb.kp = fp16_bits(kp);
   pb.centres = centres.data_ptr<float>();
   shift_keys(pb);
 
@@ -412,7 +420,8 @@ void run(Problem& pb, const at::Tensor& k) {
   });
 }
 
-at::Tensor fp16_values(const at::Tensor& t) { return t.to(at::kHalf).to(at::kFloat).contiguous(); }
+// The contract rounds inputs to fp16 (bf16 → fp16 is exact in fp16's range, which the argument check enforces).
+at::Tensor as_fp16(const at::Tensor& t) { return t.to(at::kHalf).contiguous(); }
 
 const float* sink_values(const at::Tensor& sinks, at::Tensor& holder) {
   if (!sinks.defined()) return nullptr;
@@ -428,7 +437,7 @@ std::tuple<at::Tensor, at::Tensor> native_attention(const at::Tensor& q_in, cons
   auto out32 = at::empty({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
   at::Tensor lse = a.return_lse ? at::empty({a.batch, a.heads, a.s1}, out32.options()) : no_lse(q_in);
   if (out32.numel() == 0) return {out32.to(q_in.scalar_type()), lse};
-  const at::Tensor q = fp16_values(q_in), k = fp16_values(k_in), v = fp16_values(v_in);
+  const at::Tensor q = as_fp16(q_in), k = as_fp16(k_in), v = as_fp16(v_in);
   at::Tensor sink_holder;
   Problem pb{a};
   pb.s1.assign(a.batch, a.s1);
@@ -436,9 +445,9 @@ std::tuple<at::Tensor, at::Tensor> native_attention(const at::Tensor& q_in, cons
   pb.qrows = {a.heads * a.s1, a.s1, 1};
   pb.kvrows = {a.kv_heads * a.s2, a.s2, 1};
   pb.lserows = pb.qrows;
-  pb.q = q.data_ptr<float>();
-  pb.k = k.data_ptr<float>();
-  pb.v = v.data_ptr<float>();
+  pb.q = fp16_bits(q);
+  pb.k = fp16_bits(k);
+  pb.v = fp16_bits(v);
   if (bias.defined()) {
     pb.bias = bias.data_ptr<float>();
     for (int d = 0; d < 4; ++d) pb.bias_stride[d] = bias.stride(d);
@@ -457,7 +466,7 @@ std::tuple<at::Tensor, at::Tensor> native_attention_varlen(const at::Tensor& q_i
   auto out32 = at::empty({tq, a.heads, a.head_dim}, q_in.options().dtype(at::kFloat));
   at::Tensor lse = a.return_lse ? at::empty({a.heads, tq}, out32.options()) : no_lse(q_in);
   if (out32.numel() == 0) return {out32.to(q_in.scalar_type()), lse};
-  const at::Tensor q = fp16_values(q_in), k = fp16_values(k_in), v = fp16_values(v_in);
+  const at::Tensor q = as_fp16(q_in), k = as_fp16(k_in), v = as_fp16(v_in);
   at::Tensor sink_holder;
   Problem pb{a};
   for (int64_t b = 0; b < a.batch; ++b) {
@@ -467,9 +476,9 @@ std::tuple<at::Tensor, at::Tensor> native_attention_varlen(const at::Tensor& q_i
   pb.qrows = {0, 1, a.heads, a.cu_q.data()};
   pb.kvrows = {0, 1, a.kv_heads, a.cu_k.data()};
   pb.lserows = {0, tq, 1, a.cu_q.data()};
-  pb.q = q.data_ptr<float>();
-  pb.k = k.data_ptr<float>();
-  pb.v = v.data_ptr<float>();
+  pb.q = fp16_bits(q);
+  pb.k = fp16_bits(k);
+  pb.v = fp16_bits(v);
   pb.sinks = sink_values(sinks, sink_holder);
   pb.out = out32.data_ptr<float>();
   pb.lse = a.return_lse ? lse.data_ptr<float>() : nullptr;
