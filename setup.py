@@ -22,22 +22,21 @@ def ascend_sim_sources():
 
 
 def npu_extension():
-    """The PrivateUse1 (NPU) kernel through the aclnn interface, built only where torch_npu and CANN are found."""
-    cann = os.environ.get("ASCEND_TOOLKIT_HOME") or os.environ.get("ASCEND_HOME_PATH")
+    """The PrivateUse1 (NPU) kernel, built only where torch_npu is found.
+
+    It runs aclnnPasaAttention through torch_npu's EXEC_NPU_CMD_EXT (op_plugin/include/npu_cpp_extension.h, on the
+    include path as in op-plugin's cpp_extension examples), which finds the installed op package at run time: no
+    link to it, so it builds before or without the package (scripts/build_ascend.sh builds both)."""
     try:
-        import torch_npu  # noqa: F401
+        import torch_npu
         from torch_npu.utils.cpp_extension import NpuExtension
     except ImportError:
         print("pasa: torch_npu not found: the NPU backend (csrc/npu) was skipped")
         return None
-    if not cann or not os.path.isdir(cann):
-        print("pasa: CANN not found (ASCEND_TOOLKIT_HOME / ASCEND_HOME_PATH unset): the NPU backend was skipped")
-        return None
-    vendor = os.environ.get("PASA_OPP_VENDOR", "pasa")
-    opp = os.environ.get("ASCEND_CUSTOM_OPP_PATH", os.path.join(cann, "opp", "vendors", vendor))
+    torch_npu_dir = os.path.dirname(os.path.realpath(torch_npu.__file__))
+    op_plugin = os.path.join(torch_npu_dir, "include", "third_party", "op-plugin")
     return NpuExtension("pasa._C_npu", sorted(glob.glob("csrc/npu/*.cpp")) + ["csrc/attention_args.cpp"],
-                        include_dirs=[os.path.join(opp, "op_api", "include")],
-                        library_dirs=[os.path.join(opp, "op_api", "lib")], libraries=["cust_opapi"],
+                        include_dirs=[op_plugin],
                         extra_compile_args=["-std=c++17"])
 
 

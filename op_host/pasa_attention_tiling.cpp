@@ -1,6 +1,5 @@
 // The CANN tiling function of PasaAttention, in stages: platform figures (PlatformAscendC) -> shapes and
 // attributes -> the plain C++ plan (pasa_attention_tiling_plan.cpp) -> tiling data, block dim, workspace.
-#include <cstring>
 #include <string>
 
 #include "pasa_attention_host.h"
@@ -67,12 +66,14 @@ ge::graphStatus Tiling(gert::TilingContext* context) {
   } catch (const pasa_tiling::TilingError&) {
     return ge::GRAPH_FAILED;
   }
-  gert::TilingData* raw = context->GetRawTilingData();
-  if (raw == nullptr || raw->GetCapacity() < sizeof(PasaAttentionTilingData)) return ge::GRAPH_FAILED;
-  std::memcpy(raw->GetData(), &plan.data, sizeof(PasaAttentionTilingData));
-  raw->SetDataSize(sizeof(PasaAttentionTilingData));
+  // the struct the kernel registers (REGISTER_TILING_DEFAULT); null when the capacity is below its size
+  PasaAttentionTilingData* tiling = context->GetTilingData<PasaAttentionTilingData>();
+  if (tiling == nullptr) return ge::GRAPH_FAILED;
+  *tiling = plan.data;
   context->SetBlockDim(plan.blockDim);
-  context->SetTilingKey(1);
+  // The kernel has no TILING_KEY_IS, so CANN compiles it for tiling key 0 only (tikcpp/compile_op.py:
+  // DEFAULT_TILING_KEY); a launch with any other key finds no kernel entry.
+  context->SetTilingKey(0);
   size_t* workspace = context->GetWorkspaceSizes(1);
   if (workspace == nullptr) return ge::GRAPH_FAILED;
   workspace[0] = plan.workspaceBytes + ascendc.GetLibApiWorkSpaceSize();

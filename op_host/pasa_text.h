@@ -1,6 +1,7 @@
 // Messages built by appending to a std::string, without iostreams: on one host (g++ 13.3, torch 2.11) any number
 // streamed into an error message of the torch extension crashed the process. One helper for the torch op's
 // argument checks (csrc/attention_args.cpp), the tiling (op_host) and the AscendC simulator (csrc/ascend_sim).
+// C++11: CANN 8.1.RC1's op project compiles op_host/*.cpp with -std=c++11 (template cmake/func.cmake, intf.cmake).
 #pragma once
 
 #include <cstdio>
@@ -12,8 +13,8 @@ namespace pasa_text {
 inline void Put(std::string& s, const char* x) { s += x ? x : "(null)"; }  // a C API's message may be null
 inline void Put(std::string& s, const std::string& x) { s += x; }
 inline void Put(std::string& s, char x) { s += x; }
-template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, char>, int> = 0>
-void Put(std::string& s, T x) {
+template <class T>
+typename std::enable_if<std::is_integral<T>::value && !std::is_same<T, char>::value>::type Put(std::string& s, T x) {
   s += std::to_string(x);
 }
 inline void Put(std::string& s, double x) {
@@ -26,7 +27,8 @@ inline void Put(std::string& s, double x) {
 template <class... A>
 std::string Cat(const A&... parts) {
   std::string s;
-  (Put(s, parts), ...);
+  const int inOrder[] = {0, (Put(s, parts), 0)...};  // a braced list runs left to right (C++11: no fold expressions)
+  (void)inOrder;
   return s;
 }
 

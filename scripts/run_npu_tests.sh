@@ -9,5 +9,12 @@ cd "$ROOT"
 python -c "import torch, torch_npu; assert torch.npu.is_available()" 2>/dev/null || {
   echo "run_npu_tests.sh: no NPU here (torch_npu missing or torch.npu.is_available() is False)" >&2; exit 2; }
 [ "${PASA_SKIP_BUILD:-0}" = 1 ] || bash scripts/build_ascend.sh
+# the binding finds the package at run time (torch_npu's EXEC_NPU_CMD_EXT): under $ASCEND_OPP_PATH/vendors through
+# its config.ini, installed elsewhere through ASCEND_CUSTOM_OPP_PATH, which the package's set_env.bash sets
+if [ -n "${PASA_INSTALL_PATH:-}" ]; then
+  set +u  # set_env.bash appends to ASCEND_CUSTOM_OPP_PATH and LD_LIBRARY_PATH, which may be unset
+  source "$PASA_INSTALL_PATH/vendors/${PASA_OPP_VENDOR:-pasa}/bin/set_env.bash"
+  set -u
+fi
 PYTHONPATH=$ROOT/python python -m pytest -q tests/test_ascend_npu.py tests/test_ascend_sim.py
 PYTHONPATH=$ROOT/python python scripts/bench_ascend_npu.py "$@"

@@ -19,6 +19,7 @@
 #define __gm__
 #define GM_ADDR uint8_t*
 #define KERNEL_TASK_TYPE_DEFAULT(value)
+#define REGISTER_TILING_DEFAULT(tiling_struct)
 #define ASCEND_IS_AIC (::ascend_sim::ctx().kind == ::ascend_sim::CoreKind::kAIC)
 #define ASCEND_IS_AIV (::ascend_sim::ctx().kind == ::ascend_sim::CoreKind::kAIV)
 
