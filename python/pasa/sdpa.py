@@ -44,8 +44,9 @@ def sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask:
 
 def sdpa_with_options(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                       enable_gqa=False, *, variant: str = DEFAULT_VARIANT, block_n: int = DEFAULT_BLOCK_N,
-                      beta: float | None = None, backend: str = "auto") -> torch.Tensor:
-    """``sdpa`` plus PASA's own options (variant, block_n, beta, backend; see ``pasa.attention``)."""
+                      beta: float | None = None, backend: str = "auto",
+                      sinks: torch.Tensor | None = None) -> torch.Tensor:
+    """``sdpa`` plus PASA's own options (variant, block_n, beta, backend, sinks (Hq,); see ``pasa.attention``)."""
     _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value)):
         raise RuntimeError("pasa.sdpa: PASA has no backward yet, and query/key/value require grad; call it under "
@@ -56,7 +57,7 @@ def sdpa_with_options(query, key, value, attn_mask=None, dropout_p=0.0, is_causa
     q, k, v = (_as_bnsd(t) for t in (query, key, value))
     mask = _mask_as_bnsd(attn_mask, query, key)
     out = attention(q, k, v, causal=is_causal, mask=mask, scale=scale, variant=variant, block_n=block_n, beta=beta,
-                    backend=backend)
+                    backend=backend, sinks=sinks)
     return out.reshape(query.shape[:-1] + (value.shape[-1],)).to(out_dtype)
 
 

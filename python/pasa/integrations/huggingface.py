@@ -24,7 +24,8 @@ def make_attention_function(variant: str = DEFAULT_VARIANT, block_n: int = DEFAU
                             beta: float | None = None, backend: str = "auto"):
     """An attention function with the signature transformers' ``AttentionInterface`` calls:
     ``fn(module, query, key, value, attention_mask, dropout=0.0, scaling=None, is_causal=None, **kwargs)`` with
-    BNSD query/key/value; returns ``(output (B, S, N, D), None)``."""
+    BNSD query/key/value; returns ``(output (B, S, N, D), None)``. ``s_aux`` (GPT-OSS's per-head attention sinks)
+    becomes ``sinks``."""
 
     def pasa_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
                                value: torch.Tensor, attention_mask: torch.Tensor | None, dropout: float = 0.0,
@@ -42,7 +43,7 @@ def make_attention_function(variant: str = DEFAULT_VARIANT, block_n: int = DEFAU
         is_causal = bool(is_causal and attention_mask is None and query.shape[2] > 1)
         out = sdpa_with_options(query, key, value, attn_mask=attention_mask, is_causal=is_causal, scale=scaling,
                                 enable_gqa=query.shape[1] != key.shape[1], variant=variant, block_n=block_n,
-                                beta=beta, backend=backend)
+                                beta=beta, backend=backend, sinks=kwargs.get("s_aux"))
         return out.transpose(1, 2).contiguous(), None
 
     pasa_attention_forward.pasa_options = {"variant": variant, "block_n": block_n, "beta": beta, "backend": backend}
