@@ -7,6 +7,7 @@ try:  # the NPU kernel, present only where setup.py found torch_npu and CANN
 except ImportError:
     pass
 from . import cuda as _cuda  # noqa: F401  (registers the Triton CUDA kernel where Triton and a GPU are present)
+from . import distributed  # noqa: F401  (pasa.distributed.ring_attention)
 from .api import attention
 from .contract import BASELINES, DEFAULT_BLOCK_N, DEFAULT_VARIANT, VARIANTS
 from .merge import merge_attention
