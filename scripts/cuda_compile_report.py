@@ -1,11 +1,12 @@
 """Compile the CUDA backend's kernels for the H100 (sm_90) on a machine without a GPU, and report what ptxas made.
 
     python scripts/cuda_compile_report.py [--shape B,N,Nkv,S1,S2,D] [--causal] [--variant exact] [--mask bool]
-                                          [--flags KV_TMA=1 ...] [--sass-dir DIR]
+                                          [--flags KV_TMA=1 ...] [--hopper] [--sass-dir DIR]
 
 ``pasa.cuda.op.attention_triton`` runs on CPU tensors of the given shape, but each kernel launch is replaced by the
 compilation Triton would do for it on an H100: the same argument specialisation (pointer alignment, integers
-equal to 1 or divisible by 16), Triton's own ptxas for sm_90. Printed per kernel: registers per thread, spill
+equal to 1 or divisible by 16), Triton's own ptxas for sm_90; with --hopper, the calls the warp-specialised Gluon
+kernel covers compile that kernel (pasa.cuda.hopper) the same way. Printed per kernel: registers per thread, spill
 stack, shared memory, and for every loop of the SASS its length and most frequent instructions. These are static
 facts about the code, a guide for kernel changes between GPU sessions; speed is measured only on a GPU
 (scripts/bench_cuda.py). A kernel that does not compile for sm_90 makes the script fail (tests/test_cuda_compile.py).
@@ -36,7 +37,10 @@ def compile_like_launch(fn: JITFunction, args, kwargs):
     binder = create_function_from_signature(fn.signature, fn.params, backend)
     bound, specialization, options = binder(*args, **kwargs)
     options, signature, constexprs, attrs = fn._pack_args(backend, kwargs, bound, specialization, options)
-    return triton.compile(ASTSource(fn, signature, constexprs, attrs), target=TARGET, options=options.__dict__)
+    source = ASTSource
+    if fn.is_gluon():   # what GluonJITFunction.create_binder (which needs a driver) would pick
+        from triton.experimental.gluon._runtime import GluonASTSource as source
+    return triton.compile(source(fn, signature, constexprs, attrs), target=TARGET, options=options.__dict__)
 
 
 def sass_loops(sass: str):
@@ -90,6 +94,13 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="float16", choices=["float16", "bfloat16"])
     parser.add_argument("--mask", choices=["bool", "float"], help="an (S1, S2) mask of this kind")
     parser.add_argument("--flags", nargs="*", default=[], help="pasa.cuda.op.KERNEL_FLAGS overrides, KEY=INT")
+    parser.add_argument("--hopper", action="store_true",
+                        help="the warp-specialised Hopper kernel (pasa.cuda.hopper) for the calls it covers")
+    parser.add_argument("--align", default="top_left", choices=["top_left", "bottom_right"])
+    parser.add_argument("--lse", action="store_true", help="return_lse=True")
+    parser.add_argument("--sinks", action="store_true", help="one sink per head")
+    parser.add_argument("--varlen", action="store_true",
+                        help="pasa.attention_varlen on B packed sequences of S1 query and S2 key tokens")
     parser.add_argument("--sass-dir", type=Path, help="also write each kernel's SASS and TTGIR here")
     args = parser.parse_args(argv)
     b, n, nkv, s1, s2, d = map(int, args.shape.split(","))
@@ -102,12 +113,21 @@ def main(argv=None) -> int:
     JITFunction.run = lambda self, *a, grid, warmup, **kw: compiled.append(  # noqa: E731
         (self.fn.__name__, compile_like_launch(self, a, kw)))
     op.KERNEL_FLAGS = {**op.KERNEL_FLAGS, **{key: int(val) for key, val in (f.split("=") for f in args.flags)}}
+    op.HOPPER = args.hopper
     q = torch.zeros(b, n, s1, d, dtype=dtype)
     k = torch.zeros(b, nkv, s2, d, dtype=dtype)
     mask = {None: None, "bool": torch.ones(s1, s2, dtype=torch.bool), "float": torch.zeros(s1, s2)}[args.mask]
-    op.attention_triton(q, k, k.clone(), mask=mask, causal=args.causal, variant=args.variant, block_n=args.block_n)
-    print(f"B={b} N={n} Nkv={nkv} S1={s1} S2={s2} D={d} {args.dtype} causal={args.causal} mask={args.mask} "
-          f"variant={args.variant} block_n={args.block_n} flags={op.KERNEL_FLAGS}; compiled for sm_90 by Triton "
+    kw = dict(causal=args.causal, causal_align=args.align, variant=args.variant, block_n=args.block_n,
+              return_lse=args.lse, sinks=torch.zeros(n) if args.sinks else None)
+    if args.varlen:   # the same tokens as B packed sequences, TND
+        cu_q, cu_k = (torch.arange(0, b * s + 1, s, dtype=torch.int32) for s in (s1, s2))
+        q, k = (t.transpose(1, 2).reshape(-1, t.shape[1], d) for t in (q, k))
+        op.attention_varlen_triton(q, k, k.clone(), cu_q, cu_k, s1, s2, **kw)
+    else:
+        op.attention_triton(q, k, k.clone(), mask=mask, **kw)
+    print(f"B={b} N={n} Nkv={nkv} S1={s1} S2={s2} D={d} {args.dtype} causal={args.causal} {args.align} "
+          f"mask={args.mask} variant={args.variant} block_n={args.block_n} lse={args.lse} sinks={args.sinks} "
+          f"varlen={args.varlen} flags={op.KERNEL_FLAGS} hopper={args.hopper}; compiled for sm_90 by Triton "
           f"{triton.__version__}")
     for name, kernel in compiled:
         report(kernel, name, args.sass_dir)

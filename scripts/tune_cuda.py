@@ -1,15 +1,17 @@
-"""Time the CUDA backend's kernel paths against its default launch and SDPA, in one run on one GPU.
+"""Time the CUDA backend's kernels and their paths against the default and SDPA, in one run on one GPU.
 
     python scripts/tune_cuda.py [--shapes 128,4096,full 128,4096,causal ...] [--only NAME ...] [--json FILE]
 
-The paths are switches of the exact variant's kernel (pasa.cuda.op.KERNEL_FLAGS, docs/cuda.md), each tested against
-the model in CI (Triton's interpreter): the default, h from the shift table or from Q·c in the loop wherever the
-default takes the other, pointer loads instead of tensor descriptors, the scale outside the exponent, and h dropped
-(a wrong result: the bound of any h scheme). Each is first checked against the model (bench_cuda.check_model:
-D = 128 and 64, fp16 and bf16, GQA, a ragged end, causal bottom-right, more than 16 KV blocks; not the bound), then
-timed like scripts/bench_cuda.py times (median of one-call CUDA-event times, rotating inputs; B = 16384/S,
-H = 2048/D, fp16). Printed last: TFLOP/s per path and shape, each path's ratio to the default, and the best one's
-ratios to SDPA flash and cuDNN measured in the same run.
+The default runs the warp-specialised Hopper kernel (pasa/cuda/hopper.py) for the calls it covers (all the shapes
+here). Timed beside it: the Hopper kernel without its ping-pong, with 2 consumer warpgroups where it takes 3
+(D = 64), and with 3 K' and V buffers instead of 2; two timing bounds of it (wrong results): without the rounding
+of S' to fp16, and with a plain flash-attention softmax (S' not rounded, no shift h, no frame); the Triton kernel
+(kernels.attention_kernel) that runs the calls the Hopper kernel does not cover, as its default runs it, with h from
+the shift table or from Q·c in the loop wherever its default takes the other, and with h dropped (a bound). Each is
+first checked against the model (bench_cuda.check_model: D = 128 and 64, fp16 and bf16, GQA, a ragged end, causal
+bottom-right, more than 16 KV blocks; not the bounds), then timed like scripts/bench_cuda.py times (median of
+one-call CUDA-event times, rotating inputs; B = 16384/S, H = 2048/D, fp16). Printed last: TFLOP/s per path and
+shape, each path's ratio to the default, and the best one's ratios to SDPA flash and cuDNN measured in the same run.
 """
 from __future__ import annotations
 
@@ -25,26 +27,39 @@ from bench_cuda import HIDDEN, PEERS, TOKENS, check_model, median_ms, run_pasa, 
 
 from pasa.cuda import kernels, op  # noqa: E402
 
-# name: (KERNEL_FLAGS overrides, launch overrides of kernels.default_config's pick)
+# name: overrides of pasa.cuda.op.KERNEL_FLAGS ("flags"), of kernels.default_config's launch ("launch"), of op.HOPPER
+# ("hopper": False runs the Triton kernel for every call), and of the Hopper kernel's PINGPONG and BOUND
 CANDIDATES = {
-    "default": ({}, {}),
-    "table h": ({"H_MODE": 3}, {}),
-    "loop h": ({"H_MODE": 4}, {}),
-    "pointers": ({"KV_TMA": False}, {}),
-    "no fold": ({"SCALE_FOLD": False}, {}),
-    "h dropped": ({"H_MODE": 0}, {}),
+    "default": {},
+    "no ping-pong": {"pingpong": False},
+    "2 consumers": {"consumers": 2},
+    "3 stages": {"stages": 3},
+    "no roundings": {"bound": 1},
+    "plain softmax": {"bound": 2},
+    "triton": {"hopper": False},
+    "triton table h": {"hopper": False, "flags": {"H_MODE": 3}},
+    "triton loop h": {"hopper": False, "flags": {"H_MODE": 4}},
+    "triton h dropped": {"hopper": False, "flags": {"H_MODE": 0}},
 }
-BOUNDS = {"h dropped"}   # wrong results, timed as bounds only
+BOUNDS = {"no roundings", "plain softmax", "triton h dropped"}   # wrong results, timed as bounds only
 SHAPES = ["128,4096,full", "128,4096,causal", "128,16384,full", "128,16384,causal", "128,1024,full",
           "64,4096,full", "64,4096,causal"]
 BASE_FLAGS, BASE_CONFIG = dict(op.KERNEL_FLAGS), kernels.default_config
+HOPPER = op._gluon()
+BASE_STAGES = HOPPER.STAGES if HOPPER is not None else None
 
 
 def use(name: str) -> None:
     """Make pasa.attention run the candidate `name`."""
-    flags, launch = CANDIDATES[name]
-    op.KERNEL_FLAGS = {**BASE_FLAGS, **flags}
-    kernels.default_config = lambda *a, **kw: {**BASE_CONFIG(*a, **kw), **launch}
+    cand = CANDIDATES[name]
+    op.KERNEL_FLAGS = {**BASE_FLAGS, **cand.get("flags", {})}
+    kernels.default_config = lambda *a, **kw: {**BASE_CONFIG(*a, **kw), **cand.get("launch", {})}
+    op.HOPPER = cand.get("hopper")
+    if HOPPER is not None:
+        HOPPER.PINGPONG = cand.get("pingpong", True)
+        HOPPER.CONSUMERS = cand.get("consumers")
+        HOPPER.STAGES = cand.get("stages", BASE_STAGES)
+        HOPPER.BOUND = cand.get("bound", 0)
 
 
 def main() -> int:

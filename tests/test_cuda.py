@@ -130,6 +130,36 @@ def test_kernel_paths_match_model(seed, monkeypatch, flags, mask_kind):
     check_against_model(run_triton(q, k, v, **kw), q, k, v, what=f"cuda {flags}", **kw)
 
 
+# the warp-specialised Hopper kernel (pasa/cuda/hopper.py, Gluon): on an sm_90 GPU it runs every call it covers (the
+# shapes above with block_n 64 or 128 and D ≤ 128, no mask); here the paths it has, each also against the Triton kernel
+HOPPER_SHAPES = [
+    (2, 8, 2, 1000, 1000, 128, False, "top_left", 128, torch.float16),     # ragged end, GQA
+    (1, 4, 4, 700, 900, 128, True, "top_left", 128, torch.bfloat16),       # S1 < S2, bf16 (V rounded by the host)
+    (1, 4, 2, 900, 700, 64, True, "bottom_right", 128, torch.float16),     # rows that see no key, D = 64
+    (2, 4, 1, 333, 517, 80, True, "bottom_right", 64, torch.bfloat16),     # D = 80, 64-key blocks, MQA
+    (2, 2, 2, 1, 257, 128, False, "top_left", 128, torch.float16),         # one query row
+    (1, 4, 4, 2048, 2048, 64, True, "top_left", 64, torch.float16),        # many blocks, both warpgroups masked
+]
+
+
+@gpu_only
+@pytest.mark.skipif(not ON_GPU or torch.cuda.get_device_capability() != (9, 0), reason="needs an sm_90 GPU")
+@pytest.mark.parametrize("shape", HOPPER_SHAPES, ids=_id)
+def test_hopper_kernel_matches_model(seed, monkeypatch, shape):
+    from pasa.cuda import op
+    b, n, nkv, s1, s2, d, causal, align, block_n, dtype = shape
+    q, k, v = _to_dev(*rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=3.0, amp=4.0, seed=seed))
+    kw = dict(causal=causal, causal_align=align, block_n=block_n)
+    assert op.use_hopper(q, None, "exact", block_n)
+    out = pasa.attention(q, k, v, **kw)
+    check_against_model(out, q, k, v, what="cuda hopper", **kw)
+    monkeypatch.setattr(op, "HOPPER", False)
+    triton_out = pasa.attention(q, k, v, **kw)
+    dev = (out.double() - triton_out.double()).pow(2).mean().sqrt() / triton_out.double().pow(2).mean().sqrt()
+    print(f"hopper vs triton kernel: relative RMSE {float(dev):.2e}")
+    assert dev < 1e-3
+
+
 @gpu_only
 def test_op_dispatch_and_layouts(seed):
     q, k, v = _to_dev(*rand_qkv(2, 4, 2, 100, 140, 64, mean=1.0, amp=2.0, seed=seed))

@@ -38,7 +38,7 @@ def test_split_decoding_matches_the_split_model(seed, variant, s1):
     from pasa.cuda.op import kv_split_cuts
     b, n, nkv, s2, d, block_n = 1, 8, 2, 700, 64, 16
     q, k, v = _to_dev(*rand_qkv(b, n, nkv, s1, s2, d, mean=1.0, amp=3.0, seed=seed))
-    cuts = kv_split_cuts(b, n, s1, s2, d, block_n, variant, q.device)
+    cuts = kv_split_cuts(b, n, s1, s2, block_n, variant, q.device)
     assert (cuts == []) == (variant == "paper"), cuts
     kw = dict(causal=True, causal_align="bottom_right", block_n=block_n, variant=variant, sinks=sinks_for(n, seed),
               return_lse=True)

@@ -50,9 +50,13 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, me_ptr, cu_k_ptr, blk0_ptr, cblk0_ptr, 
     in fp32. The column sum is exact: each fp16 value is an integer multiple of 2^-24 below 2^40, summed as
     int64, then one rounding of sum / n in float64 (the model's exact mean).
     pasa, paper (MATRIX True): K'_j = fp16(M·K_j), M = d on the diagonal and −e off it (the fp16 entries for the
-    block's length n_j: me_ptr[2·n_j], me_ptr[2·n_j + 1]), in fp32: d·K_i − e·(ΣK − K_i).
+    block's length n_j: me_ptr[2·n_j], me_ptr[2·n_j + 1]), as the model's fp32 matrix product sums it: over the
+    block's keys in order, one rounding per key (each product of two fp16 values is exact). The shifted variants'
+    output depends on that order: on the stress suite's resonance inputs, K' rounded once from the exact M·K
+    (d·K_i − e·(ΣK − K_i), or float64) moves pasa's output 0.10 RMSE from the model's (0.8 × the model's own error),
+    a sum in key order 0 (docs/cuda.md).
     VARLEN: sequence b's keys start at cu_k[b] of a (T, Nkv, D) k; its K' tiles start at tile blk0[b]·Nkv and its
-    centres at row cblk0[b]·Nkv (``kv_tiles``); programs past the sequence's last block return at once."""
+    centres at row cblk0[b]·Nkv (op.Seqs); programs past the sequence's last block return at once."""
     j = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // kv_heads
@@ -84,8 +88,15 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, me_ptr, cu_k_ptr, blk0_ptr, cblk0_ptr, 
     if MATRIX:
         dm = tl.load(me_ptr + 2 * count)
         em = tl.load(me_ptr + 2 * count + 1)
-        colsum = tl.sum(k, axis=0)
-        kp = tl.where(mask, (dm * k - em * (colsum[None, :] - k)).to(tl.float16), 0.0)
+        # K'ᵀ (columns × keys): each thread holds few keys, so M's column is selected per key, not per entry
+        acc = tl.zeros([DC, BLOCK_N], tl.float32)
+        k_col = k_base + cols * stride_kd
+        for key in tl.range(0, count, num_stages=3):   # acc_i ← acc_i + M[i, key]·K[key], every row i: the model's order
+            kk = tl.load(k_col + (j * KV_LEN + key) * stride_ks, mask=cols < D, other=0.0)
+            kk = kk.to(tl.float32).to(tl.float16).to(tl.float32)
+            m_col = tl.where(tl.arange(0, BLOCK_N) == key, dm, -em)                   # column `key` of M
+            acc += kk[:, None] * m_col[None, :]
+        kp = tl.where(mask, tl.trans(acc).to(tl.float16), 0.0)
     else:
         if SUM64:
             mean = tl.sum(k.to(tl.float64), axis=0)                   # also exact: ≤ 1024 values of 40 bits
@@ -256,8 +267,9 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
     """One KV block of the pasa (fp32 statistics) or paper (fp16 everywhere) variant: model.py `_step_pasa` and
     `_step_paper`, line for line. S' = fp16(Q·K'ᵀ) with K' = M·K (the scale is inside M), its row mean recovers
     the removed shift, and the running pseudo-average f of the shifts is the frame of m, l and O. Rows that see no
-    key of the block keep their state; count_i counts the blocks a row has seen. pasa works in log2 units (exp2
-    of log2(e)·x); paper in natural units, since it rounds each of those values to fp16. coef_ptr: the recovery
+    key of the block keep their state; count_i counts the blocks a row has seen. Both keep the model's natural
+    units (the shifts and the frame f are of the size of the scores' common bias, 10^5 on the stress suite's
+    resonance inputs) and take exp(a) as exp2(a·log2(e)) of the model's argument a. coef_ptr: the recovery
     coefficient for each block length n_j (index n_j)."""
     offs_t = tl.arange(0, BLOCK_N)
     offs_n = j * KV_LEN + offs_t
@@ -269,12 +281,10 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
     coef = tl.load(coef_ptr + n_keys)
     if PAPER:
         shift = _fp16(coef * _fp16(mu))
-        x = sp
     else:
-        shift = coef * mu * 1.4426950408889634
-        x = sp * 1.4426950408889634
-    x, v_mask = _mask_scores(x, offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride_mn, S1, S2, causal_offset,
-                             1.0 if PAPER else 1.4426950408889634, D, KV_LEN, MASKED, CAUSAL, MASK_KIND)
+        shift = coef * mu
+    x, v_mask = _mask_scores(sp, offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride_mn, S1, S2,
+                             causal_offset, 1.0, D, KV_LEN, MASKED, CAUSAL, MASK_KIND)
     if PAPER:
         x = _fp16(x)
     r = tl.max(x, axis=1)
@@ -301,9 +311,9 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
         m_old = m_i + (f_i - f_new)
         top = r + (shift - f_new)
         m_new = tl.maximum(m_old, top, propagate_nan=tl.PropagateNan.ALL)
-        alpha = tl.math.exp2(m_old - m_new)
-        gamma = tl.math.exp2(top - m_new)
-        p = tl.math.exp2(x - r[:, None]).to(tl.float16)
+        alpha = tl.math.exp2((m_old - m_new) * 1.4426950408889634)
+        gamma = tl.math.exp2((top - m_new) * 1.4426950408889634)
+        p = tl.math.exp2((x - r[:, None]) * 1.4426950408889634).to(tl.float16)
         rowsum = tl.sum(p.to(tl.float32), axis=1)
         l_new = alpha * l_i + gamma * rowsum
         acc_new = acc * alpha[:, None] + tl.dot(p, v) * gamma[:, None]
@@ -387,8 +397,8 @@ def _finish(acc, l_i, m_i, f_i, aux, sink, VARIANT: tl.constexpr, HAS_SINKS: tl.
     """The epilogue (model._finish): the sink joins each row's normaliser as one more key of value zero, in the row's
     frame, then out = O / l and lse = m + F + log l in natural units; rows that saw no key give zeros and lse = the
     sink (−inf without). exact works in log2 units with O and l in the frame f of the last block that counts (the
-    sink counts unless it is 64 below the running max, as a block); pasa in log2 units in the pseudo-average frame f;
-    paper in natural units, each step rounded to fp16."""
+    sink counts unless it is 64 below the running max, as a block); pasa and paper in the model's natural units in
+    the pseudo-average frame f, paper rounding each step to fp16."""
     if VARIANT == 0:
         seen = m_i != float("-inf")
         if HAS_SINKS:
@@ -404,13 +414,13 @@ def _finish(acc, l_i, m_i, f_i, aux, sink, VARIANT: tl.constexpr, HAS_SINKS: tl.
     elif VARIANT == 1:
         seen = aux > 0
         if HAS_SINKS:
-            t = sink * 1.4426950408889634 - f_i
+            t = sink - f_i
             m_new = tl.maximum(m_i, t, propagate_nan=tl.PropagateNan.ALL)
-            alpha = tl.math.exp2(m_i - m_new)
-            l_i = alpha * l_i + tl.math.exp2(t - m_new)
+            alpha = tl.math.exp2((m_i - m_new) * 1.4426950408889634)
+            l_i = alpha * l_i + tl.math.exp2((t - m_new) * 1.4426950408889634)
             acc = acc * alpha[:, None]
             m_i = m_new
-        lse = (m_i + f_i + tl.math.log2(l_i)) * 0.6931471805599453
+        lse = (m_i + f_i) + tl.log(l_i)
     else:
         seen = aux > 0
         if HAS_SINKS:

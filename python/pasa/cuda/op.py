@@ -31,6 +31,9 @@ AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "0") == "1"   # 1: tune the laun
 # inside the loop (H_MODE 2). An "H_MODE" key here overrides that choice (scripts/tune_cuda.py, tests).
 KERNEL_FLAGS = {"SCALE_FOLD": True, "KV_TMA": True}
 H4_MAX_DP = 64
+# the warp-specialised Hopper kernel (hopper.py, Gluon) for the calls it covers: None = where the device is an sm_90
+# GPU and Gluon imports; True/False force it (scripts/cuda_compile_report.py compiles it with no GPU, tests compare)
+HOPPER = None
 H_TABLE_LIMIT = 4.0
 
 
@@ -68,17 +71,21 @@ class Seqs:
 
 def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, me: torch.Tensor | None = None,
             seqs: Seqs | None = None, varlen_args=()):
-    """The separate pass over K: K' as (tiles·tile_n, dp) fp16, one tile per (sequence, kv head, KV block) in that
-    order, zero-padded, and for the exact variant the centres c_j as (rows, dp) fp16, each (sequence, kv head) owning
-    its blocks rounded up to 16 rows, zero past its last block (the attention loop reads 16 at once). me: the fp16
-    entries (d, e) of M per block length (pasa, paper): K' = M·K, no centres. Dense (B, Nkv, S2, D) k by default;
-    packed (T, Nkv, D) k with seqs and varlen_args = (cu_k, blk0, cblk0) on k's device."""
+    """The separate pass over K: K' fp16, one tile of tile_n rows per (sequence, kv head, KV block) in that order,
+    zero-padded, and for the exact variant the centres c_j fp16, each (sequence, kv head) owning its blocks rounded up
+    to 16 rows, zero past its last block (the attention loop reads 16 at once); dense calls get them as
+    (B, Nkv, rows, dp), packed ones as (rows, dp). me: the fp16 entries (d, e) of M per block length (pasa, paper):
+    K' = M·K, no centres. Dense (B, Nkv, S2, D) k by default; packed (T, Nkv, D) k with seqs and
+    varlen_args = (cu_k, blk0, cblk0) on k's device."""
     nkv, d = k.shape[-2 if seqs is not None and seqs.varlen else 1], k.shape[-1]
     if seqs is None:
         seqs = Seqs(block_n, 0, k.shape[2], k.shape[0])
     varlen = seqs.varlen
     kp = torch.empty((int(seqs.blk0[-1]) * nkv * tile_n, dp), dtype=torch.float16, device=k.device)
     c = (torch.zeros((int(seqs.cblk0[-1]) * nkv, dp), dtype=torch.float16, device=k.device) if me is None else kp)
+    if not varlen:   # dense: (B, Nkv, nblk·tile_n, dp) and (B, Nkv, nblk rounded up to 16, dp), as the Hopper kernel
+        kp = kp.view(seqs.batch, nkv, -1, dp)         # and the shift table index them
+        c = c.view(seqs.batch, nkv, -1, dp) if me is None else kp
     if kp.numel() == 0:
         return kp, c
     strides = (0, k.stride(1), k.stride(0), k.stride(2)) if varlen else k.stride()
@@ -118,14 +125,28 @@ def split_blocks(seqs: Seqs, programs: int, variant: str, device: torch.device) 
     return triton.cdiv(triton.cdiv(seqs.max_nblk, splits), SPLIT_UNIT) * SPLIT_UNIT
 
 
-def kv_split_cuts(b: int, n: int, s1: int, s2: int, d: int, block_n: int, variant: str,
-                  device: torch.device) -> list[int]:
+def _decode_programs(bn: int, s1: int) -> int:
+    """Programs of a decoding launch: 16-row tiles (kernels.default_config) per sequence·head."""
+    return triton.cdiv(s1, 16) * bn
+
+
+def kv_split_cuts(b: int, n: int, s1: int, s2: int, block_n: int, variant: str, device: torch.device) -> list[int]:
     """Where a dense call of this shape cuts the key axis (model_attention's kv_splits; [] = unsplit)."""
-    seqs = Seqs(block_n, s1, s2, b)
-    config = kernels.default_config(max(16, triton.next_power_of_2(d)), max(16, triton.next_power_of_2(block_n)),
-                                    variant=VARIANT_IDS[variant], s1=s1)
-    per = split_blocks(seqs, triton.cdiv(s1, config["BLOCK_M"]) * b * n, variant, device)
+    per = split_blocks(Seqs(block_n, s1, s2, b), _decode_programs(b * n, s1), variant, device)
     return list(range(per * block_n, s2, per * block_n)) if per else []
+
+
+def shift_h(q: torch.Tensor, c: torch.Tensor, nkv: int, s2: int, block_n: int, h_scale: float, causal_offset: int,
+            causal: bool) -> torch.Tensor:
+    """The shift table: h = h_scale·(Q·c_j) for every query row and KV block as (B·N, nblk, S1) fp32, one contiguous
+    vector per block (causal: only the blocks each 64-row group sees; the loops read no other)."""
+    b, n, s1, d = q.shape
+    nblk = triton.cdiv(s2, block_n)
+    htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device)
+    kernels.shift_h_kernel[(triton.cdiv(s1, 64), b * n)](
+        q, c, htab, *q.stride(), n, n // nkv, s1, nblk, c.shape[2], h_scale, causal_offset, D=d, DP=c.shape[-1],
+        BLOCK_M=64, Q_BF16=q.dtype == torch.bfloat16, CAUSAL=causal, KV_LEN=block_n, num_warps=4)
+    return htab
 
 
 def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align="top_left", variant="exact",
@@ -192,24 +213,35 @@ def _attention(q, k, v, mask, scale, beta, causal, causal_align, variant, block_
         flags = dict(KERNEL_FLAGS, VARIANT=VARIANT_IDS[variant])
         sp_scale = h_scale = 0.0
         coef = q
+        b, s1, s2 = seqs.batch, seqs.max_s1, seqs.max_s2
+        if seqs.max_nblk == 0:   # no sequence has a key: zeros, lse = the sink (or −inf)
+            out.zero_()
+            if lse.numel() and sinks is None:
+                lse.fill_(-math.inf)
+            elif lse.numel():
+                lse.copy_(sinks.float().view((-1, 1) if seqs.varlen else (1, -1, 1)).expand_as(lse))
+            return
+        per_split = split_blocks(seqs, _decode_programs(b * n, s1), variant, dev)
         if variant == "exact":
             kp, c = shift_k(k, block_n, pow2, dp, tile_n, seqs=seqs, varlen_args=varlen_args)
             h_scale = float(np.float32(np.float32(scale) * kernels.LOG2E))
             sp_scale = float(np.float32(s_rest * kernels.LOG2E))
-            if "H_MODE" not in flags:
-                flags["H_MODE"] = (4 if dp <= H4_MAX_DP else
-                                   3 if not seqs.varlen and seqs.max_nblk * 4 <= H_TABLE_LIMIT * d * q.element_size()
-                                   else 2)
+            table_fits = not seqs.varlen and seqs.max_nblk * 4 <= H_TABLE_LIMIT * d * q.element_size()
+            # the Hopper kernel writes neither lse nor sinks and takes no packed or split calls (yet)
+            ws = (use_hopper(q, mask, variant, block_n) and table_fits and sinks is None and not lse.numel()
+                  and not per_split)
+            if ws:
+                flags["H_MODE"] = 3                        # the Hopper kernel reads h from the table
+            elif "H_MODE" not in flags:
+                flags["H_MODE"] = 4 if dp <= H4_MAX_DP else 3 if table_fits else 2
             flags["SCALE_FOLD"] = flags["SCALE_FOLD"] and (mask is None or mask.dtype == torch.bool)
             if flags["H_MODE"] == 3:
-                b, s1 = seqs.batch, seqs.max_s1
-                htab = torch.empty((b * n, seqs.max_nblk, s1), dtype=torch.float32, device=dev)
-                kernels.shift_h_kernel[(triton.cdiv(s1, 64), b * n)](
-                    q, c, htab, *q.stride(), n, n // nkv, s1, seqs.max_nblk, triton.cdiv(seqs.max_nblk, 16) * 16,
-                    h_scale, causal_offset, D=d, DP=dp, BLOCK_M=64, Q_BF16=q.dtype == torch.bfloat16,
-                    CAUSAL=bool(causal), KV_LEN=block_n, num_warps=4)
+                htab = shift_h(q, c, nkv, s2, block_n, h_scale, causal_offset, bool(causal))
             else:
                 htab = c
+            if ws:
+                _launch_hopper(q, kp, v, htab, out, s2, causal_offset, sp_scale, dp, tile_n, bool(causal))
+                return
         else:   # pasa, paper: K' = M·K with M's fp16 entries for the block's length; the shift comes from S'
             me, coef = (torch.from_numpy(t).to(dev) for t in _length_tables(variant, scale, beta, block_n))
             kp, c = shift_k(k, block_n, 1.0, dp, tile_n, me=me, seqs=seqs, varlen_args=varlen_args)
@@ -218,16 +250,14 @@ def _attention(q, k, v, mask, scale, beta, causal, causal_align, variant, block_
         kp_desc, v_desc = kp, v
         flags["KV_TMA"] = flags["KV_TMA"] and not seqs.varlen and tile_n == block_n and _tma_ready(v)
         if flags["KV_TMA"]:
-            kp_desc = TensorDescriptor.from_tensor(kp, [tile_n, dp])
+            kp_desc = TensorDescriptor.from_tensor(kp.view(-1, dp), [tile_n, dp])
             v_desc = TensorDescriptor.from_tensor(v, [1, 1, tile_n, dp])      # zeros past S2 and past D
-        b, s1, s2 = seqs.batch, seqs.max_s1, seqs.max_s2
         mask_t, mask_kind, mstride = _mask_args(mask, b, n, s1, s2)
         if AUTOTUNE:
             launch, config = kernels.attention_kernel_tuned, {}
         else:
             launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n, flags["H_MODE"],
                                                                               flags["VARIANT"], s1)
-        per_split = split_blocks(seqs, triton.cdiv(s1, config.get("BLOCK_M", 64)) * b * n, variant, dev)
         splits = triton.cdiv(seqs.max_nblk, per_split) if per_split else 1
         target_o, target_l = out, lse
         if splits > 1:   # each split writes its normalised fp32 output and lse; merged below
@@ -271,6 +301,47 @@ def _merge_splits(parts_o, parts_l, sinks, out, lse, layout: str) -> None:
     out.copy_(merged)
     if lse.numel():
         lse.copy_(merged_lse)
+
+
+def use_hopper(q: torch.Tensor, mask, variant: str, block_n: int) -> bool:
+    """Whether a call runs the warp-specialised Hopper kernel (hopper.py): the exact variant without a user mask,
+    head dim ≤ 128 padded to 64 or 128, KV blocks of 64 or 128 keys, on an sm_90 device with Gluon (or forced by
+    HOPPER). The shift table must also fit (H_TABLE_LIMIT), checked by the caller. Every other call runs
+    kernels.attention_kernel."""
+    if HOPPER is False or variant != "exact" or mask is not None or block_n not in (64, 128):
+        return False
+    if max(16, triton.next_power_of_2(q.shape[-1])) not in (64, 128):
+        return False
+    if HOPPER:
+        return True
+    return q.is_cuda and torch.cuda.get_device_capability(q.device) == (9, 0) and _gluon() is not None
+
+
+def _gluon():
+    """The Hopper kernel's module, or None where this Triton has no Gluon."""
+    try:
+        from . import hopper
+    except ImportError:
+        return None
+    return hopper
+
+
+def _launch_hopper(q, kp, v, htab, out, s2, causal_offset, sp_scale, dp, tile_n, causal):
+    """hopper.attention_kernel_ws over the K' and shift table already built. V goes by TMA, in fp16: a bf16 V, or
+    one a tensor descriptor cannot address, is rounded (copied) to a contiguous fp16 tensor first, which is the
+    contract's rounding of V."""
+    hopper = _gluon()
+    b, n, s1, d = q.shape
+    if v.dtype != torch.float16 or not _tma_ready(v):
+        v = torch.empty(v.shape, dtype=torch.float16, device=v.device).copy_(v)
+    kp_desc, v_desc = hopper.descriptors(kp, v, dp, tile_n)
+    nc = hopper.consumers(dp)
+    maxnreg, consumer_regs = hopper.REGISTERS[nc]
+    grid = (triton.cdiv(s1, hopper.ROWS * nc), b * n)
+    hopper.attention_kernel_ws[grid](
+        q, kp_desc, v_desc, htab, out, *q.stride(), *out.stride(), n, n // v.shape[1], s1, s2, causal_offset,
+        sp_scale, D=d, DP=dp, BLOCK_N=tile_n, CAUSAL=causal, NUM_STAGES=hopper.STAGES, PINGPONG=hopper.PINGPONG,
+        NC=nc, CONSUMER_REGS=consumer_regs, BOUND=hopper.BOUND, num_warps=hopper.NUM_WARPS, maxnreg=maxnreg)
 
 
 def _tma_ready(t: torch.Tensor) -> bool:
