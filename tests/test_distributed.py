@@ -67,9 +67,11 @@ def run_case(name: str, world: int, rank: int, seed: int) -> dict | None:
     cuts = None if aligned else list(range(c, s, c))
     model = model_attention(q, k, v, kv_splits=cuts, **dict(kw, return_lse=True))
     # Each part's output is rounded to fp16 before the merge (as flash-attn's ring implementations merge bf16 parts),
-    # one more output rounding than the model has: rule 2 allows it on top of the reordering noise, rel = 0.5 + 0.5
-    # (an output rounding is at most the model's whole error). Measured: dev/err 0.04-0.06 (pasa), 0.32-0.44
-    # (exact: its error is near the output's rounding), 0.5-0.63 (bf16 output); rule 3 unchanged.
+    # one more output rounding than the model has, so rule 2 is relaxed to rel = 1 (0.5 for reordering noise, 0.5 for
+    # that rounding) on inputs where the variant's own error dominates the output's rounding (mean 3, amplitude 4,
+    # as the CPU operator's tests). Measured: dev/err 0.04-0.06 (pasa), 0.32-0.44 (exact), 0.5-0.63 (bf16 output);
+    # rule 3 unchanged. On N(0, 1) inputs exact's error is the output's rounding alone and a part's rounding can
+    # exceed it (scripts/bench_ring.py: the ring 3-7% less accurate than one call there).
     figures = {"out": check_backend(out, model[0], golden[0], what=name, variant=variant, rel=RING_REL)}
     if lse is not None:
         figures["lse"] = check_lse(lse, model[1], golden[1], what=name, variant=variant)
