@@ -78,6 +78,10 @@ void resolve_attributes(AttentionArgs& a, std::optional<double> scale, bool caus
   else if (causal_align == "bottom_right") a.align = CausalAlign::kBottomRight;
   else PASA_CHECK_VALUE(false, op, ": causal_align must be 'top_left' or 'bottom_right', got '", causal_align, "'");
   a.causal = causal;
+  // flash-attn and SDPA have no alignment without a causal mask: asking for one and getting full attention would
+  // be a silent wrong answer
+  PASA_CHECK_VALUE(causal || a.align == CausalAlign::kTopLeft, op,
+                    ": causal_align='bottom_right' places a causal mask, so it needs causal=True");
 
   PASA_CHECK_VALUE(block_n >= kBlockMin && block_n <= kBlockMax && block_n % kBlockMultiple == 0, op,
                     ": block_n must be a multiple of ", kBlockMultiple, " in [", kBlockMin, ", ", kBlockMax,

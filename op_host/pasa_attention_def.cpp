@@ -1,5 +1,9 @@
-// OpDef of PasaAttention: q, k, v fp16 BNSD (ND format), an optional fp32 additive bias [B, N, S1, S2],
-// output fp32 [B, N, S1, D]; attributes as pasa::attention's schema resolves them. Atlas A2 (ascend910b).
+// OpDef of PasaAttention: q, k, v fp16 BNSD (ND format); an optional mask [B or 1, N or 1, S1 or 1, S2] read as
+// passed (bool: False hides a key; fp16/bf16/fp32: added to the score, −inf hides a key); output [B, N, S1, D] in
+// fp16 or bf16 (the caller's output tensor decides; the bindings convert bf16 inputs to fp16). Attributes as
+// pasa::attention's schema resolves them. Atlas A2 (ascend910b). Each column of the dtype lists is one combination.
+#include <vector>
+
 #include "pasa_attention_host.h"
 #include "register/op_def_registry.h"
 
@@ -8,11 +12,22 @@ namespace ops {
 class PasaAttention : public OpDef {
  public:
   explicit PasaAttention(const char* name) : OpDef(name) {
-    this->Input("q").ParamType(REQUIRED).DataType({ge::DT_FLOAT16}).Format({ge::FORMAT_ND});
-    this->Input("k").ParamType(REQUIRED).DataType({ge::DT_FLOAT16}).Format({ge::FORMAT_ND});
-    this->Input("v").ParamType(REQUIRED).DataType({ge::DT_FLOAT16}).Format({ge::FORMAT_ND});
-    this->Input("bias").ParamType(OPTIONAL).DataType({ge::DT_FLOAT}).Format({ge::FORMAT_ND});
-    this->Output("out").ParamType(REQUIRED).DataType({ge::DT_FLOAT}).Format({ge::FORMAT_ND});
+    // 4 mask dtypes x 2 output dtypes
+    const std::vector<ge::DataType> half8(8, ge::DT_FLOAT16);
+    const std::vector<ge::Format> nd8(8, ge::FORMAT_ND);
+    this->Input("q").ParamType(REQUIRED).DataType(half8).Format(nd8);
+    this->Input("k").ParamType(REQUIRED).DataType(half8).Format(nd8);
+    this->Input("v").ParamType(REQUIRED).DataType(half8).Format(nd8);
+    this->Input("mask")
+        .ParamType(OPTIONAL)
+        .DataType({ge::DT_BOOL, ge::DT_FLOAT16, ge::DT_BF16, ge::DT_FLOAT, ge::DT_BOOL, ge::DT_FLOAT16, ge::DT_BF16,
+                   ge::DT_FLOAT})
+        .Format(nd8);
+    this->Output("out")
+        .ParamType(REQUIRED)
+        .DataType({ge::DT_FLOAT16, ge::DT_FLOAT16, ge::DT_FLOAT16, ge::DT_FLOAT16, ge::DT_BF16, ge::DT_BF16, ge::DT_BF16,
+                   ge::DT_BF16})
+        .Format(nd8);
     this->Attr("scale").AttrType(REQUIRED).Float();
     this->Attr("causal").AttrType(OPTIONAL).Bool(false);
     this->Attr("causal_offset").AttrType(OPTIONAL).Int(0);

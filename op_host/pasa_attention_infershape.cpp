@@ -1,4 +1,5 @@
-// Shape and dtype inference of PasaAttention: out has q's shape [B, N, S1, D] and dtype fp32.
+// Shape and dtype inference of PasaAttention: out has q's shape [B, N, S1, D] and dtype fp16. (Through aclnn the
+// caller's output tensor may be bf16 instead: the tiling reads the output's dtype from its description.)
 #include "pasa_attention_host.h"
 
 namespace pasa_host {
@@ -12,7 +13,7 @@ ge::graphStatus InferShape(gert::InferShapeContext* context) {
 }
 
 ge::graphStatus InferDataType(gert::InferDataTypeContext* context) {
-  return context->SetOutputDataType(0, ge::DT_FLOAT);
+  return context->SetOutputDataType(0, ge::DT_FLOAT16);
 }
 
 }  // namespace pasa_host

@@ -16,6 +16,16 @@ PasaVariant VariantOf(const char* name) {
   return PASA_VARIANT_EXACT;
 }
 
+PasaMaskType MaskTypeOf(ge::DataType t) {
+  switch (t) {
+    case ge::DT_BOOL: return PASA_MASK_BOOL;
+    case ge::DT_FLOAT16: return PASA_MASK_FP16;
+    case ge::DT_BF16: return PASA_MASK_BF16;
+    case ge::DT_FLOAT: return PASA_MASK_FP32;
+    default: return PASA_MASK_NONE;
+  }
+}
+
 }  // namespace
 
 ge::graphStatus Tiling(gert::TilingContext* context) {
@@ -46,7 +56,20 @@ ge::graphStatus Tiling(gert::TilingContext* context) {
   p.headDim = static_cast<uint32_t>(qs.GetDim(3));
   p.kvHeads = static_cast<uint32_t>(ks.GetDim(1));
   p.s2 = static_cast<uint32_t>(ks.GetDim(2));
-  p.hasBias = context->GetOptionalInputShape(IN_BIAS) != nullptr;
+  const gert::StorageShape* mask = context->GetOptionalInputShape(IN_MASK);
+  if (mask != nullptr) {  // read as passed: (B or 1, N or 1, S1 or 1, S2), bool / fp16 / bf16 / fp32
+    const gert::Shape& ms = mask->GetStorageShape();
+    const gert::CompileTimeTensorDesc* md = context->GetOptionalInputDesc(IN_MASK);
+    if (ms.GetDimNum() != 4 || md == nullptr || ms.GetDim(3) != ks.GetDim(2)) return ge::GRAPH_FAILED;
+    p.maskType = MaskTypeOf(md->GetDataType());
+    if (p.maskType == PASA_MASK_NONE) return ge::GRAPH_FAILED;
+    p.maskBatch = static_cast<uint32_t>(ms.GetDim(0));
+    p.maskHeads = static_cast<uint32_t>(ms.GetDim(1));
+    p.maskRows = static_cast<uint32_t>(ms.GetDim(2));
+  }
+  const gert::CompileTimeTensorDesc* out = context->GetOutputDesc(0);
+  if (out == nullptr) return ge::GRAPH_FAILED;
+  p.outType = out->GetDataType() == ge::DT_BF16 ? PASA_OUT_BF16 : PASA_OUT_FP16;
   const float* scale = attrs->GetFloat(ATTR_SCALE);
   const bool* causal = attrs->GetBool(ATTR_CAUSAL);
   const int64_t* offset = attrs->GetInt(ATTR_CAUSAL_OFFSET);

@@ -43,6 +43,13 @@ void CheckProblem(const Problem& p, const Platform& hw) {
   if (p.variant == PASA_VARIANT_EXACT && p.beta != 1.0) Reject("variant exact takes beta = 1, got ", p.beta);
   if (p.variant != PASA_VARIANT_EXACT && !(p.beta > 0 && p.beta < 1))
     Reject("beta must lie in (0, 1) for variants pasa and paper, got ", p.beta);
+  if (p.maskType > PASA_MASK_FP32) Reject("unknown mask type ", static_cast<uint32_t>(p.maskType));
+  if (p.outType > PASA_OUT_BF16) Reject("unknown output type ", static_cast<uint32_t>(p.outType));
+  if (p.maskType != PASA_MASK_NONE &&
+      ((p.maskBatch != 1 && p.maskBatch != p.batch) || (p.maskHeads != 1 && p.maskHeads != p.heads) ||
+       (p.maskRows != 1 && p.maskRows != p.s1)))
+    Reject("the mask must have shape (B or 1, N or 1, S1 or 1, S2) = (", p.batch, " or 1, ", p.heads, " or 1, ",
+           p.s1, " or 1, ", p.s2, "), got (", p.maskBatch, ", ", p.maskHeads, ", ", p.maskRows, ", ", p.s2, ")");
 }
 
 bool Fits(const PasaAttentionTilingData& t, const Platform& hw, Plan* plan) {
@@ -85,7 +92,13 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
   t.variant = p.variant;
   t.causal = p.causal ? 1 : 0;
   t.causalOffset = static_cast<int32_t>(p.causal ? p.causalOffset : 0);
-  t.hasBias = p.hasBias ? 1 : 0;
+  t.maskType = p.maskType;
+  t.outType = p.outType;
+  if (p.maskType != PASA_MASK_NONE) {  // strides of the mask as passed; 0 where it broadcasts
+    t.maskRowStride = p.maskRows > 1 ? p.s2 : 0;
+    t.maskHeadStride = p.maskHeads > 1 ? uint64_t(p.maskRows) * p.s2 : 0;
+    t.maskBatchStride = p.maskBatch > 1 ? uint64_t(p.maskHeads) * p.maskRows * p.s2 : 0;
+  }
   t.blockN = p.blockN;
   t.scale = static_cast<float>(p.scale);
   const double pow2 = std::ldexp(1.0, static_cast<int>(std::floor(std::log2(p.scale))));
@@ -95,11 +108,14 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
   const float b = static_cast<float>(p.beta);
   t.coefPaper = p.variant == PASA_VARIANT_EXACT ? 0.f : RoundFp16(b / (1.f - b));
 
-  // stage 3: block sizes: the largest query block (multiple of 16) whose buffers fit every memory, then the
+  // stage 3: block sizes: the query block is a divisor of 128 (so blocks of 64 query rows never straddle two
+  // tasks): the smallest that holds min(S1, maxQRows) rows, or a smaller one when its buffers do not fit; the
   // largest vector step; the Cube's reduction chunk shrinks before the query block does.
-  const uint32_t qMax = std::min<uint32_t>(PasaAlign(std::min<uint32_t>(p.s1, maxQRows), 16), PasaAlign(maxQRows, 16));
+  const uint32_t want = std::min<uint32_t>(p.s1, maxQRows);
+  uint32_t qMax = 16;
+  while (qMax < 128 && qMax < want && 2 * qMax <= maxQRows) qMax *= 2;
   bool found = false;
-  for (uint32_t q = qMax; q >= 16 && !found; q -= 16) {
+  for (uint32_t q = qMax; q >= 16 && !found; q /= 2) {
     for (uint32_t cubeK : {128u, 64u, 32u, 16u}) {
       for (uint32_t vr : {16u, 8u, 4u, 2u, 1u}) {
         t.qRows = q;
@@ -129,7 +145,8 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
 
   // stage 5: workspace per core group (512-byte aligned pieces); the K' cache when it fits the budget
   const uint32_t blocks = (p.s2 + p.blockN - 1) / p.blockN;
-  const uint64_t kpBlock = uint64_t(p.blockN) * p.headDim * 2, centres = 2ull * blocks * p.headDim * 4;
+  const uint64_t kpBlock = uint64_t(p.blockN) * p.headDim * 2;
+  const uint64_t centres = p.variant == PASA_VARIANT_EXACT ? 2ull * blocks * p.headDim * 4 : 0;  // c_j per AIV
   const bool cache = uint64_t(blocks) * kpBlock + centres <= kKeyCacheBudget;
   t.keyCacheBlocks = cache ? blocks : 0;
   const uint32_t kp = PasaAlign(static_cast<uint32_t>(kpBlock * (cache ? blocks : 1)), 512);

@@ -30,9 +30,13 @@ struct Problem {
   PasaVariant variant = PASA_VARIANT_EXACT;
   bool causal = false;
   int64_t causalOffset = 0;
-  bool hasBias = false;
   uint32_t blockN = 128;
   double scale = 0, beta = 1;
+  // the mask as passed to the kernel: its dtype and shape [maskBatch, maskHeads, maskRows, s2], each of the first
+  // three either 1 (broadcast) or batch, heads, s1; PASA_MASK_NONE: no mask
+  PasaMaskType maskType = PASA_MASK_NONE;
+  uint32_t maskBatch = 1, maskHeads = 1, maskRows = 1;
+  PasaOutType outType = PASA_OUT_FP16;
 };
 
 struct Plan {

@@ -5,11 +5,11 @@
 //        of K'_j's rows to the GM workspace; h = s·(Q·c_jᵀ) per own row.           -> flag KP
 //   AIC  ShiftKeys(j), pasa/paper: K'_j = fp16(M·K_j) on the Cube (M from the workspace, built by the AIVs once)
 //   AIC  Scores(j): S' = Q·K'_jᵀ on the Cube (fp16 in L0A/L0B, fp32 in L0C, fp16 out) -> flag S
-//   AIV  Softmax(j): x = S' (·s_rest) + bias + mask, row max, P = fp16(exp(x − r)), row sums, the variant's
-//        running statistics; P to the workspace                                     -> flag P
+//   AIV  Softmax(j): x = S' (·s_rest), the user's mask, causal limit and block tail applied by selection, row max,
+//        P = fp16(exp(x − r)), row sums, the variant's running statistics; P to the workspace -> flag P
 //   AIC  ValuesTimesP(j): PV = P·V_j on the Cube (fp32 out)                          -> flag PV
 //   AIV  UpdateOutput(j): O = α·O + γ·PV in UB
-// The AIV prepares K'_{j+1} while the AIC computes P·V_j. At the end O / l goes to the fp32 output.
+// The AIV prepares K'_{j+1} while the AIC computes P·V_j. At the end O / l goes to the output in fp16 or bf16.
 #pragma once
 
 #include "kernel_operator.h"
@@ -25,6 +25,7 @@ constexpr uint16_t FLAG_P = 3;   // AIV -> AIC: P_j is in the workspace
 constexpr uint16_t FLAG_PV = 4;  // AIC -> AIV: P_j·V_j is in the workspace
 
 __aicore__ inline float NegInf() { return -__builtin_huge_valf(); }
+constexpr float kFloatMax = 3.40282346638528859812e38f;
 __aicore__ inline float RoundHalf(float x) { return static_cast<float>(static_cast<half>(x)); }
 __aicore__ inline float NanMax(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
 __aicore__ inline uint32_t Min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
@@ -42,7 +43,7 @@ class PasaAttention {
  public:
   __aicore__ inline PasaAttention() {}
 
-  __aicore__ inline void Init(GM_ADDR q, GM_ADDR k, GM_ADDR v, GM_ADDR bias, GM_ADDR out, GM_ADDR workspace,
+  __aicore__ inline void Init(GM_ADDR q, GM_ADDR k, GM_ADDR v, GM_ADDR mask, GM_ADDR out, GM_ADDR workspace,
                               const PasaAttentionTilingData& tiling, TPipe* pipe) {
     t_ = tiling;
     pipe_ = pipe;
@@ -52,8 +53,14 @@ class PasaAttention {
     qGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(q), qSize);
     kGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(k), kvSize);
     vGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(v), kvSize);
-    if (t_.hasBias) biasGm_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(bias), uint64_t(t_.batch) * t_.heads * t_.s1 * t_.s2);
-    outGm_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(out), qSize);
+    // the mask as passed: its last element is at (B−1)·batch stride + (N−1)·head stride + (S1−1)·row stride + S2−1
+    const uint64_t maskSize = uint64_t(t_.batch - 1) * t_.maskBatchStride + uint64_t(t_.heads - 1) * t_.maskHeadStride +
+                              uint64_t(t_.s1 - 1) * t_.maskRowStride + t_.s2;
+    if (t_.maskType == PASA_MASK_BOOL) maskBool_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(mask), maskSize);
+    if (t_.maskType == PASA_MASK_FP16) maskHalf_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(mask), maskSize);
+    if (t_.maskType == PASA_MASK_BF16) maskBf16_.SetGlobalBuffer(reinterpret_cast<__gm__ bfloat16_t*>(mask), maskSize);
+    if (t_.maskType == PASA_MASK_FP32) maskFloat_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(mask), maskSize);
+    outGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(out), qSize);  // fp16 or bf16 (outType): 2-byte values
     if ASCEND_IS_AIC {
       group_ = static_cast<uint32_t>(GetBlockIdx());
     } else {
@@ -63,7 +70,7 @@ class PasaAttention {
     __gm__ uint8_t* ws = workspace + uint64_t(group_) * t_.wsPerCore;
     const uint32_t kpBlocks = t_.keyCacheBlocks > 0 ? t_.keyCacheBlocks : 1;
     wsKp_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsKpOff), kpBlocks * t_.blockN * t_.headDim);
-    if (t_.keyCacheBlocks > 0)
+    if (t_.keyCacheBlocks > 0 && t_.variant == PASA_VARIANT_EXACT)
       wsC_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(ws + t_.wsCOff), 2 * t_.keyCacheBlocks * t_.headDim);
     if (t_.variant != PASA_VARIANT_EXACT)
       wsM_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsMOff), 2 * t_.blockN * t_.blockN);
@@ -78,16 +85,20 @@ class PasaAttention {
   }
 
   __aicore__ inline void Process() {
-    if (group_ >= t_.usedCores) return;
-    const uint32_t begin = group_ * t_.tasksPerCore + Min32(group_, t_.tasksExtra);
-    const uint32_t end = begin + t_.tasksPerCore + (group_ < t_.tasksExtra ? 1 : 0);
-    for (uint32_t id = begin; id < end; ++id) {
-      const Task task = MakeTask(id);
-      if ASCEND_IS_AIC {
-        CubeTask(task);
-      } else {
-        VectorTask(task);
+    if (group_ < t_.usedCores) {
+      const uint32_t begin = group_ * t_.tasksPerCore + Min32(group_, t_.tasksExtra);
+      const uint32_t end = begin + t_.tasksPerCore + (group_ < t_.tasksExtra ? 1 : 0);
+      for (uint32_t id = begin; id < end; ++id) {
+        const Task task = MakeTask(id);
+        if ASCEND_IS_AIC {
+          CubeTask(task);
+        } else {
+          VectorTask(task);
+        }
       }
+    }
+    if ASCEND_IS_AIC {
+      FinishCube();
     }
   }
 
@@ -121,12 +132,36 @@ class PasaAttention {
   // ================================ Cube side (AIC) ========================================================
   __aicore__ inline void InitCubeBuffers() {
     pipe_->InitBuffer(qL1Que_, 1, buf_.qL1);
-    pipe_->InitBuffer(kL1Que_, 2, buf_.kL1);
-    pipe_->InitBuffer(pL1Que_, 2, buf_.pL1);
-    pipe_->InitBuffer(vL1Que_, 2, buf_.vL1);
-    pipe_->InitBuffer(a2Que_, 2, buf_.a2);
-    pipe_->InitBuffer(b2Que_, 2, buf_.b2);
+    pipe_->InitBuffer(aL1Que_, 2, buf_.aL1);
+    pipe_->InitBuffer(bL1Que_, 2, buf_.bL1);
+    pipe_->InitBuffer(a2Buf_, 2 * buf_.a2);
+    pipe_->InitBuffer(b2Buf_, 2 * buf_.b2);
     pipe_->InitBuffer(c1Que_, 1, buf_.c1);
+    for (uint32_t s = 0; s < 2; ++s) l0Event_[s] = pipe_->AllocEventID<HardEvent::M_MTE1>();
+  }
+
+  // L0A/L0B in two stages (ping-pong), each an L0A half and an L0B half that one Mmad reads. A stage's M_MTE1 event
+  // (an ID held for the whole kernel, beside TPipe's IDs 0-2, kernel_tpipe_impl.h:62-75) tells the next LoadData into
+  // it that the Mmad reading it has finished: 2 IDs where two double-buffered TQues would hold 4 (event budget).
+  __aicore__ inline uint32_t AcquireL0() {
+    const uint32_t st = l0Stage_;
+    l0Stage_ ^= 1u;
+    if (l0Busy_[st]) WaitFlag<HardEvent::M_MTE1>(l0Event_[st]);
+    l0Busy_[st] = false;
+    return st;
+  }
+  __aicore__ inline LocalTensor<half> StageA(uint32_t st) { return a2Buf_.Get<half>()[st * buf_.a2 / 2]; }
+  __aicore__ inline LocalTensor<half> StageB(uint32_t st) { return b2Buf_.Get<half>()[st * buf_.b2 / 2]; }
+  __aicore__ inline void ReleaseL0(uint32_t st) {
+    SetFlag<HardEvent::M_MTE1>(l0Event_[st]);
+    l0Busy_[st] = true;
+  }
+  __aicore__ inline void FinishCube() {
+    for (uint32_t st = 0; st < 2; ++st) {
+      if (l0Busy_[st]) WaitFlag<HardEvent::M_MTE1>(l0Event_[st]);
+      l0Busy_[st] = false;
+      pipe_->ReleaseEventID<HardEvent::M_MTE1>(l0Event_[st]);
+    }
   }
 
   __aicore__ inline void CubeTask(const Task& task) {
@@ -134,6 +169,7 @@ class PasaAttention {
     const uint32_t d = t_.headDim, rowsPad = Align16(task.rows);
     LocalTensor<half> qL1 = qL1Que_.AllocTensor<half>();
     const uint64_t qOff = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0) * d;
+    ZeroPaddingRows(qL1, task.rows, rowsPad, d);
     DataCopy(qL1, qGm_[qOff], Nd2NzParams(1, task.rows, d, 0, d, rowsPad, 1, 0));
     qL1Que_.EnQue(qL1);
     qL1 = qL1Que_.DeQue<half>();
@@ -157,28 +193,48 @@ class PasaAttention {
     qL1Que_.FreeTensor(qL1);
   }
 
-  // c1 (+)= A·B for one slice of cubeK keys, the inner step of both M·K and P·V: A [rows, kcPad] already in L1
-  // (NZ, a pL1Que_ buffer, freed here), B = the kc rows of D columns at bGm, zero-padded to kcPad in L1.
-  __aicore__ inline void MmadSlice(LocalTensor<float>& c1, LocalTensor<half>& aL1, uint32_t rowsPad, uint32_t rows,
+  // Zeros in rows [rows, rowsPad) of an NZ matrix of rowsPad rows and `cols` columns in L1. Row r of fractal column
+  // c is the 32-byte block c·rowsPad + r, so the padding rows are cols/16 runs of rowsPad − rows blocks, rows
+  // blocks apart: disjoint from what an ND2NZ copy of rows [0, rows) writes, so the two MTE2 transfers need no
+  // PipeBarrier<PIPE_MTE2> between them (asc-devkit 同步控制/核内同步/PipeBarrier(ISASI).md asks for one only when
+  // their destinations overlap).
+  __aicore__ inline void ZeroPaddingRows(const LocalTensor<half>& l1, uint32_t rows, uint32_t rowsPad, uint32_t cols) {
+    if (rows == rowsPad) return;
+    InitConstValue(l1[rows * 16], InitConstValueParams<half>(static_cast<uint16_t>(cols / 16),
+                                                             static_cast<uint16_t>(rowsPad - rows),
+                                                             static_cast<uint16_t>(rows), static_cast<half>(0.0f)));
+  }
+
+  // One step of a K-accumulating Mmad chain into c1 (first: overwrite). Mmad.md (同步优化说明): when
+  // (m/16)·(n/16) < 10 the hardware does not order the next accumulating Mmad after this one, so PipeBarrier<PIPE_M>
+  // separates them (CANN 8.1.RC1 highlevel_api/impl/matmul/stage/compute/mmad_compute.h: LIMIT_MNSIZE = 10).
+  __aicore__ inline void MmadStep(const LocalTensor<float>& c1, const LocalTensor<half>& a2, const LocalTensor<half>& b2,
+                                  uint32_t m, uint32_t n, uint32_t k, bool first) {
+    Mmad(c1, a2, b2, MmadParams(m, n, k, 0, false, first));
+    if ((m / 16) * (n / 16) < 10) PipeBarrier<PIPE_M>();
+  }
+
+  // c1 (+)= A·B for one slice of cubeK keys, the inner step of both M·K and P·V: A [rowsPad, kcPad] already in L1
+  // (NZ, an aL1Que_ buffer, freed here), B = the kc rows of D columns at bGm, zero-padded to kcPad in L1.
+  __aicore__ inline void MmadSlice(const LocalTensor<float>& c1, LocalTensor<half>& aL1, uint32_t rowsPad,
                                    const GlobalTensor<half>& bGm, uint32_t kc, uint32_t kcPad, bool first) {
     const uint32_t d = t_.headDim;
-    LocalTensor<half> bL1 = vL1Que_.AllocTensor<half>();
-    LoadRowsZeroPadded(bL1, bGm, kc, kcPad);
-    LocalTensor<half> a2 = a2Que_.AllocTensor<half>();
+    LocalTensor<half> bL1 = bL1Que_.AllocTensor<half>();
+    ZeroPaddingRows(bL1, kc, kcPad, d);
+    DataCopy(bL1, bGm, Nd2NzParams(1, kc, d, 0, d, kcPad, 1, 0));
+    bL1Que_.EnQue(bL1);
+    bL1 = bL1Que_.DeQue<half>();
+    const uint32_t st = AcquireL0();
+    LocalTensor<half> a2 = StageA(st), b2 = StageB(st);
     for (uint32_t rb = 0; rb < rowsPad / 16; ++rb)
       LoadData(a2[rb * kcPad * 16], aL1, LoadData2DParams(rb, kcPad / 16, rowsPad / 16, 0, 0, false, 0));
-    a2Que_.EnQue(a2);
-    a2 = a2Que_.DeQue<half>();
-    LocalTensor<half> b2 = b2Que_.AllocTensor<half>();
     for (uint32_t kb = 0; kb < kcPad / 16; ++kb)  // B (NZ in L1) -> ZN fractals: transpose each fractal
       LoadData(b2[kb * d * 16], bL1, LoadData2DParams(kb, d / 16, kcPad / 16, 0, 0, true, 0));
-    b2Que_.EnQue(b2);
-    b2 = b2Que_.DeQue<half>();
-    Mmad(c1, a2, b2, MmadParams(rows, d, kcPad, 0, false, first));
-    a2Que_.FreeTensor(a2);
-    b2Que_.FreeTensor(b2);
-    pL1Que_.FreeTensor(aL1);
-    vL1Que_.FreeTensor(bL1);
+    Sync<HardEvent::MTE1_M>();
+    MmadStep(c1, a2, b2, rowsPad, d, kcPad, first);
+    ReleaseL0(st);
+    aL1Que_.FreeTensor(aL1);
+    bL1Que_.FreeTensor(bL1);
   }
 
   // pasa / paper: K'_j = fp16(M·K_j) with M [nj, nj] fp16 (rows and columns nj..njPad zero), fp32 accumulation;
@@ -191,11 +247,11 @@ class PasaAttention {
       LocalTensor<float> c1 = c1Que_.AllocTensor<float>();
       for (uint32_t k0 = 0; k0 < nj; k0 += t_.cubeK) {
         const uint32_t kc = Min32(t_.cubeK, nj - k0), kcPad = Align16(kc);
-        LocalTensor<half> mL1 = pL1Que_.AllocTensor<half>();
+        LocalTensor<half> mL1 = aL1Que_.AllocTensor<half>();
         DataCopy(mL1, wsM_[mOff + uint64_t(m0) * t_.blockN + k0], Nd2NzParams(1, mc, kcPad, 0, t_.blockN, mc, 1, 0));
-        pL1Que_.EnQue(mL1);
-        mL1 = pL1Que_.DeQue<half>();
-        MmadSlice(c1, mL1, mc, mc, kGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad, k0 == 0);
+        aL1Que_.EnQue(mL1);
+        mL1 = aL1Que_.DeQue<half>();
+        MmadSlice(c1, mL1, mc, kGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad, k0 == 0);
       }
       c1Que_.EnQue(c1);
       c1 = c1Que_.DeQue<float>();
@@ -204,24 +260,7 @@ class PasaAttention {
       Fixpipe(wsKp_[KpOffset(j) + uint64_t(m0) * d], c1, fp);
       c1Que_.FreeTensor(c1);
     }
-    TEventID ev = pipe_->FetchEventID<HardEvent::FIX_MTE2>();  // K' is read back by Scores
-    SetFlag<HardEvent::FIX_MTE2>(ev);
-    WaitFlag<HardEvent::FIX_MTE2>(ev);
-  }
-
-  // rows [0, rows) of an ND [.., D] GM matrix into L1 (NZ, rowsPad rows); rows rows..rowsPad are zeros
-  __aicore__ inline void LoadRowsZeroPadded(LocalTensor<half>& l1, const GlobalTensor<half>& src, uint32_t rows,
-                                            uint32_t rowsPad) {
-    const uint32_t d = t_.headDim;
-    if (rows < rowsPad) {  // zeros, not stale L1: 0 * NaN is NaN
-      InitConstValue(l1, InitConstValueParams<half>(1, static_cast<uint16_t>(rowsPad * d * 2 / 32), 0, static_cast<half>(0.0f)));
-      TEventID ev = pipe_->FetchEventID<HardEvent::MTE1_MTE2>();
-      SetFlag<HardEvent::MTE1_MTE2>(ev);
-      WaitFlag<HardEvent::MTE1_MTE2>(ev);
-    }
-    DataCopy(l1, src, Nd2NzParams(1, rows, d, 0, d, rowsPad, 1, 0));
-    vL1Que_.EnQue(l1);
-    l1 = vL1Que_.DeQue<half>();
+    Sync<HardEvent::FIX_MTE2>();  // Scores reads K' back from GM
   }
 
   // S' = Q·K'ᵀ, cubeN keys per L0C tile, cubeK head dims per L0A/L0B load; fp16 out with row stride njPad.
@@ -229,28 +268,24 @@ class PasaAttention {
     const uint32_t d = t_.headDim, rowsPad = Align16(task.rows), njPad = Align16(BlockKeys(j));
     for (uint32_t n0 = 0; n0 < njPad; n0 += t_.cubeN) {
       const uint32_t nc = Min32(t_.cubeN, njPad - n0);
-      LocalTensor<half> kL1 = kL1Que_.AllocTensor<half>();
+      LocalTensor<half> kL1 = bL1Que_.AllocTensor<half>();
       DataCopy(kL1, wsKp_[KpOffset(j) + n0 * d], Nd2NzParams(1, nc, d, 0, d, nc, 1, 0));
-      kL1Que_.EnQue(kL1);
-      kL1 = kL1Que_.DeQue<half>();
+      bL1Que_.EnQue(kL1);
+      kL1 = bL1Que_.DeQue<half>();
       LocalTensor<float> c1 = c1Que_.AllocTensor<float>();
       for (uint32_t k0 = 0; k0 < d; k0 += t_.cubeK) {
         const uint32_t kc = Min32(t_.cubeK, d - k0);
-        LocalTensor<half> a2 = a2Que_.AllocTensor<half>();
+        const uint32_t st = AcquireL0();
+        LocalTensor<half> a2 = StageA(st), b2 = StageB(st);
         for (uint32_t rb = 0; rb < rowsPad / 16; ++rb)  // Q (NZ in L1) -> ZZ fractals, one row of fractals each
           LoadData(a2[rb * kc * 16], qL1, LoadData2DParams(k0 / 16 * (rowsPad / 16) + rb, kc / 16, rowsPad / 16, 0, 0, false, 0));
-        a2Que_.EnQue(a2);
-        a2 = a2Que_.DeQue<half>();
-        LocalTensor<half> b2 = b2Que_.AllocTensor<half>();
         for (uint32_t db = 0; db < kc / 16; ++db)  // K' (NZ in L1) is already K'ᵀ in ZN fractals
           LoadData(b2[db * nc * 16], kL1, LoadData2DParams((k0 / 16 + db) * (nc / 16), nc / 16, 1, 0, 0, false, 0));
-        b2Que_.EnQue(b2);
-        b2 = b2Que_.DeQue<half>();
-        Mmad(c1, a2, b2, MmadParams(task.rows, nc, kc, 0, false, k0 == 0));
-        a2Que_.FreeTensor(a2);
-        b2Que_.FreeTensor(b2);
+        Sync<HardEvent::MTE1_M>();
+        MmadStep(c1, a2, b2, rowsPad, nc, kc, k0 == 0);
+        ReleaseL0(st);
       }
-      kL1Que_.FreeTensor(kL1);
+      bL1Que_.FreeTensor(kL1);
       c1Que_.EnQue(c1);
       c1 = c1Que_.DeQue<float>();
       FixpipeParamsV220 fp(nc, task.rows, rowsPad, njPad, false);
@@ -266,12 +301,13 @@ class PasaAttention {
     LocalTensor<float> c1 = c1Que_.AllocTensor<float>();
     for (uint32_t k0 = 0; k0 < nj; k0 += t_.cubeK) {
       const uint32_t kc = Min32(t_.cubeK, nj - k0), kcPad = Align16(kc);
-      LocalTensor<half> pL1 = pL1Que_.AllocTensor<half>();
+      LocalTensor<half> pL1 = aL1Que_.AllocTensor<half>();
       // P's columns nj..njPad are exact zeros in the workspace: load whole fractals of them
+      ZeroPaddingRows(pL1, task.rows, rowsPad, kcPad);
       DataCopy(pL1, wsP_[k0], Nd2NzParams(1, task.rows, kcPad, 0, njPad, rowsPad, 1, 0));
-      pL1Que_.EnQue(pL1);
-      pL1 = pL1Que_.DeQue<half>();
-      MmadSlice(c1, pL1, rowsPad, task.rows, vGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad, k0 == 0);
+      aL1Que_.EnQue(pL1);
+      pL1 = aL1Que_.DeQue<half>();
+      MmadSlice(c1, pL1, rowsPad, vGm_[KvOffset(task, j * t_.blockN + k0)], kc, kcPad, k0 == 0);
     }
     c1Que_.EnQue(c1);
     c1 = c1Que_.DeQue<float>();
@@ -280,14 +316,16 @@ class PasaAttention {
   }
 
   // ================================ Vector side (AIV) ======================================================
+  // Synchronisation is explicit everywhere (asc-devkit 同步控制/核内同步/核内同步能力概述.md, table 3): the TQues
+  // order MTE2 -> V -> MTE3 and back; Sync<V_S> before the scalar unit reads what V wrote, Sync<S_V> before V
+  // touches what the scalar unit read or wrote, and VBarrier() between dependent vector instructions. Nothing relies
+  // on bisheng's --cce-auto-sync (关键特性说明.md: on architecture 2201 it is what inserts PIPE_V barriers).
   __aicore__ inline void InitVectorBuffers() {
-    pipe_->InitBuffer(kInQue_, 2, buf_.kIn);
-    pipe_->InitBuffer(kOutQue_, 2, buf_.kOut);
-    pipe_->InitBuffer(sInQue_, 2, buf_.sIn);
-    if (t_.hasBias) pipe_->InitBuffer(biasQue_, 2, buf_.biasIn);
-    pipe_->InitBuffer(pOutQue_, 2, buf_.pOut);
-    pipe_->InitBuffer(pvInQue_, 2, buf_.pvIn);
-    pipe_->InitBuffer(outQue_, 2, buf_.outQ);
+    pipe_->InitBuffer(inQue_, 2, buf_.in);
+    pipe_->InitBuffer(outQue_, 2, buf_.out);
+    if (buf_.maskIn) pipe_->InitBuffer(maskQue_, 2, buf_.maskIn);
+    if (buf_.maskWork) pipe_->InitBuffer(maskWorkBuf_, buf_.maskWork);
+    pipe_->InitBuffer(selBuf_, buf_.sel);
     pipe_->InitBuffer(kWorkBuf_, buf_.kWork);
     pipe_->InitBuffer(colBuf_, buf_.col);
     if (buf_.q16) pipe_->InitBuffer(q16Buf_, buf_.q16);
@@ -299,12 +337,12 @@ class PasaAttention {
     pipe_->InitBuffer(rowBuf_, buf_.row);
     pipe_->InitBuffer(statBuf_, buf_.stat);
     pipe_->InitBuffer(redBuf_, buf_.red);
-    // column index ramp 0, -1, -2, ... for the causal/tail mask
+    // key index ramp 0, -1, -2, ... for the causal/tail selection
     colNeg_ = rowBuf_.Get<float>();
     for (uint32_t i = 0; i < t_.blockN; ++i) colNeg_.SetValue(i, -static_cast<float>(i));
     rowPitch_ = PasaAlign(t_.blockN * 4, 32) / 4;
     statPitch_ = PasaAlign(PasaRowsPerAiv(t_), 8);
-    ScalarToVector();
+    Sync<HardEvent::S_V>();
     if (t_.variant != PASA_VARIANT_EXACT && group_ < t_.usedCores) {
       // AIV 0 writes M for a full block, AIV 1 for the tail block (if any), before their first KP flag
       const uint32_t tail = t_.s2 % t_.blockN;
@@ -320,29 +358,19 @@ class PasaAttention {
     LocalTensor<half> row = x32Buf_.Get<half>();
     for (uint32_t r = 0; r < t_.blockN; ++r) {
       Duplicate(row, static_cast<half>(0.0f), static_cast<int32_t>(t_.blockN));
-      if (r < nj) Duplicate(row, static_cast<half>(-static_cast<float>(e)), static_cast<int32_t>(nj));
-      ScalarToVector();
+      if (r < nj) {
+        VBarrier();
+        Duplicate(row, static_cast<half>(-static_cast<float>(e)), static_cast<int32_t>(nj));
+      }
+      Sync<HardEvent::V_S>();  // the diagonal entry lands after the fills
       if (r < nj) row.SetValue(r, dd);
-      TEventID ev = pipe_->FetchEventID<HardEvent::S_MTE3>();
-      SetFlag<HardEvent::S_MTE3>(ev);
-      WaitFlag<HardEvent::S_MTE3>(ev);
+      Sync<HardEvent::S_MTE3>();  // MTE3 reads what V and (after V_S) the scalar unit wrote
       DataCopy(wsM_[off + uint64_t(r) * t_.blockN], row, t_.blockN);
-      TEventID back = pipe_->FetchEventID<HardEvent::MTE3_V>();
-      SetFlag<HardEvent::MTE3_V>(back);
-      WaitFlag<HardEvent::MTE3_V>(back);
+      Sync<HardEvent::MTE3_V>();  // the next row's fills overwrite what MTE3 read
     }
   }
 
-  __aicore__ inline void VectorToScalar() {
-    TEventID ev = pipe_->FetchEventID<HardEvent::V_S>();
-    SetFlag<HardEvent::V_S>(ev);
-    WaitFlag<HardEvent::V_S>(ev);
-  }
-  __aicore__ inline void ScalarToVector() {
-    TEventID ev = pipe_->FetchEventID<HardEvent::S_V>();
-    SetFlag<HardEvent::S_V>(ev);
-    WaitFlag<HardEvent::S_V>(ev);
-  }
+  __aicore__ inline void VBarrier() { PipeBarrier<PIPE_V>(); }
   __aicore__ inline LocalTensor<float> Stat(StatSlot s) { return statBuf_.Get<float>()[s * statPitch_]; }
   __aicore__ inline LocalTensor<float> Col(uint32_t slot) { return colBuf_.Get<float>()[slot * t_.headDim]; }
 
@@ -367,12 +395,12 @@ class PasaAttention {
       if (t_.variant == PASA_VARIANT_EXACT) {
         const uint64_t qOff = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_) * d;
         LocalTensor<half> q16 = q16Buf_.Get<half>();
+        Sync<HardEvent::V_MTE2>();  // the previous task's vector reads of Q are done
         DataCopy(q16, qGm_[qOff], myRows_ * d);
-        TEventID ev = pipe_->FetchEventID<HardEvent::MTE2_V>();
-        SetFlag<HardEvent::MTE2_V>(ev);
-        WaitFlag<HardEvent::MTE2_V>(ev);
+        Sync<HardEvent::MTE2_V>();
       }
     }
+    Sync<HardEvent::V_S>();  // the statistics above are read and written by the scalar unit below
     if (task.nBlocks == 0) {
       WriteOutput(task);
       return;
@@ -396,104 +424,96 @@ class PasaAttention {
   // Column sums (and, for exact, the column centres on their own fp16 grid), then this AIV's half of K'_j.
   __aicore__ inline void PrepareKeys(const Task& task, uint32_t j) {
     const uint32_t d = t_.headDim, c0 = j * t_.blockN, nj = BlockKeys(j), njPad = Align16(nj);
-    const bool exact = t_.variant == PASA_VARIANT_EXACT;
+    if (t_.variant != PASA_VARIANT_EXACT) return;  // pasa / paper: the Cube shifts the keys (ShiftKeys)
     LocalTensor<float> kw = kWorkBuf_.Get<float>();
-    if (!exact) return;  // pasa / paper: the Cube shifts the keys (ShiftKeys)
-    LocalTensor<float> colSum = Col(0), colMax = Col(1), centre = Col(2), tmp = Col(3);
-    if (j < cachedBlocks_) {  // K'_j of this KV head is in the workspace already; exact: reload c_j for h
-      if (exact && myRows_ > 0) {
+    LocalTensor<float> colSum = Col(0), colMax = Col(1), centre = Col(2), colMin = Col(3);
+    if (j < cachedBlocks_) {  // K'_j of this KV head is in the workspace already: reload c_j for h
+      if (myRows_ > 0) {
+        Sync<HardEvent::V_MTE2>();  // the vector reads of the previous centre are done
         DataCopy(centre, wsC_[(uint64_t(sub_) * t_.keyCacheBlocks + j) * d], d);
-        TEventID ev = pipe_->FetchEventID<HardEvent::MTE2_V>();
-        SetFlag<HardEvent::MTE2_V>(ev);
-        WaitFlag<HardEvent::MTE2_V>(ev);
-        RowShifts(centre, tmp);
+        Sync<HardEvent::MTE2_V>();
+        RowShifts(centre);
       }
       return;
     }
+    Sync<HardEvent::S_V>();  // RowShifts' scalar reads of the previous block are done
     Duplicate(colSum, 0.0f, static_cast<int32_t>(d));
-    Duplicate(colMax, 0.0f, static_cast<int32_t>(d));
-    for (uint32_t r0 = 0; r0 < nj; r0 += t_.kRows) {  // pass 1 over all rows of the block
+    Duplicate(colMax, NegInf(), static_cast<int32_t>(d));
+    Duplicate(colMin, -NegInf(), static_cast<int32_t>(d));
+    for (uint32_t r0 = 0; r0 < nj; r0 += t_.kRows) {  // pass 1 over all rows of the block: sums, max, min
       const uint32_t cnt = Min32(t_.kRows, nj - r0);
       LoadKeys(task, c0 + r0, cnt, kw);
       for (uint32_t r = 0; r < cnt; ++r) {
+        VBarrier();  // each row accumulates into the previous rows' results
         Add(colSum, colSum, kw[r * d], static_cast<int32_t>(d));
-        if (exact) {
-          Abs(tmp, kw[r * d], static_cast<int32_t>(d));
-          Max(colMax, colMax, tmp, static_cast<int32_t>(d));
-        }
+        Max(colMax, colMax, kw[r * d], static_cast<int32_t>(d));
+        Min(colMin, colMin, kw[r * d], static_cast<int32_t>(d));
       }
     }
-    float dPlusE = 0.0f;
-    if (exact) {
-      ColumnCentres(colSum, colMax, centre, nj);
-    } else {  // M = s·(I − (β/nj)·11ᵀ) in fp16: d on the diagonal, −e off it; K'_r = (d + e)·K_r − e·ΣK
-      const float s = t_.scale, b = t_.beta, n = static_cast<float>(nj);
-      const float dd = RoundHalf(s * (1.0f - b / n)), e = RoundHalf(s * (b / n));
-      dPlusE = dd + e;
-      Muls(centre, colSum, e, static_cast<int32_t>(d));  // e·ΣK
-    }
+    VBarrier();
+    Muls(colMin, colMin, -1.0f, static_cast<int32_t>(d));
+    VBarrier();
+    Max(colMax, colMax, colMin, static_cast<int32_t>(d));  // max |K| = max(max K, −min K)
+    VBarrier();
+    ColumnCentres(colSum, colMax, centre, nj);
     // pass 2: rows [lo, hi) of K'_j (rows nj..njPad are zeros)
     const uint32_t halfRows = (njPad / 16 + 1) / 2 * 16;
     const uint32_t lo = sub_ == 0 ? 0 : halfRows, hi = sub_ == 0 ? Min32(halfRows, njPad) : njPad;
     for (uint32_t r0 = lo; r0 < hi; r0 += t_.kRows) {
       const uint32_t cnt = Min32(t_.kRows, hi - r0), valid = r0 < nj ? Min32(cnt, nj - r0) : 0;
-      LocalTensor<half> kout = kOutQue_.AllocTensor<half>();
+      LocalTensor<half> kout = outQue_.AllocTensor<half>();
       if (valid > 0) {
         LoadKeys(task, c0 + r0, valid, kw);
-        if (exact) {
-          for (uint32_t r = 0; r < valid; ++r) Sub(kw[r * d], kw[r * d], centre, static_cast<int32_t>(d));
-          Muls(kw, kw, t_.scalePow2, static_cast<int32_t>(valid * d));  // exact: K − c is exact, 2^e too
-        } else {
-          Muls(kw, kw, dPlusE, static_cast<int32_t>(valid * d));
-          for (uint32_t r = 0; r < valid; ++r) Sub(kw[r * d], kw[r * d], centre, static_cast<int32_t>(d));
-        }
+        VBarrier();
+        for (uint32_t r = 0; r < valid; ++r) Sub(kw[r * d], kw[r * d], centre, static_cast<int32_t>(d));
+        VBarrier();
+        Muls(kw, kw, t_.scalePow2, static_cast<int32_t>(valid * d));  // K − c is exact, 2^e too
+        VBarrier();
         Cast(kout, kw, RoundMode::CAST_RINT, valid * d);
       }
       if (valid < cnt) Duplicate(kout[valid * d], static_cast<half>(0.0f), static_cast<int32_t>((cnt - valid) * d));
-      kOutQue_.EnQue(kout);
-      kout = kOutQue_.DeQue<half>();
+      outQue_.EnQue(kout);
+      kout = outQue_.DeQue<half>();
       DataCopy(wsKp_[KpOffset(j) + r0 * d], kout, cnt * d);
-      kOutQue_.FreeTensor(kout);
+      outQue_.FreeTensor(kout);
     }
-    if (t_.keyCacheBlocks > 0) {
-      if (exact) {  // keep c_j for later tasks of this KV head (each AIV its own copy)
-        TEventID ev = pipe_->FetchEventID<HardEvent::V_MTE3>();
-        SetFlag<HardEvent::V_MTE3>(ev);
-        WaitFlag<HardEvent::V_MTE3>(ev);
-        DataCopy(wsC_[(uint64_t(sub_) * t_.keyCacheBlocks + j) * d], centre, d);
-        TEventID back = pipe_->FetchEventID<HardEvent::MTE3_MTE2>();
-        SetFlag<HardEvent::MTE3_MTE2>(back);
-        WaitFlag<HardEvent::MTE3_MTE2>(back);
-      }
-      cachedBlocks_ = j + 1;  // blocks are prepared in order 0, 1, 2, ...
+    if (t_.keyCacheBlocks > 0) {  // keep c_j for later tasks of this KV head (each AIV its own copy)
+      Sync<HardEvent::V_MTE3>();
+      DataCopy(wsC_[(uint64_t(sub_) * t_.keyCacheBlocks + j) * d], centre, d);
+      Sync<HardEvent::MTE3_MTE2>();  // a later task reloads it
+      Sync<HardEvent::MTE3_V>();     // the next block's centre overwrites what MTE3 read
+      cachedBlocks_ = j + 1;         // blocks are prepared in order 0, 1, 2, ...
     }
-    if (exact && myRows_ > 0) RowShifts(centre, tmp);
+    if (myRows_ > 0) RowShifts(centre);
   }
 
   // h = s·(Q·cᵀ) per own row, fp32
-  __aicore__ inline void RowShifts(const LocalTensor<float>& centre, const LocalTensor<float>& tmp) {
+  __aicore__ inline void RowShifts(const LocalTensor<float>& centre) {
     const uint32_t d = t_.headDim;
     LocalTensor<half> q16 = q16Buf_.Get<half>();
-    LocalTensor<float> red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[2 * rowPitch_];
+    LocalTensor<float> red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[rowPitch_], tmp = Col(3);
     LocalTensor<float> h = Stat(ST_H);
-    for (uint32_t r = 0; r < myRows_; ++r) {
+    for (uint32_t r = 0; r < myRows_; ++r) {  // ReduceSum ends with V_S and S_V: the next row's Cast may follow
       Cast(tmp, q16[r * d], RoundMode::CAST_NONE, d);
+      VBarrier();
       Mul(tmp, tmp, centre, static_cast<int32_t>(d));
+      VBarrier();
       ReduceSum(red, tmp, work, static_cast<int32_t>(d));
-      VectorToScalar();
+      Sync<HardEvent::V_S>();
       h.SetValue(r, red.GetValue(0) * t_.scale);
     }
-    ScalarToVector();
+    Sync<HardEvent::S_V>();
   }
 
   __aicore__ inline void LoadKeys(const Task& task, uint32_t key, uint32_t cnt, const LocalTensor<float>& kw) {
     const uint32_t d = t_.headDim;
-    LocalTensor<half> kin = kInQue_.AllocTensor<half>();
+    LocalTensor<half> kin = inQue_.AllocTensor<half>();
     DataCopy(kin, kGm_[KvOffset(task, key)], cnt * d);
-    kInQue_.EnQue(kin);
-    kin = kInQue_.DeQue<half>();
+    inQue_.EnQue(kin);
+    kin = inQue_.DeQue<half>();
+    VBarrier();  // the previous rows' reads of kw are done
     Cast(kw, kin, RoundMode::CAST_NONE, cnt * d);
-    kInQue_.FreeTensor(kin);
+    inQue_.FreeTensor(kin);
   }
 
   // c = round(mean / ulp)·ulp with ulp the fp16 ulp of the column's largest |K| (2^-24 at least): on the
@@ -507,120 +527,229 @@ class PasaAttention {
     LocalTensor<float> ulp = Col(6), quot = Col(7);
     Cast(top16, colMax, RoundMode::CAST_RINT, d);  // exact: colMax holds fp16 values
     Duplicate(mask, static_cast<uint16_t>(0x7c00), d);
+    VBarrier();
     And(bits, bits, mask, d);                       // 2^floor(log2 top), or 0 below fp16's normal range
+    VBarrier();
     Cast(ulp, top16, RoundMode::CAST_NONE, d);
+    VBarrier();
     Muls(ulp, ulp, 1.0f / 1024.0f, d);
+    VBarrier();
     Maxs(ulp, ulp, 1.0f / 16777216.0f, d);
+    VBarrier();
     Muls(quot, ulp, static_cast<float>(nj), d);      // ulp·nj, exact
+    VBarrier();
     Div(quot, colSum, quot, d);                      // mean / ulp
+    VBarrier();
     LocalTensor<int32_t> qi = Col(3).ReinterpretCast<int32_t>();
     Cast(qi, quot, RoundMode::CAST_RINT, d);
+    VBarrier();
     Cast(quot, qi, RoundMode::CAST_NONE, d);
+    VBarrier();
     Mul(centre, quot, ulp, d);
+    VBarrier();
   }
 
-  // Scores of this AIV's rows: x = S' (·s_rest) + bias + mask; P = fp16(exp(x − r)); the running statistics.
+  // Scores of this AIV's rows: x = S' (·s_rest) with the mask, causal limit and tail; P = fp16(exp(x − r)); the
+  // running statistics.
   __aicore__ inline void Softmax(const Task& task, uint32_t j) {
     const uint32_t c0 = j * t_.blockN, nj = BlockKeys(j), njPad = Align16(nj);
     const bool exact = t_.variant == PASA_VARIANT_EXACT, paper = t_.variant == PASA_VARIANT_PAPER;
-    LocalTensor<float> x = x32Buf_.Get<float>(), red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[2 * rowPitch_];
-    LocalTensor<float> maskRow = rowBuf_.Get<float>()[rowPitch_];
+    LocalTensor<float> x = x32Buf_.Get<float>(), red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[rowPitch_];
     LocalTensor<float> mu = Stat(ST_MU), rmax = Stat(ST_RMAX), rsum = Stat(ST_RSUM);
     for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {
       const uint32_t vr = Min32(t_.vecRows, myRows_ - rc), count = vr * njPad;
-      LocalTensor<half> sIn = sInQue_.AllocTensor<half>();
+      LocalTensor<half> sIn = inQue_.AllocTensor<half>();
       DataCopy(sIn, wsS_[(myR0_ + rc) * njPad], count);
-      sInQue_.EnQue(sIn);
-      sIn = sInQue_.DeQue<half>();
+      inQue_.EnQue(sIn);
+      sIn = inQue_.DeQue<half>();
+      VBarrier();  // the previous step's vector reads of x are done
       Cast(x, sIn, RoundMode::CAST_NONE, count);
-      sInQue_.FreeTensor(sIn);
+      inQue_.FreeTensor(sIn);
+      VBarrier();
       if (!exact) {  // the row mean of S' over the block's keys, before any mask
         for (uint32_t r = 0; r < vr; ++r) {
           ReduceSum(red, x[r * njPad], work, static_cast<int32_t>(nj));
-          VectorToScalar();
+          Sync<HardEvent::V_S>();
           mu.SetValue(rc + r, red.GetValue(0) / static_cast<float>(nj));
         }
-        ScalarToVector();
+        Sync<HardEvent::S_V>();
       } else {
         Muls(x, x, t_.scaleRest, static_cast<int32_t>(count));
+        VBarrier();
       }
-      if (t_.hasBias) AddBias(task, c0, nj, njPad, rc, vr, x);
-      for (uint32_t r = 0; r < vr; ++r) {  // causal limit and the block's tail as −inf
-        int64_t limit = int64_t(t_.s2) - 1;
-        if (t_.causal) {
-          const int64_t lim = int64_t(task.r0) + myR0_ + rc + r + t_.causalOffset;
-          limit = lim < limit ? lim : limit;
-        }
-        const int64_t rel = limit - int64_t(c0);
-        if (rel >= int64_t(njPad) - 1) continue;
-        LocalTensor<float> xr = x[r * njPad];
-        if (rel < 0) {
-          Duplicate(xr, NegInf(), static_cast<int32_t>(njPad));
-          continue;
-        }
-        Adds(maskRow, colNeg_, static_cast<float>(rel + 1), static_cast<int32_t>(njPad));  // > 0 where visible
-        Mins(maskRow, maskRow, 1.0f, static_cast<int32_t>(njPad));
-        Maxs(maskRow, maskRow, 0.0f, static_cast<int32_t>(njPad));
-        Ln(maskRow, maskRow, static_cast<int32_t>(njPad));  // 0 where visible, −inf where hidden
-        Add(xr, xr, maskRow, static_cast<int32_t>(njPad));
-      }
-      LocalTensor<half> pOut = pOutQue_.AllocTensor<half>();
+      if (t_.maskType != PASA_MASK_NONE) ApplyMask(task, c0, nj, njPad, rc, vr, x);
+      HideKeysPastLimit(task, c0, njPad, rc, vr, x);
+      LocalTensor<half> pOut = outQue_.AllocTensor<half>();
       if (paper) {  // every step in fp16
         LocalTensor<half> x16 = x16Buf_.Get<half>();
         Cast(x16, x, RoundMode::CAST_RINT, count);
-        for (uint32_t r = 0; r < vr; ++r) {
+        VBarrier();
+        for (uint32_t r = 0; r < vr; ++r) {  // ReduceMax ends with V_S and S_V
           ReduceMax(red.ReinterpretCast<half>(), x16[r * njPad], work.ReinterpretCast<half>(), static_cast<int32_t>(njPad));
-          VectorToScalar();
+          Sync<HardEvent::V_S>();
           const float rm = static_cast<float>(red.ReinterpretCast<half>().GetValue(0));
           rmax.SetValue(rc + r, rm);
-          ScalarToVector();
+          Sync<HardEvent::S_V>();
           const float rz = rm == NegInf() ? 0.0f : rm;
           Adds(x16[r * njPad], x16[r * njPad], static_cast<half>(-rz), static_cast<int32_t>(njPad));
         }
+        VBarrier();
         Exp(pOut, x16, static_cast<int32_t>(count));
       } else {
         for (uint32_t r = 0; r < vr; ++r) {
           ReduceMax(red, x[r * njPad], work, static_cast<int32_t>(njPad));
-          VectorToScalar();
+          Sync<HardEvent::V_S>();
           const float rm = red.GetValue(0);
           rmax.SetValue(rc + r, rm);
-          ScalarToVector();
+          Sync<HardEvent::S_V>();
           const float rz = rm == NegInf() ? 0.0f : rm;
           Adds(x[r * njPad], x[r * njPad], -rz, static_cast<int32_t>(njPad));
         }
+        VBarrier();
         Exp(x, x, static_cast<int32_t>(count));
+        VBarrier();
         Cast(pOut, x, RoundMode::CAST_RINT, count);
       }
+      VBarrier();
       Cast(x, pOut, RoundMode::CAST_NONE, count);  // the fp16 P as fp32, for the row sums
+      VBarrier();
       for (uint32_t r = 0; r < vr; ++r) {
         ReduceSum(red, x[r * njPad], work, static_cast<int32_t>(njPad));
-        VectorToScalar();
+        Sync<HardEvent::V_S>();
         rsum.SetValue(rc + r, red.GetValue(0));
       }
-      ScalarToVector();
-      pOutQue_.EnQue(pOut);
-      pOut = pOutQue_.DeQue<half>();
+      Sync<HardEvent::S_V>();
+      outQue_.EnQue(pOut);
+      pOut = outQue_.DeQue<half>();
       DataCopy(wsP_[(myR0_ + rc) * njPad], pOut, count);
-      pOutQue_.FreeTensor(pOut);
+      outQue_.FreeTensor(pOut);
     }
     UpdateStatistics(nj);
   }
 
-  __aicore__ inline void AddBias(const Task& task, uint32_t c0, uint32_t nj, uint32_t njPad, uint32_t rc, uint32_t vr,
-                                 const LocalTensor<float>& x) {
-    LocalTensor<float> bias = biasQue_.AllocTensor<float>();
-    Duplicate(bias, 0.0f, static_cast<int32_t>(vr * njPad));
-    TEventID ev = pipe_->FetchEventID<HardEvent::V_MTE2>();
-    SetFlag<HardEvent::V_MTE2>(ev);
-    WaitFlag<HardEvent::V_MTE2>(ev);
-    const uint32_t nj8 = PasaAlign(nj, 8);
-    const uint64_t off = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_ + rc) * t_.s2 + c0;
-    DataCopyPad(bias, biasGm_[off], DataCopyExtParams(vr, nj * 4, (t_.s2 - nj) * 4, (njPad - nj8) / 8, 0),
-                DataCopyPadExtParams<float>(true, 0, static_cast<uint8_t>(nj8 - nj), 0.0f));
-    biasQue_.EnQue(bias);
-    bias = biasQue_.DeQue<float>();
-    Add(x, x, bias, static_cast<int32_t>(vr * njPad));
-    biasQue_.FreeTensor(bias);
+  // The user's mask on vr rows of x (pitch njPad), by selection: a hidden key's score becomes −inf whatever it
+  // is (never inf + (−inf)). bool: selector (m − 1/2)·inf, ±inf, in fp32. float b (added to the score): b' = max(b, −FLT_MAX)
+  // equals b wherever b is finite, t = b − b' is 0 there and −inf where b = −inf, selector (t + 1/2)·inf; x becomes
+  // min(x + b', selector), which is x + b for every finite b and −inf where b = −inf (Min and Maxs pass NaN on:
+  // 附录/Memory矢量计算接口边界值汇总.md, tables 14 and 17). The mask rows come from GM as passed: one row when the
+  // mask broadcasts over the query rows.
+  __aicore__ inline void ApplyMask(const Task& task, uint32_t c0, uint32_t nj, uint32_t njPad, uint32_t rc,
+                                   uint32_t vr, const LocalTensor<float>& x) {
+    const uint32_t type = t_.maskType, es = PasaMaskBytes(type), rows = t_.maskRowStride ? vr : 1;
+    const uint64_t off = uint64_t(task.b) * t_.maskBatchStride + uint64_t(task.h) * t_.maskHeadStride +
+                         uint64_t(task.r0 + myR0_ + rc) * t_.maskRowStride + c0;
+    const uint32_t srcGap = rows > 1 ? (t_.maskRowStride - nj) * es : 0;
+    const float posInf = -NegInf();
+    LocalTensor<float> sel = selBuf_.Get<float>(), mb;
+    LocalTensor<uint8_t> in = maskQue_.AllocTensor<uint8_t>();
+    if (type == PASA_MASK_BOOL) {  // rows land at a 32-byte pitch; the padding bytes are 0 (hidden)
+      const uint32_t pitch = PasaAlign(nj, 32);
+      DataCopyPad(in, maskBool_[off], DataCopyExtParams(static_cast<uint16_t>(rows), nj, srcGap, 0, 0),
+                  DataCopyPadExtParams<uint8_t>(true, 0, static_cast<uint8_t>(pitch - nj), 0));
+      maskQue_.EnQue(in);
+      in = maskQue_.DeQue<uint8_t>();
+      // 0/1 through fp16 (uint8 converts to fp16 only) to fp32, where ±inf never saturates (边界值汇总.md: fp32 Vector
+      // instructions always run in INF/NAN mode)
+      LocalTensor<half> m16 = maskWorkBuf_.Get<half>();
+      VBarrier();  // the previous step's reads of the work tile are done
+      for (uint32_t r = 0; r < rows; ++r) Cast(m16[r * njPad], in[r * pitch], RoundMode::CAST_NONE, njPad);
+      VBarrier();
+      Cast(sel, m16, RoundMode::CAST_NONE, rows * njPad);
+      VBarrier();
+      Adds(sel, sel, -0.5f, static_cast<int32_t>(rows * njPad));
+      VBarrier();
+      Muls(sel, sel, posInf, static_cast<int32_t>(rows * njPad));
+      VBarrier();
+      SelectRows(x, sel, rows, vr, njPad);
+      maskQue_.FreeTensor(in);
+      return;
+    }
+    if (type == PASA_MASK_FP32) {  // rows at the score tile's pitch; the columns past nj zero
+      const uint32_t nj8 = PasaAlign(nj, 8);
+      LocalTensor<float> inF = in.ReinterpretCast<float>();
+      if (nj8 < njPad) {
+        Duplicate(inF, 0.0f, static_cast<int32_t>(rows * njPad));
+        Sync<HardEvent::V_MTE2>();
+      }
+      DataCopyPad(inF, maskFloat_[off], DataCopyExtParams(static_cast<uint16_t>(rows), nj * 4, srcGap, (njPad - nj8) / 8, 0),
+                  DataCopyPadExtParams<float>(true, 0, static_cast<uint8_t>(nj8 - nj), 0.0f));
+      maskQue_.EnQue(in);
+      in = maskQue_.DeQue<uint8_t>();
+      mb = in.ReinterpretCast<float>();
+    } else {  // fp16 / bf16: 2-byte rows land at the score tile's pitch; converted to fp32 (exactly)
+      mb = maskWorkBuf_.Get<float>();
+      const DataCopyExtParams copy(static_cast<uint16_t>(rows), nj * 2, srcGap, 0, 0);
+      if (type == PASA_MASK_FP16) {
+        DataCopyPad(in.ReinterpretCast<half>(), maskHalf_[off], copy,
+                    DataCopyPadExtParams<half>(true, 0, static_cast<uint8_t>(njPad - nj), static_cast<half>(0.0f)));
+      } else {
+        DataCopyPad(in.ReinterpretCast<bfloat16_t>(), maskBf16_[off], copy,
+                    DataCopyPadExtParams<bfloat16_t>(true, 0, static_cast<uint8_t>(njPad - nj),
+                                                     static_cast<bfloat16_t>(0.0f)));
+      }
+      maskQue_.EnQue(in);
+      in = maskQue_.DeQue<uint8_t>();
+      VBarrier();  // the previous step's reads of the work tile are done
+      if (type == PASA_MASK_FP16) {
+        Cast(mb, in.ReinterpretCast<half>(), RoundMode::CAST_NONE, rows * njPad);
+      } else {
+        Cast(mb, in.ReinterpretCast<bfloat16_t>(), RoundMode::CAST_NONE, rows * njPad);
+      }
+    }
+    const int32_t count = static_cast<int32_t>(rows * njPad);
+    VBarrier();
+    Maxs(sel, mb, -kFloatMax, count);  // b'
+    VBarrier();
+    Sub(mb, mb, sel, count);  // t
+    VBarrier();
+    Adds(mb, mb, 0.5f, count);
+    VBarrier();
+    Muls(mb, mb, posInf, count);  // the selector
+    VBarrier();
+    for (uint32_t r = 0; r < vr; ++r) Add(x[r * njPad], x[r * njPad], sel[rows > 1 ? r * njPad : 0], static_cast<int32_t>(njPad));
+    VBarrier();
+    SelectRows(x, mb, rows, vr, njPad);
+    maskQue_.FreeTensor(in);
+  }
+
+  // x = min(x, selector) on vr rows; the selector has a row per x row, or one row for all.
+  __aicore__ inline void SelectRows(const LocalTensor<float>& x, const LocalTensor<float>& selector, uint32_t rows,
+                                    uint32_t vr, uint32_t njPad) {
+    if (rows > 1) {
+      Min(x, x, selector, static_cast<int32_t>(vr * njPad));
+    } else {
+      for (uint32_t r = 0; r < vr; ++r) Min(x[r * njPad], x[r * njPad], selector, static_cast<int32_t>(njPad));
+    }
+    VBarrier();
+  }
+
+  // Hides the keys past each row's last visible key (causal; the block's padding columns nj..njPad are past
+  // S2 − 1) by selection: selector (limit − key + 1/2)·inf, +inf where visible and −inf where hidden (the offset
+  // kept within [−1, njPad] so the fp32 sum is exact and never 0).
+  __aicore__ inline void HideKeysPastLimit(const Task& task, uint32_t c0, uint32_t njPad, uint32_t rc, uint32_t vr,
+                                           const LocalTensor<float>& x) {
+    LocalTensor<float> sel = selBuf_.Get<float>();
+    bool any = false;
+    for (uint32_t r = 0; r < vr; ++r) any = any || RowLimit(task, c0, njPad, rc + r) < int64_t(njPad) - 1;
+    if (!any) return;
+    for (uint32_t r = 0; r < vr; ++r)
+      Adds(sel[r * njPad], colNeg_, static_cast<float>(RowLimit(task, c0, njPad, rc + r)) + 0.5f,
+           static_cast<int32_t>(njPad));
+    VBarrier();
+    Muls(sel, sel, -NegInf(), static_cast<int32_t>(vr * njPad));
+    VBarrier();
+    SelectRows(x, sel, vr, vr, njPad);
+  }
+
+  // The last key own row i may see, relative to block key c0, clamped to [−1, njPad].
+  __aicore__ inline int64_t RowLimit(const Task& task, uint32_t c0, uint32_t njPad, uint32_t i) const {
+    int64_t limit = int64_t(t_.s2) - 1;
+    if (t_.causal) {
+      const int64_t lim = int64_t(task.r0) + myR0_ + i + t_.causalOffset;
+      limit = lim < limit ? lim : limit;
+    }
+    const int64_t rel = limit - int64_t(c0);
+    return rel < -1 ? -1 : (rel > int64_t(njPad) ? int64_t(njPad) : rel);
   }
 
   // The variant's running statistics for block j (scalar per row), α and γ through one vector Exp.
@@ -636,7 +765,7 @@ class PasaAttention {
       coef = num / ((dd + e) - num);
     }
     Duplicate(argA, 0.0f, static_cast<int32_t>(2 * statPitch_));  // ARG_A and ARG_G
-    VectorToScalar();
+    Sync<HardEvent::V_S>();
     for (uint32_t i = 0; i < myRows_; ++i) {
       const float r = rmax.GetValue(i);
       if (r == NegInf()) {  // this block hides every key from row i: its state stays
@@ -668,16 +797,18 @@ class PasaAttention {
       argA.SetValue(i, paper ? RoundHalf(mOld - mNew) : mOld - mNew);
       argG.SetValue(i, paper ? RoundHalf(top - mNew) : top - mNew);
     }
-    ScalarToVector();
+    Sync<HardEvent::S_V>();
     if (paper) {  // fp16 exp of fp16 arguments
       LocalTensor<half> a16 = Stat(ST_TMP16).ReinterpretCast<half>();
       Cast(a16, argA, RoundMode::CAST_RINT, 2 * statPitch_);
+      VBarrier();
       Exp(a16, a16, static_cast<int32_t>(2 * statPitch_));
+      VBarrier();
       Cast(argA, a16, RoundMode::CAST_NONE, 2 * statPitch_);
     } else {
       Exp(argA, argA, static_cast<int32_t>(2 * statPitch_));
     }
-    VectorToScalar();
+    Sync<HardEvent::V_S>();
     for (uint32_t i = 0; i < myRows_; ++i) {
       if (seen.GetValue(i) == 0.0f) continue;
       const float alpha = argA.GetValue(i), gamma = argG.GetValue(i);
@@ -691,10 +822,10 @@ class PasaAttention {
         cnt.SetValue(i, cnt.GetValue(i) + 1.0f);
       }
     }
-    ScalarToVector();
+    Sync<HardEvent::S_V>();
   }
 
-  // O = α·O + γ·(P·V) for the rows that saw a key in block j.
+  // O = α·O + γ·(P·V) for the rows that saw a key in block j. α and γ stay where UpdateStatistics left them.
   __aicore__ inline void UpdateOutput(const Task& task, uint32_t j) {
     (void)task;
     (void)j;
@@ -703,65 +834,85 @@ class PasaAttention {
     LocalTensor<float> o = o32Buf_.Get<float>(), seen = Stat(ST_SEEN), alpha = Stat(ST_ARG_A), gamma = Stat(ST_ARG_G);
     for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {
       const uint32_t vr = Min32(t_.vecRows, myRows_ - rc);
-      LocalTensor<float> pv = pvInQue_.AllocTensor<float>();
+      LocalTensor<float> pv = inQue_.AllocTensor<float>();
       DataCopy(pv, wsO_[(myR0_ + rc) * d], vr * d);
-      pvInQue_.EnQue(pv);
-      pv = pvInQue_.DeQue<float>();
-      if (paper) Cast(pv16Buf_.Get<half>(), pv, RoundMode::CAST_RINT, vr * d);  // fp16(P·V)
+      inQue_.EnQue(pv);
+      pv = inQue_.DeQue<float>();
+      if (paper) {
+        VBarrier();  // the previous step's reads of the fp16 P·V rows are done
+        Cast(pv16Buf_.Get<half>(), pv, RoundMode::CAST_RINT, vr * d);  // fp16(P·V)
+        VBarrier();
+      }
       for (uint32_t r = 0; r < vr; ++r) {
         const uint32_t i = rc + r;
-        VectorToScalar();
+        const float a = alpha.GetValue(i), g = gamma.GetValue(i);  // scalar reads of values the scalar unit wrote
         if (seen.GetValue(i) == 0.0f) continue;
-        const float a = alpha.GetValue(i), g = gamma.GetValue(i);
-        ScalarToVector();
         if (paper) {
           LocalTensor<half> o16 = o16Buf_.Get<half>()[i * d], p16 = pv16Buf_.Get<half>()[r * d];
           Muls(o16, o16, static_cast<half>(a), static_cast<int32_t>(d));
           Muls(p16, p16, static_cast<half>(g), static_cast<int32_t>(d));
+          VBarrier();
           Add(o16, o16, p16, static_cast<int32_t>(d));
         } else {
           Muls(o[i * d], o[i * d], a, static_cast<int32_t>(d));
           Muls(pv[r * d], pv[r * d], g, static_cast<int32_t>(d));
+          VBarrier();
           Add(o[i * d], o[i * d], pv[r * d], static_cast<int32_t>(d));
         }
       }
-      pvInQue_.FreeTensor(pv);
+      VBarrier();
+      inQue_.FreeTensor(pv);
     }
   }
 
-  // out = O / l (paper: fp16(O / l)); rows that saw no key: 0.
+  // out = O / l (paper: fp16(O / l)) rounded to the output dtype; rows that saw no key: 0. O / l is formed in place
+  // in O, which the next task clears.
   __aicore__ inline void WriteOutput(const Task& task) {
     const uint32_t d = t_.headDim;
-    const bool paper = t_.variant == PASA_VARIANT_PAPER;
+    const bool paper = t_.variant == PASA_VARIANT_PAPER, bf16 = t_.outType == PASA_OUT_BF16;
     LocalTensor<float> o = o32Buf_.Get<float>(), l = Stat(ST_L), seenAny = Stat(ST_ANY), tmp = Col(3);
     const uint64_t outRow = (uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_;
     for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {
       const uint32_t vr = Min32(t_.vecRows, myRows_ - rc);
-      LocalTensor<float> out = outQue_.AllocTensor<float>();
+      LocalTensor<half> out = outQue_.AllocTensor<half>();  // fp16, or bf16 bits (outType)
       for (uint32_t r = 0; r < vr; ++r) {
         const uint32_t i = rc + r;
-        VectorToScalar();
         const float li = l.GetValue(i);
         const bool any = seenAny.GetValue(i) != 0.0f;
-        ScalarToVector();
         if (!any) {
-          Duplicate(out[r * d], 0.0f, static_cast<int32_t>(d));
+          Duplicate(out.ReinterpretCast<uint16_t>()[r * d], static_cast<uint16_t>(0), static_cast<int32_t>(d));
           continue;
         }
-        if (paper) Cast(o[i * d], o16Buf_.Get<half>()[i * d], RoundMode::CAST_NONE, d);
-        Duplicate(tmp, li, static_cast<int32_t>(d));
-        Div(out[r * d], o[i * d], tmp, static_cast<int32_t>(d));
         if (paper) {
-          LocalTensor<half> h16 = pv16Buf_.Get<half>();
-          Cast(h16, out[r * d], RoundMode::CAST_RINT, d);
-          Cast(out[r * d], h16, RoundMode::CAST_NONE, d);
+          Cast(o[i * d], o16Buf_.Get<half>()[i * d], RoundMode::CAST_NONE, d);
+          VBarrier();
         }
+        Duplicate(tmp, li, static_cast<int32_t>(d));
+        VBarrier();
+        Div(o[i * d], o[i * d], tmp, static_cast<int32_t>(d));
+        VBarrier();
+        if (paper || !bf16) Cast(out[r * d], o[i * d], RoundMode::CAST_RINT, d);  // fp16(O / l)
+        if (paper && bf16) {  // the paper variant's fp16 output, then bf16
+          VBarrier();
+          Cast(o[i * d], out[r * d], RoundMode::CAST_NONE, d);
+          VBarrier();
+        }
+        if (bf16) Cast(out.ReinterpretCast<bfloat16_t>()[r * d], o[i * d], RoundMode::CAST_RINT, d);
+        VBarrier();  // the next row's Duplicate overwrites tmp
       }
       outQue_.EnQue(out);
-      out = outQue_.DeQue<float>();
+      out = outQue_.DeQue<half>();
       DataCopy(outGm_[(outRow + rc) * d], out, vr * d);
       outQue_.FreeTensor(out);
     }
+    Sync<HardEvent::S_V>();  // the next task's vector fills overwrite the statistics read here
+  }
+
+  template <HardEvent E>
+  __aicore__ inline void Sync() {
+    const TEventID ev = pipe_->FetchEventID<E>();
+    SetFlag<E>(ev);
+    WaitFlag<E>(ev);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -770,19 +921,26 @@ class PasaAttention {
   TPipe* pipe_ = nullptr;
   uint32_t group_ = 0, sub_ = 0, myR0_ = 0, myRows_ = 0, rowPitch_ = 0, statPitch_ = 0;
   uint32_t cachedB_ = 0xffffffffu, cachedKvh_ = 0xffffffffu, cachedBlocks_ = 0;  // the AIV's K' cache
-  GlobalTensor<half> qGm_, kGm_, vGm_, wsKp_, wsS_, wsP_, wsM_;
-  GlobalTensor<float> biasGm_, outGm_, wsO_, wsC_;
+  GlobalTensor<half> qGm_, kGm_, vGm_, outGm_, wsKp_, wsS_, wsP_, wsM_;
+  GlobalTensor<float> wsO_, wsC_;
+  GlobalTensor<uint8_t> maskBool_;  // the mask, in the one of these its type names
+  GlobalTensor<half> maskHalf_;
+  GlobalTensor<bfloat16_t> maskBf16_;
+  GlobalTensor<float> maskFloat_;
   // AIC
-  TQue<TPosition::A1, 1> qL1Que_, pL1Que_;
-  TQue<TPosition::B1, 1> kL1Que_, vL1Que_;
-  TQue<TPosition::A2, 1> a2Que_;
-  TQue<TPosition::B2, 1> b2Que_;
+  TQue<TPosition::A1, 1> qL1Que_, aL1Que_;  // Q; P or M slices (the A of P·V and M·K)
+  TQue<TPosition::B1, 1> bL1Que_;           // K' tiles and K/V slices (the B of Q·K'ᵀ, P·V and M·K)
+  TBuf<TPosition::A2> a2Buf_;
+  TBuf<TPosition::B2> b2Buf_;
   TQue<TPosition::CO1, 1> c1Que_;
+  TEventID l0Event_[2] = {0, 0};
+  bool l0Busy_[2] = {false, false};
+  uint32_t l0Stage_ = 0;
   // AIV
-  TQue<TPosition::VECIN, 1> kInQue_, sInQue_, biasQue_, pvInQue_;
-  TQue<TPosition::VECOUT, 1> kOutQue_, pOutQue_, outQue_;
-  TBuf<TPosition::VECCALC> kWorkBuf_, colBuf_, q16Buf_, o32Buf_, o16Buf_, pv16Buf_, x32Buf_, x16Buf_, rowBuf_,
-      statBuf_, redBuf_;
+  TQue<TPosition::VECIN, 1> inQue_, maskQue_;  // inQue_: S', P·V and K tiles in turn; maskQue_: mask rows
+  TQue<TPosition::VECOUT, 1> outQue_;          // K' tiles, P tiles and output rows in turn
+  TBuf<TPosition::VECCALC> kWorkBuf_, colBuf_, q16Buf_, o32Buf_, o16Buf_, pv16Buf_, x32Buf_, x16Buf_, selBuf_,
+      maskWorkBuf_, rowBuf_, statBuf_, redBuf_;
   LocalTensor<float> colNeg_;
 };
 

@@ -12,6 +12,14 @@
 #endif
 
 enum PasaVariant : uint32_t { PASA_VARIANT_EXACT = 0, PASA_VARIANT_PASA = 1, PASA_VARIANT_PAPER = 2 };
+// The mask as the kernel reads it from GM, one element per (row, key): bool (1 byte, 0 hides the key) or a float
+// added to the score (−inf hides it).
+enum PasaMaskType : uint32_t { PASA_MASK_NONE = 0, PASA_MASK_BOOL, PASA_MASK_FP16, PASA_MASK_BF16, PASA_MASK_FP32 };
+enum PasaOutType : uint32_t { PASA_OUT_FP16 = 0, PASA_OUT_BF16 = 1 };
+
+PASA_TILING_FN uint32_t PasaMaskBytes(uint32_t maskType) {
+  return maskType == PASA_MASK_BOOL ? 1 : maskType == PASA_MASK_FP32 ? 4 : maskType == PASA_MASK_NONE ? 0 : 2;
+}
 
 struct PasaAttentionTilingData {
   // shape (BNSD): q [batch, heads, s1, headDim], k/v [batch, kvHeads, s2, headDim]
@@ -20,7 +28,7 @@ struct PasaAttentionTilingData {
   uint32_t variant;      // PasaVariant
   uint32_t causal;       // 1: row i sees keys 0..i + causalOffset
   int32_t causalOffset;  // 0 (top-left) or s2 - s1 (bottom-right)
-  uint32_t hasBias;      // 1: an fp32 additive bias [batch, heads, s1, s2] is given
+  uint32_t maskType;     // PasaMaskType
   uint32_t blockN;       // KV block length n (a numerics parameter: multiple of 16)
   float scale;           // softmax scale s
   float scalePow2;       // exact variant: s = scalePow2 * scaleRest, scalePow2 a power of two
@@ -40,10 +48,18 @@ struct PasaAttentionTilingData {
   // 0: one K' block, recomputed per task (when the cache would not fit the workspace budget)
   uint32_t keyCacheBlocks;
   // GM workspace per core group, bytes: K' [max(1, keyCacheBlocks), blockN, D] fp16, S' [qRows, blockN] fp16,
-  // P [qRows, blockN] fp16, PV [qRows, D] fp32, centres [2 AIV, keyCacheBlocks, D] fp32
+  // P [qRows, blockN] fp16, PV [qRows, D] fp32, exact: centres [2 AIV, keyCacheBlocks, D] fp32
   // pasa / paper: the shift matrices M (full block, tail block) [2, blockN, blockN] fp16 at wsMOff
   uint32_t wsPerCore, wsKpOff, wsSOff, wsPOff, wsOOff, wsCOff, wsMOff;
+  // output dtype (PasaOutType); the mask's layout in GM: [maskBatch or 1, heads or 1, s1 or 1, s2] as passed, the
+  // element of (b, h, row, key) at b·maskBatchStride + h·maskHeadStride + row·maskRowStride + key, a stride 0
+  // where the mask broadcasts (a (B, 1, 1, S2) padding mask: row and head strides 0)
+  uint32_t outType;
+  uint32_t maskRowStride;
+  uint64_t maskHeadStride, maskBatchStride;
 };
+
+static_assert(sizeof(PasaAttentionTilingData) % 8 == 0, "the tiling data is copied in whole 64-bit words");
 
 PASA_TILING_FN uint32_t PasaAlign(uint32_t x, uint32_t a) { return (x + a - 1) / a * a; }
 PASA_TILING_FN uint32_t PasaMax(uint32_t a, uint32_t b) { return a > b ? a : b; }
@@ -51,11 +67,13 @@ PASA_TILING_FN uint32_t PasaMax(uint32_t a, uint32_t b) { return a > b ? a : b; 
 // Bytes of each buffer of the Vector core (UB) and the Cube core (L1, L0A, L0B, L0C). A buffer the variant does
 // not use is 0 bytes and is not set up.
 struct PasaBufferPlan {
-  // UB (per AIV); queues hold `2` buffers each (double buffering)
-  uint32_t kIn, kOut, sIn, biasIn, pOut, pvIn, outQ;           // one buffer of each queue
-  uint32_t kWork, col, q16, o32, o16, pv16, x32, x16, row, stat, red;
-  // L1 / L0 (AIC)
-  uint32_t qL1, kL1, pL1, vL1, a2, b2, c1;
+  // UB (per AIV). Queues hold 2 buffers each (double buffering): `in` (GM -> UB) takes the S' tile, the P·V rows
+  // and the K rows in turn, `out` (UB -> GM) the K' rows, the P tile and the output rows, so the AIV holds few
+  // event IDs (each freed queue buffer holds one, basic_api/impl/kernel_tquebind_impl.h)
+  uint32_t in, out, maskIn;  // one buffer of each queue; maskIn: the mask's rows of one vector step as passed
+  uint32_t kWork, col, q16, o32, o16, pv16, x32, x16, sel, maskWork, row, stat, red;
+  // L1 (AIC): Q; 2 x A slices (P or M); 2 x B tiles (K' tiles, K or V slices). L0A / L0B: 2 stages each. L0C: 1.
+  uint32_t qL1, aL1, bL1, a2, b2, c1;
 };
 
 PASA_TILING_FN uint32_t PasaRowsPerAiv(const PasaAttentionTilingData& t) { return t.qRows / 2; }
@@ -64,13 +82,17 @@ PASA_TILING_FN PasaBufferPlan PasaBuffers(const PasaAttentionTilingData& t) {
   PasaBufferPlan p{};
   const uint32_t d = t.headDim, n = t.blockN, vr = t.vecRows, rv = PasaRowsPerAiv(t);
   const bool paper = t.variant == PASA_VARIANT_PAPER, exact = t.variant == PASA_VARIANT_EXACT;
-  p.kIn = PasaAlign(t.kRows * d * 2, 32);
-  p.kOut = p.kIn;
-  p.sIn = PasaAlign(vr * n * 2, 32);
-  p.biasIn = t.hasBias ? PasaAlign(vr * n * 4, 32) : 0;
-  p.pOut = p.sIn;
-  p.pvIn = PasaAlign(vr * d * 4, 32);
-  p.outQ = p.pvIn;
+  const uint32_t kRowsIn = PasaAlign(t.kRows * d * 2, 32), sTile = PasaAlign(vr * n * 2, 32);
+  const uint32_t pvRows = PasaAlign(vr * d * 4, 32);
+  p.in = PasaMax(PasaMax(kRowsIn, sTile), pvRows);
+  p.out = PasaMax(PasaMax(kRowsIn, sTile), pvRows);
+  // one mask row for all query rows when the mask broadcasts over S1, else a row per query row; rows 32-byte
+  // aligned in UB (DataCopyPad), fp32 rows at the score tile's pitch
+  const uint32_t maskRows = t.maskRowStride ? vr : 1;
+  p.maskIn = t.maskType ? maskRows * PasaAlign(n * PasaMaskBytes(t.maskType), 32) : 0;
+  // the mask's values on the way to fp32 (bool: as fp16 0/1; fp16/bf16: as fp32); fp32 masks are used in place
+  p.maskWork = t.maskType && t.maskType != PASA_MASK_FP32 ? maskRows * n * 4 : 0;
+  p.sel = vr * n * 4;  // ±inf per score: the selection that hides keys (causal, tail, mask)
   p.kWork = PasaAlign(t.kRows * d * 4, 32);
   p.col = 8 * d * 4;
   p.q16 = exact ? PasaAlign(rv * d * 2, 32) : 0;
@@ -79,13 +101,12 @@ PASA_TILING_FN PasaBufferPlan PasaBuffers(const PasaAttentionTilingData& t) {
   p.pv16 = paper ? PasaAlign(vr * d * 2, 32) : 0;
   p.x32 = PasaAlign(vr * n * 4, 32);
   p.x16 = paper ? PasaAlign(vr * n * 2, 32) : 0;
-  p.row = 3 * PasaAlign(n * 4, 32);  // the mask ramp 0, -1, -2, ..., one mask row, the reductions' work area
+  p.row = 2 * PasaAlign(n * 4, 32);  // the key ramp 0, -1, -2, ..., the reductions' work area
   p.stat = 16 * PasaAlign(rv, 8) * 4;
   p.red = 64;
   p.qL1 = t.qRows * d * 2;
-  p.kL1 = t.cubeN * d * 2;
-  p.pL1 = t.qRows * t.cubeK * 2;
-  p.vL1 = t.cubeK * d * 2;
+  p.aL1 = t.qRows * t.cubeK * 2;
+  p.bL1 = PasaMax(t.cubeN, t.cubeK) * d * 2;
   p.a2 = t.qRows * t.cubeK * 2;
   p.b2 = t.cubeK * PasaMax(t.cubeN, d) * 2;
   p.c1 = t.qRows * PasaMax(t.cubeN, d) * 4;
@@ -93,10 +114,10 @@ PASA_TILING_FN PasaBufferPlan PasaBuffers(const PasaAttentionTilingData& t) {
 }
 
 PASA_TILING_FN uint32_t PasaUbBytes(const PasaBufferPlan& p) {
-  return 2 * (p.kIn + p.kOut + p.sIn + p.biasIn + p.pOut + p.pvIn + p.outQ) + p.kWork + p.col + p.q16 + p.o32 +
-         p.o16 + p.pv16 + p.x32 + p.x16 + p.row + p.stat + p.red;
+  return 2 * (p.in + p.out + p.maskIn) + p.kWork + p.col + p.q16 + p.o32 + p.o16 + p.pv16 + p.x32 + p.x16 + p.sel +
+         p.maskWork + p.row + p.stat + p.red;
 }
-PASA_TILING_FN uint32_t PasaL1Bytes(const PasaBufferPlan& p) { return p.qL1 + 2 * (p.kL1 + p.pL1 + p.vL1); }
+PASA_TILING_FN uint32_t PasaL1Bytes(const PasaBufferPlan& p) { return p.qL1 + 2 * (p.aL1 + p.bL1); }
 PASA_TILING_FN uint32_t PasaL0aBytes(const PasaBufferPlan& p) { return 2 * p.a2; }
 PASA_TILING_FN uint32_t PasaL0bBytes(const PasaBufferPlan& p) { return 2 * p.b2; }
 PASA_TILING_FN uint32_t PasaL0cBytes(const PasaBufferPlan& p) { return p.c1; }

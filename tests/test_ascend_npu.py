@@ -5,7 +5,7 @@ import torch
 
 import pasa
 
-from conftest import check_against_model, rand_qkv
+from conftest import MASK_KINDS, check_against_model, make_mask, rand_qkv
 
 torch_npu = pytest.importorskip("torch_npu")
 if not torch.npu.is_available():
@@ -18,7 +18,12 @@ SHAPES = [  # (B, N, Nkv, S1, S2, D, causal, align, block_n, dtype)
     (1, 4, 2, 300, 96, 128, True, "top_left", 128, torch.bfloat16),
     (1, 4, 2, 96, 300, 64, True, "bottom_right", 128, torch.float16),
     (1, 28, 4, 1407, 1407, 128, False, "top_left", 128, torch.float16),
-    (1, 2, 2, 130, 129, 256, True, "top_left", 128, torch.bfloat16),
+    (1, 2, 2, 130, 129, 256, True, "top_left", 128, torch.bfloat16),             # D = 256, a 1-key tail block
+    (2, 2, 1, 1, 257, 128, False, "top_left", 128, torch.float16),               # one query row (Mmad m = 1)
+    (1, 2, 1, 129, 200, 64, False, "top_left", 128, torch.float16),              # a 1-row task
+    (1, 2, 2, 257, 300, 128, True, "bottom_right", 128, torch.bfloat16),         # 257 = 2 x 128 + 1
+    (1, 2, 1, 1, 300, 256, False, "top_left", 128, torch.float16),               # decoding at D = 256
+    (1, 2, 1, 16, 600, 128, False, "top_left", 256, torch.float16),              # block_n 256, 16 query rows
 ]
 
 
@@ -30,6 +35,17 @@ def test_npu_matches_model(seed, variant, shape):
     kw = dict(causal=causal, causal_align=align, variant=variant, block_n=block_n)
     out = pasa.attention(q.npu(), k.npu(), v.npu(), **kw).cpu()
     check_against_model(out, q, k, v, what=f"npu {variant}", **kw)
+
+
+@pytest.mark.parametrize("variant", pasa.VARIANTS)
+@pytest.mark.parametrize("mask_kind", MASK_KINDS)
+def test_npu_masks_match_model(seed, variant, mask_kind):
+    b, n, s1, s2, d = 2, 4, 40, 150, 64
+    q, k, v = rand_qkv(b, n, 2, s1, s2, d, mean=2.0, amp=3.0, seed=seed)
+    mask = make_mask(mask_kind, b, n, s1, s2, seed)
+    kw = dict(causal=True, variant=variant, block_n=64)
+    out = pasa.attention(q.npu(), k.npu(), v.npu(), mask=mask.npu(), **kw).cpu()
+    check_against_model(out, q, k, v, what=f"npu {variant} {mask_kind}", mask=mask, **kw)
 
 
 def test_npu_equals_the_simulator(seed):

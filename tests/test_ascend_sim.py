@@ -6,7 +6,7 @@ import torch
 import pasa
 from pasa.model import model_attention
 
-from conftest import check_against_model, make_mask, rand_qkv
+from conftest import MASK_KINDS, check_against_model, make_mask, rand_qkv
 
 sim = torch.ops.pasa_ascend_sim
 
@@ -19,7 +19,11 @@ SHAPES = [
     (1, 4, 1, 150, 96, 64, True, "bottom_right", 32, torch.float16, 2, 64),      # rows that see no key; MQA
     (1, 28, 4, 77, 133, 128, False, "top_left", 128, torch.float16, 0, 128),     # GQA 28/4, fewer tasks than cores
     (1, 2, 2, 130, 129, 256, True, "top_left", 128, torch.bfloat16, 0, 128),     # D = 256
-    (2, 2, 1, 1, 257, 128, False, "top_left", 128, torch.float16, 0, 128),       # one query row
+    (2, 2, 1, 1, 257, 128, False, "top_left", 128, torch.float16, 0, 128),       # one query row (Mmad m = 1: GEMV)
+    (1, 2, 1, 129, 200, 64, False, "top_left", 128, torch.float16, 0, 128),      # a 1-row task: 129 = 128 + 1
+    (1, 2, 2, 257, 300, 128, True, "bottom_right", 128, torch.bfloat16, 0, 128),  # 257 = 2 x 128 + 1
+    (1, 2, 1, 1, 300, 256, False, "top_left", 128, torch.float16, 0, 128),       # decoding at D = 256
+    (1, 2, 1, 16, 600, 128, False, "top_left", 256, torch.float16, 0, 16),       # block_n 256, 16 query rows
 ]
 
 
@@ -38,15 +42,114 @@ def test_ascend_sim_matches_model(seed, variant, shape):
     check_against_model(out, q, k, v, what=f"ascend-sim {variant}", **kw)
 
 
-@pytest.mark.parametrize("mask_kind", ["bool", "float-per-head"])
+# The mask reaches the kernel as passed (csrc/ascend_mask.h): every kind and broadcast shape of conftest.MASK_KINDS
+# ((B, 1, S1, S2) bool, (S1, S2) fp32, (S2,) bool, (1, N, S1, S2) fp16, (B, 1, 1, S2) bool), a mask broadcast along
+# the keys, and a full (B, N, S1, S2) mask in every dtype
+
+
+def full_mask(b, n, s1, s2, dtype, seed):
+    """(B, N, S1, S2): bool (True = attend, ~20 % hidden, query row 3 hidden entirely) or float (N(0, 2) added to
+    the scores, the same keys −inf) in `dtype`."""
+    g = torch.Generator().manual_seed(seed)
+    hidden = torch.rand(b, n, s1, s2, generator=g) < 0.2
+    hidden[:, :, 3] = True
+    if dtype == torch.bool:
+        return ~hidden
+    return (torch.randn(b, n, s1, s2, generator=g) * 2).masked_fill(hidden, float("-inf")).to(dtype)
+
+
 @pytest.mark.parametrize("variant", pasa.VARIANTS)
-def test_ascend_sim_masks_match_model(seed, variant, mask_kind):
-    b, n, nkv, s1, s2, d = 2, 4, 2, 40, 150, 64
+@pytest.mark.parametrize("mask_kind", MASK_KINDS + ("per-row",))
+def test_mask_kinds_match_model(seed, variant, mask_kind):
+    b, n, nkv, s1, s2, d = 2, 2, 1, 40, 150, 32
     q, k, v = rand_qkv(b, n, nkv, s1, s2, d, mean=2.0, amp=3.0, seed=seed)
-    mask = make_mask(mask_kind, b, n, s1, s2, seed)
+    if mask_kind == "per-row":  # (B, 1, S1, 1): broadcast along the keys
+        mask = torch.rand(b, 1, s1, 1, generator=torch.Generator().manual_seed(seed)) > 0.3
+    else:
+        mask = make_mask(mask_kind, b, n, s1, s2, seed)
     kw = dict(mask=mask, causal=True, variant=variant, block_n=64)
     out = pasa.attention(q, k, v, backend="ascend-sim", **kw)
     check_against_model(out, q, k, v, **kw)
+
+
+@pytest.mark.parametrize("variant", pasa.VARIANTS)
+@pytest.mark.parametrize("dtype", [torch.bool, torch.float16, torch.bfloat16, torch.float32, torch.float64],
+                         ids=lambda t: str(t)[6:])
+def test_full_mask_dtypes_match_model(seed, variant, dtype):
+    b, n, nkv, s1, s2, d = 2, 2, 1, 40, 150, 32
+    q, k, v = rand_qkv(b, n, nkv, s1, s2, d, mean=2.0, amp=3.0, seed=seed)
+    kw = dict(mask=full_mask(b, n, s1, s2, dtype, seed), variant=variant, block_n=64)
+    out = pasa.attention(q, k, v, backend="ascend-sim", **kw)
+    check_against_model(out, q, k, v, **kw)
+
+
+def test_mask_is_read_as_passed_with_no_square_allocation(seed):
+    # a (B, 1, 1, S2) padding mask, also as a (B, N, S1, S2) view with stride 0, reaches the kernel as its B·S2 bytes;
+    # the call allocates only the output and the workspace
+    b, n, s1, s2, d = 2, 4, 64, 300, 64
+    q, k, v = rand_qkv(b, n, 2, s1, s2, d, seed=seed)
+    padding = make_mask("bool-padding-2d", b, n, s1, s2, seed)
+    for mask in (padding, padding.expand(b, n, s1, s2)):
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+            out = pasa.attention(q, k, v, mask=mask, backend="ascend-sim")
+        launch = dict(item.split("=", 1) for item in sim.last_launch().split(" events=")[0].split())
+        assert launch["mask_bytes"] == str(b * s2) and launch["mask_shape"] == f"{b}x1x1x{s2}"
+        allocated = sorted(e.cpu_memory_usage for e in prof.events()
+                           if e.name == "aten::empty" and e.cpu_memory_usage > 0)
+        print("allocations", allocated, "a (B, N, S1, S2) bool mask would take", b * n * s1 * s2)
+        assert allocated == sorted([out.numel() * out.element_size(), int(launch["workspace"])])
+        check_against_model(out, q, k, v, mask=mask)
+
+
+def test_float64_mask_is_converted_at_its_own_size(seed):
+    q, k, v = rand_qkv(2, 4, 2, 50, 90, 32, seed=seed)
+    mask = full_mask(1, 1, 50, 90, torch.float64, seed)[0, 0]
+    out = pasa.attention(q, k, v, mask=mask, backend="ascend-sim")
+    assert "mask_bytes=18000 mask_shape=1x1x50x90" in sim.last_launch()  # 50·90 fp32
+    check_against_model(out, q, k, v, mask=mask)
+
+
+def test_workspace_formula(seed):
+    # docs/ascend.md: per core group align512(K' cache) + 2·align512(qRows·n·2) + align512(qRows·D·4)
+    # + exact: align512(2·ceil(S2/n)·D·4) (cached) + pasa/paper: align512(2·n·n·2); times the groups used
+    def a512(x):
+        return (x + 511) // 512 * 512
+    for (b, n, nkv, s1, s2, d, block_n, variant) in [(1, 28, 4, 77, 133, 128, 128, "exact"),
+                                                     (2, 4, 2, 96, 300, 64, 64, "pasa"),
+                                                     (1, 2, 1, 16, 600, 128, 256, "paper")]:
+        q, k, v = rand_qkv(b, n, nkv, s1, s2, d, seed=seed)
+        pasa.attention(q, k, v, variant=variant, block_n=block_n, backend="ascend-sim")
+        plan = dict(item.split("=") for item in sim.plan(b, n, nkv, s1, s2, d, variant, False, 0, False, block_n,
+                                                          d ** -0.5, 1.0 if variant == "exact" else 0.98,
+                                                          "Ascend910B2", 0, 128).split())
+        q_rows, blocks, cache = int(plan["qRows"]), -(-s2 // block_n), int(plan["keyCache"])
+        per_group = (a512(max(1, cache) * block_n * d * 2) + 2 * a512(q_rows * block_n * 2) + a512(q_rows * d * 4)
+                     + (a512(2 * blocks * d * 4) if variant == "exact" and cache else 0)
+                     + (a512(2 * block_n * block_n * 2) if variant != "exact" else 0))
+        assert f"workspace={per_group * int(plan['cores'])} " in sim.last_launch()
+
+
+def test_a_hidden_key_whose_score_overflows_is_hidden(seed):
+    # the exact variant's fp16 S' overflows to +inf for key 0 (q·(k0 − c)·2^e ≈ 66800), which the mask hides: the
+    # kernel selects −inf for it (no inf + (−inf) = NaN, as an additive −inf bias would give) and matches the golden
+    q = torch.full((1, 1, 1, 16), 100.0, dtype=torch.float16)
+    k = torch.zeros(1, 1, 3, 16, dtype=torch.float16)
+    k[0, 0, 0] = 250.0
+    v = torch.randn(1, 1, 3, 16, generator=torch.Generator().manual_seed(seed)).half()
+    for mask in (torch.tensor([False, True, True]), torch.tensor([float("-inf"), 0.0, 0.0])):
+        out = pasa.attention(q, k, v, mask=mask, backend="ascend-sim")
+        torch.testing.assert_close(out[0, 0, 0].float(), v[0, 0, 1:].float().mean(0), rtol=0, atol=1e-3)
+
+
+def test_kernel_event_ids_keep_headroom(seed):
+    # of the 8 IDs per HardEvent (QUE_MAX_EVENT), no core holds more than 6 at once, in any variant or mask type
+    q, k, v = rand_qkv(1, 2, 1, 70, 200, 64, seed=seed)
+    for variant in pasa.VARIANTS:
+        for mask in (None, full_mask(1, 2, 70, 200, torch.bool, seed), full_mask(1, 1, 70, 200, torch.float32, seed)):
+            pasa.attention(q, k, v, mask=mask, variant=variant, causal=True, backend="ascend-sim")
+            launch = sim.last_launch()
+            print(variant, launch)
+            assert int(launch.split("max_event_ids=")[1].split()[0]) <= 6
 
 
 def test_public_api_backend_and_unknown_backend_message(seed):

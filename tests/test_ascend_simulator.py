@@ -22,6 +22,22 @@ CASES = [
     ("double_free", "double free"),
     ("poison_read", "never written"),
     ("poison_mmad", "Mmad A (L0A): reads L0A bytes never written"),
+    ("gemv_zz_a", "m = 1: GEMV mode reads A as K contiguous values"),
+    ("pipe_m", "the PIPE_M rule: a K-accumulating Mmad after a Mmad with (m/16)·(n/16) < 10 needs PipeBarrier<PIPE_M>"),
+    ("mte2_overlap", "overlapping PIPE_MTE2 destinations need PipeBarrier<PIPE_MTE2>"),
+    ("mte3_overlap", "overlapping PIPE_MTE3 destinations need PipeBarrier<PIPE_MTE3>"),
+    ("v_to_s", "no PIPE_V -> PIPE_S synchronisation"),
+    ("s_to_v", "no PIPE_S -> PIPE_V synchronisation"),
+    ("v_to_v", "dependent vector instructions need PipeBarrier<PIPE_V>"),
+    ("v_to_mte3", "no PIPE_V -> PIPE_MTE3 synchronisation"),
+    ("mte2_to_v", "no PIPE_MTE2 -> PIPE_V synchronisation"),
+    ("fix_to_mte2", "no PIPE_FIX -> PIPE_MTE2 synchronisation"),
+    ("cross_core_wrong_pipe", "on the AIV sub-block 0) wrote before, with no PIPE_MTE3 -> PIPE_MTE2 synchronisation"),
+    ("event_budget", "event-ID budget: all 8 IDs of HardEvent V_MTE2 are held"),
+    ("double_set_flag", "SetFlag<V_S>(0) twice with no WaitFlag in between"),
+    ("wait_without_set", "WaitFlag<S_V>(1) with no SetFlag<S_V>(1) before it"),
+    ("flag_never_waited", "SetFlag<MTE2_V>(2) still set at kernel end"),
+    ("event_on_wrong_core", "SetFlag<M_MTE1>: PIPE_M takes no part in the AIV's intra-core synchronisation"),
     ("deadlock", "deadlock"),
 ]
 
@@ -31,6 +47,12 @@ def test_simulator_catches(case, message):
     caught = sim.violation(case)
     print(caught)
     assert message in caught
+
+
+def test_reduce_sum_adds_repeats_in_order():
+    # Atlas A2, count form: a tree within each 256-byte repeat, the repeats' sums one after another (ReduceSum.md);
+    # first elements 2^24, 1, 1, -2^24: in order ((2^24 + 1) + 1) - 2^24 = 0, pairwise across repeats 1
+    assert sim.violation("reduce_sum_order") == "ReduceSum over 4 repeats = 0"
 
 
 def test_a_clean_kernel_raises_nothing():

@@ -27,7 +27,7 @@ def test_tiling_unit_tests_in_cpp(tmp_path):
 
 def _plan(**kw):
     args = dict(b=1, n=28, nkv=4, s1=1407, s2=1407, d=128, variant="exact", causal=False, causal_offset=0,
-                has_bias=False, block_n=128, scale=128 ** -0.5, beta=1.0, soc="Ascend910B2", core_num=0, max_q_rows=128)
+                has_mask=False, block_n=128, scale=128 ** -0.5, beta=1.0, soc="Ascend910B2", core_num=0, max_q_rows=128)
     args.update(kw)
     return dict(item.split("=") for item in sim.plan(*args.values()).split())
 

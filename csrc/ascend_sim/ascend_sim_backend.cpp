@@ -4,7 +4,10 @@
 
 #include <torch/extension.h>
 
+#include <cmath>
 #include <cstring>
+#include <mutex>
+#include <string>
 
 #include "../../op_host/pasa_attention_tiling_plan.h"
 #include "pasa_attention_sim.h"
@@ -42,6 +45,10 @@ pasa_tiling::Plan make_plan(const pasa_tiling::Problem& p, const pasa_tiling::Pl
   }
 }
 
+// What the last launch used (the pasa_ascend_sim.last_launch test hook)
+std::mutex last_launch_mu;
+std::string last_launch;
+
 ascend_sim::Capacities capacities(const pasa_tiling::Platform& hw) {
   ascend_sim::Capacities c;
   c.ub = hw.ub;
@@ -54,40 +61,52 @@ ascend_sim::Capacities capacities(const pasa_tiling::Platform& hw) {
 
 }  // namespace
 
-at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in, const at::Tensor& bias_in,
+at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in, const KernelMask& mask,
                      const AttentionArgs& a, const std::string& soc, int64_t coreNum, int64_t maxQRows,
                      int64_t simUbBytes) {
-  auto out = at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
-  if (out.numel() == 0 || a.s2 == 0) return out.to(q_in.scalar_type());
+  if (a.batch * a.heads * a.s1 * a.head_dim == 0 || a.s2 == 0)
+    return at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options());
   pasa_tiling::Problem p;
   p.batch = a.batch; p.heads = a.heads; p.kvHeads = a.kv_heads; p.s1 = a.s1; p.s2 = a.s2; p.headDim = a.head_dim;
   p.variant = to_variant(a.variant);
   p.causal = a.causal;
   p.causalOffset = a.align == CausalAlign::kBottomRight ? a.s2 - a.s1 : 0;
-  p.hasBias = bias_in.defined();
   p.blockN = static_cast<uint32_t>(a.block_n);
   p.scale = a.scale;
   p.beta = a.beta;
+  p.maskType = mask.type;
+  p.maskBatch = static_cast<uint32_t>(mask.batch);
+  p.maskHeads = static_cast<uint32_t>(mask.heads);
+  p.maskRows = static_cast<uint32_t>(mask.rows);
+  p.outType = kernel_out_type(q_in.scalar_type());
   const auto hw = platform(soc, coreNum);
   const auto plan = make_plan(p, hw, maxQRows);
 
   // the kernel computes in fp16: bf16 inputs are converted (check_attention_args ensured they fit fp16's range)
   const at::Tensor q = q_in.to(at::kHalf).contiguous(), k = k_in.to(at::kHalf).contiguous(),
                    v = v_in.to(at::kHalf).contiguous();
-  const at::Tensor bias = bias_in.defined() ? bias_in.to(at::kFloat).contiguous() : at::Tensor();
+  // NaN-filled: a row the kernel leaves unwritten shows
+  auto out = at::full({a.batch, a.heads, a.s1, a.head_dim}, NAN, q_in.options());
   auto caps = capacities(hw);
   if (simUbBytes > 0) caps.ub = static_cast<uint64_t>(simUbBytes);
   auto ws = at::full({static_cast<int64_t>(plan.workspaceBytes)}, 0xff, q.options().dtype(at::kByte));  // NaN fill
+  ascend_sim::LaunchStats stats;
   try {
     ascend_sim::RunPasaAttention(reinterpret_cast<const uint16_t*>(q.data_ptr()),
                                  reinterpret_cast<const uint16_t*>(k.data_ptr()),
                                  reinterpret_cast<const uint16_t*>(v.data_ptr()),
-                                 bias.defined() ? bias.data_ptr<float>() : nullptr, out.data_ptr<float>(),
-                                 ws.data_ptr<uint8_t>(), plan.data, plan.blockDim, caps, 2);
+                                 mask.tensor.defined() ? mask.tensor.data_ptr() : nullptr,
+                                 reinterpret_cast<uint16_t*>(out.data_ptr()), ws.data_ptr<uint8_t>(), plan.data,
+                                 plan.blockDim, caps, 2, &stats);
   } catch (const ascend_sim::SimError& e) {
     TORCH_CHECK(false, "pasa.attention backend 'ascend-sim': ", e.what());
   }
-  return out.to(q_in.scalar_type());
+  std::lock_guard<std::mutex> lock(last_launch_mu);
+  last_launch = pasa_text::Cat("workspace=", plan.workspaceBytes, " mask_bytes=",
+                               mask.tensor.defined() ? mask.tensor.nbytes() : 0, " mask_shape=", mask.batch, "x",
+                               mask.heads, "x", mask.rows, "x", mask.tensor.defined() ? a.s2 : 0,
+                               " max_event_ids=", stats.max_event_peak, " events=", stats.event_peaks);
+  return out;
 }
 
 }  // namespace pasa::ascend_sim_backend
@@ -100,24 +119,32 @@ at::Tensor sim_run(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v
                    int64_t max_q_rows, int64_t sim_ub_bytes) {
   const auto args = pasa::check_attention_args(q, k, v, mask, scale, causal, std::string(causal_align),
                                                std::string(variant), block_n, beta);
-  return pasa::ascend_sim_backend::attention(q, k, v, pasa::mask_as_bias(mask, args), args, std::string(soc),
+  return pasa::ascend_sim_backend::attention(q, k, v, pasa::kernel_mask(mask, args), args, std::string(soc),
                                              core_num, max_q_rows, sim_ub_bytes);
 }
 
 std::string sim_plan(int64_t b, int64_t n, int64_t nkv, int64_t s1, int64_t s2, int64_t d, c10::string_view variant,
-                     bool causal, int64_t causal_offset, bool has_bias, int64_t block_n, double scale, double beta,
+                     bool causal, int64_t causal_offset, bool has_mask, int64_t block_n, double scale, double beta,
                      c10::string_view soc, int64_t core_num, int64_t max_q_rows) {
   pasa_tiling::Problem p;
   p.batch = b; p.heads = n; p.kvHeads = nkv; p.s1 = s1; p.s2 = s2; p.headDim = d;
   p.variant = variant == "exact" ? PASA_VARIANT_EXACT : variant == "pasa" ? PASA_VARIANT_PASA : PASA_VARIANT_PAPER;
   p.causal = causal;
   p.causalOffset = causal_offset;
-  p.hasBias = has_bias;
+  if (has_mask) {  // a bool mask with a row per query row (the most UB a mask takes)
+    p.maskType = PASA_MASK_BOOL;
+    p.maskRows = static_cast<uint32_t>(s1);
+  }
   p.blockN = block_n;
   p.scale = scale;
   p.beta = beta;
   auto hw = pasa::ascend_sim_backend::platform(std::string(soc), core_num);
   return pasa::ascend_sim_backend::make_plan(p, hw, max_q_rows).Describe();
+}
+
+std::string sim_last_launch() {
+  std::lock_guard<std::mutex> lock(pasa::ascend_sim_backend::last_launch_mu);
+  return pasa::ascend_sim_backend::last_launch;
 }
 
 std::string sim_violation(c10::string_view which) {
@@ -135,9 +162,11 @@ TORCH_LIBRARY(pasa_ascend_sim, m) {
   m.def("run(Tensor q, Tensor k, Tensor v, Tensor? mask, float? scale, bool causal, str causal_align, str variant, "
         "int block_n, float? beta, str soc, int core_num, int max_q_rows, int sim_ub_bytes=0) -> Tensor");
   m.def("plan(int b, int n, int nkv, int s1, int s2, int d, str variant, bool causal, int causal_offset, "
-        "bool has_bias, int block_n, float scale, float beta, str soc, int core_num, int max_q_rows) -> str");
+        "bool has_mask, int block_n, float scale, float beta, str soc, int core_num, int max_q_rows) -> str");
   m.def("violation(str which) -> str");
+  m.def("last_launch() -> str");
   m.impl("plan", &sim_plan);
+  m.impl("last_launch", &sim_last_launch);
   m.impl("violation", &sim_violation);
 }
 TORCH_LIBRARY_IMPL(pasa_ascend_sim, CPU, m) { m.impl("run", &sim_run); }

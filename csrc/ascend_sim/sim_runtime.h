@@ -5,12 +5,15 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
-#include "../../op_host/pasa_text.h"
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "../../op_host/pasa_text.h"
+#include "sim_sync.h"
 
 namespace ascend_sim {
 
@@ -46,6 +49,7 @@ struct CoreContext {
   LocalMemory mem[static_cast<int>(Mem::kCount)];
   GroupFlags* flags = nullptr;
   std::vector<std::string> deferred_errors;  // found in destructors (unbalanced queues), raised after the kernel
+  SyncState sync;                            // pipes, clocks, access records, event flags and IDs (sim_sync.h)
   std::string name() const;
   LocalMemory& memory(Mem m) { return mem[static_cast<int>(m)]; }
 };
@@ -61,21 +65,31 @@ template <class... A>
 
 // Cross-core flags of one group (1 AIC + 2 AIV), mode 2 semantics: an AIV's CrossCoreSetFlag is seen by the AIC,
 // whose CrossCoreWaitFlag waits until both AIVs have set the flag; the AIC's set is seen by each AIV separately.
+// Each set carries the setting pipe's clock (sim_sync.h); the wait hands it to every pipe of the waiting core.
+// The group's GM access records live here too (its cores share its workspace).
 struct GroupFlags {
   static constexpr int kFlags = 11, kMaxCount = 15;  // Atlas A2: flag ids 0-10
   std::mutex mu;
   std::condition_variable cv;
-  int to_aic[2][kFlags] = {}, to_aiv[2][kFlags] = {};
+  std::deque<Clock> to_aic[2][kFlags], to_aiv[2][kFlags];
   bool abort = false;
   double timeout_s = 120.0;  // a wait this long without a matching set is a deadlock
-  void set(CoreContext& c, uint16_t flag);
+  GmRecords gm;
+  void set(CoreContext& c, uint16_t flag, Pipe pipe);
   void wait(CoreContext& c, uint16_t flag);
   void abort_all();
 };
 
+// What a launch used: per HardEvent, the most event IDs one core held at once (of the 8, QUE_MAX_EVENT), over
+// all cores, as "NAME=n (AIC|AIV)" items; and the largest of them.
+struct LaunchStats {
+  std::string event_peaks;
+  int max_event_peak = 0;
+};
+
 // Runs `program` on `block_dim` core groups, each as one AIC and two AIV threads (KERNEL_TYPE_MIX_AIC_1_2).
-// Groups run `parallel_groups` at a time. Raises SimError with every violation found.
+// Groups run `parallel_groups` at a time. Raises SimError with every violation found; fills `stats` if given.
 void launch_mix_1_2(uint32_t block_dim, const Capacities& caps, const std::function<void()>& program,
-                    int parallel_groups = 1);
+                    int parallel_groups = 1, LaunchStats* stats = nullptr);
 
 }  // namespace ascend_sim

@@ -1,6 +1,7 @@
 // AscendC's memory objects on the simulator: GlobalTensor, LocalTensor, TPipe, TQue, TBuf, with the real names
 // and signatures. Capacity per physical memory, 32-byte buffer alignment, queue balance (AllocTensor / EnQue /
-// DeQue / FreeTensor) and reads of never-written bytes are checked here and in sim_ops.h.
+// DeQue / FreeTensor) and reads of never-written bytes are checked here and in sim_ops.h; the synchronisation
+// these objects carry (TQue's events, SetFlag/WaitFlag, PipeBarrier, TPipe's event IDs) feeds sim_sync.h.
 #pragma once
 
 #include <algorithm>
@@ -32,10 +33,43 @@ enum event_t { EVENT_ID0 = 0, EVENT_ID1, EVENT_ID2, EVENT_ID3, EVENT_ID4, EVENT_
 namespace AscendC {
 
 enum class TPosition : uint8_t { GM, A1, A2, B1, B2, C1, C2, CO1, CO2, VECIN, VECOUT, VECCALC, LCM = VECCALC };
+// In CANN 8.1.RC1's order (basic_api/impl/kernel_event.h:58); <source pipe>_<destination pipe>.
 enum class HardEvent : uint8_t { MTE2_MTE1, MTE1_MTE2, MTE1_M, M_MTE1, MTE2_V, V_MTE2, MTE3_V, V_MTE3, M_V, V_M, V_V,
                                  MTE3_MTE1, MTE1_MTE3, MTE1_V, MTE2_M, M_MTE2, V_MTE1, M_FIX, FIX_M, MTE3_MTE2,
                                  MTE2_MTE3, S_V, V_S, S_MTE2, MTE2_S, S_MTE3, MTE3_S, MTE2_FIX, FIX_MTE2, FIX_S, M_S,
-                                 FIX_MTE3 };
+                                 FIX_MTE3, MTE1_FIX, FIX_MTE1, FIX_FIX, MAX };
+static_assert(static_cast<int>(HardEvent::MAX) == ascend_sim::kHardEvents, "HardEvent count");
+
+inline const ascend_sim::HardEventInfo& event_info(HardEvent e) {
+  using P = ascend_sim::Pipe;
+  static const ascend_sim::HardEventInfo table[] = {
+      {"MTE2_MTE1", P::kMTE2, P::kMTE1}, {"MTE1_MTE2", P::kMTE1, P::kMTE2}, {"MTE1_M", P::kMTE1, P::kM},
+      {"M_MTE1", P::kM, P::kMTE1}, {"MTE2_V", P::kMTE2, P::kV}, {"V_MTE2", P::kV, P::kMTE2},
+      {"MTE3_V", P::kMTE3, P::kV}, {"V_MTE3", P::kV, P::kMTE3}, {"M_V", P::kM, P::kV},
+      {"V_M", P::kV, P::kM}, {"V_V", P::kV, P::kV}, {"MTE3_MTE1", P::kMTE3, P::kMTE1},
+      {"MTE1_MTE3", P::kMTE1, P::kMTE3}, {"MTE1_V", P::kMTE1, P::kV}, {"MTE2_M", P::kMTE2, P::kM},
+      {"M_MTE2", P::kM, P::kMTE2}, {"V_MTE1", P::kV, P::kMTE1}, {"M_FIX", P::kM, P::kFIX},
+      {"FIX_M", P::kFIX, P::kM}, {"MTE3_MTE2", P::kMTE3, P::kMTE2}, {"MTE2_MTE3", P::kMTE2, P::kMTE3},
+      {"S_V", P::kS, P::kV}, {"V_S", P::kV, P::kS}, {"S_MTE2", P::kS, P::kMTE2},
+      {"MTE2_S", P::kMTE2, P::kS}, {"S_MTE3", P::kS, P::kMTE3}, {"MTE3_S", P::kMTE3, P::kS},
+      {"MTE2_FIX", P::kMTE2, P::kFIX}, {"FIX_MTE2", P::kFIX, P::kMTE2}, {"FIX_S", P::kFIX, P::kS},
+      {"M_S", P::kM, P::kS}, {"FIX_MTE3", P::kFIX, P::kMTE3}, {"MTE1_FIX", P::kMTE1, P::kFIX},
+      {"FIX_MTE1", P::kFIX, P::kMTE1}, {"FIX_FIX", P::kFIX, P::kFIX}};
+  return table[static_cast<int>(e)];
+}
+
+inline ascend_sim::Pipe pipe_of(pipe_t p) {
+  switch (p) {
+    case PIPE_S: return ascend_sim::Pipe::kS;
+    case PIPE_V: return ascend_sim::Pipe::kV;
+    case PIPE_M: return ascend_sim::Pipe::kM;
+    case PIPE_MTE1: return ascend_sim::Pipe::kMTE1;
+    case PIPE_MTE2: return ascend_sim::Pipe::kMTE2;
+    case PIPE_MTE3: return ascend_sim::Pipe::kMTE3;
+    case PIPE_FIX: return ascend_sim::Pipe::kFIX;
+    default: ascend_sim::fail("no single pipe for this pipe_t");
+  }
+}
 enum class RoundMode { CAST_NONE = 0, CAST_RINT, CAST_FLOOR, CAST_CEIL, CAST_ROUND, CAST_TRUNC, CAST_ODD };
 enum class QuantMode_t { NoQuant, F322F16, F322BF16 };
 enum CoreTypeEnum { AIC = 1, AIV = 2 };
@@ -70,8 +104,16 @@ class GlobalTensor {
     t.size_ = size_ == UINT64_MAX ? UINT64_MAX : size_ - offset;
     return t;
   }
-  T GetValue(uint64_t i) const { check(i, 1); return ptr_[i]; }
-  void SetValue(uint64_t i, const T& v) { check(i, 1); ptr_[i] = v; }
+  T GetValue(uint64_t i) const {  // PIPE_S
+    check(i, 1);
+    ascend_sim::Instr(ascend_sim::Pipe::kS, "GlobalTensor::GetValue").read_gm(ptr_ + i, sizeof(T));
+    return ptr_[i];
+  }
+  void SetValue(uint64_t i, const T& v) {
+    check(i, 1);
+    ascend_sim::Instr(ascend_sim::Pipe::kS, "GlobalTensor::SetValue").write_gm(ptr_ + i, sizeof(T));
+    ptr_[i] = v;
+  }
   uint64_t GetSize() const { return size_; }
   __gm__ T* GetPhyAddr() const { return ptr_; }
   // simulator access: [i, i + n) must lie inside the buffer
@@ -100,12 +142,18 @@ class LocalTensor {
   LocalTensor<U> ReinterpretCast() const {
     return LocalTensor<U>(pos_, off_, static_cast<uint32_t>(uint64_t(size_) * sizeof(T) / sizeof(U)));
   }
-  T GetValue(uint32_t i) const {
+  T GetValue(uint32_t i) const {  // PIPE_S
     check_read(i, 1, "GetValue");
+    ascend_sim::Instr(ascend_sim::Pipe::kS, "LocalTensor::GetValue")
+        .read(mem(), off_ + uint64_t(i) * sizeof(T), sizeof(T))
+        .commit();
     return data()[i];
   }
   void SetValue(uint32_t i, const T& v) const {
     check_range(i, 1, "SetValue");
+    ascend_sim::Instr(ascend_sim::Pipe::kS, "LocalTensor::SetValue")
+        .write(mem(), off_ + uint64_t(i) * sizeof(T), sizeof(T))
+        .commit();
     data()[i] = v;
     mark_written(i, 1);
   }
@@ -156,8 +204,39 @@ uint32_t reserve(TPosition pos, uint32_t bytes, const char* what);
 void poison(TPosition pos, uint32_t off, uint32_t bytes);
 }  // namespace sim_detail
 
+// The events a TQue at `pos` sets and waits (GetQueEvt, basic_api/impl/kernel_event.h, for __CCE_AICORE__ 220):
+// EnQue sets `enque` (producer -> consumer), DeQue waits it; FreeTensor sets `free` (consumer -> producer), the
+// buffer's next AllocTensor waits it. Each holds an event ID of TPipe's pool until its wait.
+template <TPosition pos>
+struct QueEvents {
+  static_assert(pos == TPosition::VECIN || pos == TPosition::VECOUT || pos == TPosition::A1 || pos == TPosition::B1 ||
+                    pos == TPosition::A2 || pos == TPosition::B2 || pos == TPosition::CO1,
+                "the simulator's TQue takes VECIN, VECOUT, A1, B1, A2, B2 or CO1");
+  static constexpr bool l1 = pos == TPosition::A1 || pos == TPosition::B1;
+  static constexpr bool l0 = pos == TPosition::A2 || pos == TPosition::B2;
+  static constexpr HardEvent enque = pos == TPosition::VECIN ? HardEvent::MTE2_V
+                                     : pos == TPosition::VECOUT ? HardEvent::V_MTE3
+                                     : l1 ? HardEvent::MTE2_MTE1
+                                     : l0 ? HardEvent::MTE1_M : HardEvent::M_FIX;
+  static constexpr HardEvent free = pos == TPosition::VECIN ? HardEvent::V_MTE2
+                                    : pos == TPosition::VECOUT ? HardEvent::MTE3_V
+                                    : l1 ? HardEvent::MTE1_MTE2
+                                    : l0 ? HardEvent::M_MTE1 : HardEvent::FIX_M;
+};
+
+namespace sim_detail {
+inline int take_id(HardEvent e, bool hold, const char* holder) {
+  return ascend_sim::take_event_id(static_cast<int>(e), event_info(e), hold, holder);
+}
+inline void set(HardEvent e, int id) { ascend_sim::set_flag(static_cast<int>(e), event_info(e), id); }
+inline void wait(HardEvent e, int id) { ascend_sim::wait_flag(static_cast<int>(e), event_info(e), id); }
+inline void release(HardEvent e, int id) { ascend_sim::release_event_id(static_cast<int>(e), id); }
+}  // namespace sim_detail
+
 template <TPosition pos, int32_t depth = 1>
 class TQue {
+  using Ev = QueEvents<pos>;
+
  public:
   ~TQue() {
     if (!inited_) return;
@@ -168,6 +247,16 @@ class TQue {
           pasa_text::Cat("ascend_sim: ", ascend_sim::ctx().name(), ": unbalanced TQue at kernel end: ", held,
                          " buffer(s) allocated and not freed, ", queued_.size(), " enqueued and not dequeued"));
     }
+    try {  // TPipe::Destroy waits the free events still held
+      for (int& id : free_id_)
+        if (id >= 0) {
+          sim_detail::wait(Ev::free, id);
+          sim_detail::release(Ev::free, id);
+          id = -1;
+        }
+    } catch (const std::exception& e) {
+      ascend_sim::ctx().deferred_errors.push_back(e.what());
+    }
   }
   void init(uint8_t num, uint32_t len) {
     if (inited_) ascend_sim::fail("InitBuffer called twice on one TQue");
@@ -175,14 +264,24 @@ class TQue {
     len_ = (len + 31u) / 32u * 32u;
     base_ = sim_detail::reserve(pos, uint32_t(num) * len_, "TQue");
     in_use_.assign(num, false);
+    enq_id_.assign(num, -1);
+    free_id_.assign(num, -1);
     inited_ = true;
   }
+  // Round robin from a cursor, as TQueBind::AllocBuffer (basic_api/impl/kernel_tquebind_impl.h) does.
   template <typename T>
   LocalTensor<T> AllocTensor() {
     need_init("AllocTensor");
-    for (size_t i = 0; i < in_use_.size(); ++i) {
+    for (size_t k = 0; k < in_use_.size(); ++k) {
+      const size_t i = cursor_;
+      cursor_ = (cursor_ + 1) % in_use_.size();
       if (!in_use_[i]) {
         in_use_[i] = true;
+        if (free_id_[i] >= 0) {
+          sim_detail::wait(Ev::free, free_id_[i]);
+          sim_detail::release(Ev::free, free_id_[i]);
+          free_id_[i] = -1;
+        }
         sim_detail::poison(pos, base_ + uint32_t(i) * len_, len_);  // stale data counts as never written
         return LocalTensor<T>(pos, base_ + uint32_t(i) * len_, len_ / sizeof(T));
       }
@@ -197,6 +296,8 @@ class TQue {
       ascend_sim::failf("EnQue: the queue already holds ", queued_.size(), " tensor(s), its depth is ", depth,
                         " (a DeQue is missing)");
     queued_.push_back(slot);
+    enq_id_[slot] = sim_detail::take_id(Ev::enque, true, "a TQue's EnQue");
+    sim_detail::set(Ev::enque, enq_id_[slot]);
     return true;
   }
   template <typename T>
@@ -205,6 +306,9 @@ class TQue {
     if (queued_.empty()) ascend_sim::fail("DeQue on an empty queue (an EnQue is missing)");
     const int slot = queued_.front();
     queued_.pop_front();
+    sim_detail::wait(Ev::enque, enq_id_[slot]);
+    sim_detail::release(Ev::enque, enq_id_[slot]);
+    enq_id_[slot] = -1;
     return LocalTensor<T>(pos, base_ + uint32_t(slot) * len_, len_ / sizeof(T));
   }
   template <typename T>
@@ -214,6 +318,8 @@ class TQue {
     for (int q : queued_)
       if (q == slot) ascend_sim::fail("FreeTensor of a buffer still enqueued (a DeQue is missing)");
     in_use_[slot] = false;
+    free_id_[slot] = sim_detail::take_id(Ev::free, true, "a freed TQue buffer");
+    sim_detail::set(Ev::free, free_id_[slot]);
   }
 
  private:
@@ -228,7 +334,9 @@ class TQue {
   }
   bool inited_ = false;
   uint32_t base_ = 0, len_ = 0;
+  size_t cursor_ = 0;
   std::vector<bool> in_use_;
+  std::vector<int> enq_id_, free_id_;  // event IDs held by the buffer's EnQue and FreeTensor
   std::deque<int> queued_;
 };
 
@@ -260,8 +368,8 @@ class TBuf {
 
 class TPipe {
  public:
-  TPipe();
-  ~TPipe();
+  TPipe();   // on the AIC: takes and sets M_MTE1 IDs 0-2 for the Matmul macro (kernel_tpipe_impl.h:62-75)
+  ~TPipe();  // waits them again (TPipe::Destroy)
   template <class Q>
   bool InitBuffer(Q& que, uint8_t num, uint32_t len) {
     que.init(num, len);
@@ -272,23 +380,43 @@ class TPipe {
     buf.init(len);
     return true;
   }
+  // The lowest ID of evt's pool not held; not taken (kernel_tpipe_impl.h FetchEventID).
   template <HardEvent evt>
-  TEventID FetchEventID() { return 0; }
+  TEventID FetchEventID() {
+    return static_cast<TEventID>(sim_detail::take_id(evt, false, nullptr));
+  }
+  TEventID FetchEventID(HardEvent evt) { return static_cast<TEventID>(sim_detail::take_id(evt, false, nullptr)); }
+  template <HardEvent evt>
+  TEventID AllocEventID() {
+    return static_cast<TEventID>(sim_detail::take_id(evt, true, "TPipe::AllocEventID"));
+  }
+  template <HardEvent evt>
+  void ReleaseEventID(TEventID id) {
+    sim_detail::release(evt, id);
+  }
   void Destroy() {}
 };
 
-// ---- synchronisation: the simulator runs each core's program in order, so intra-core flags are no-ops ----
+// ---- synchronisation within a core: recorded by sim_sync.h and checked at every access ----
 template <HardEvent evt>
-inline void SetFlag(int32_t eventID) { (void)eventID; }
+inline void SetFlag(int32_t eventID) {
+  sim_detail::set(evt, eventID);
+}
 template <HardEvent evt>
-inline void WaitFlag(int32_t eventID) { (void)eventID; }
+inline void WaitFlag(int32_t eventID) {
+  sim_detail::wait(evt, eventID);
+}
 template <pipe_t pipe>
-inline void PipeBarrier() {}
+inline void PipeBarrier() {
+  static_assert(pipe != PIPE_S, "PipeBarrier does not take PIPE_S (PipeBarrier(ISASI).md)");
+  if (pipe == PIPE_ALL) ascend_sim::pipe_barrier_all();
+  else ascend_sim::pipe_barrier(pipe_of(pipe));
+}
 
 template <uint8_t modeId, pipe_t pipe>
 inline void CrossCoreSetFlag(uint16_t flagId) {
   static_assert(modeId == 2, "the simulator implements CrossCoreSetFlag mode 2 (AIC <-> AIV within a group)");
-  ascend_sim::ctx().flags->set(ascend_sim::ctx(), flagId);
+  ascend_sim::ctx().flags->set(ascend_sim::ctx(), flagId, pipe_of(pipe));
 }
 template <uint8_t modeId = 0, pipe_t pipe = PIPE_S>
 inline void CrossCoreWaitFlag(uint16_t flagId) {

@@ -25,12 +25,11 @@ std::tuple<at::Tensor, at::Tensor> attention_cpu(const at::Tensor& q, const at::
   const auto args = pasa::check_attention_args(q, k, v, mask, scale, causal, std::string(causal_align),
                                                std::string(variant), block_n, beta, /*check_values=*/true, return_lse,
                                                sinks);
-  const auto bias = pasa::mask_as_bias(mask, args);
   if (backend == "auto" || backend == "native")
-    return pasa::cpu::native_attention(q, k, v, bias, sinks.value_or(at::Tensor()), args);
+    return pasa::cpu::native_attention(q, k, v, pasa::mask_as_bias(mask, args), sinks.value_or(at::Tensor()), args);
   if (backend == "ascend-sim") {
     check_ascend_sim_features(args, "pasa.attention");
-    return {pasa::ascend_sim_backend::attention(q, k, v, bias, args), pasa::no_lse(q)};
+    return {pasa::ascend_sim_backend::attention(q, k, v, pasa::kernel_mask(mask, args), args), pasa::no_lse(q)};
   }
   TORCH_CHECK_VALUE(false, "pasa.attention: backend for CPU tensors must be 'auto', 'native' or 'ascend-sim', got '",
                     std::string(backend), "'");

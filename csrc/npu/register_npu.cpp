@@ -23,6 +23,7 @@
 #endif
 #include "op_plugin/include/npu_cpp_extension.h"  // torch_npu's header for extensions: EXEC_NPU_CMD_EXT
 
+#include "../ascend_mask.h"
 #include "../attention_args.h"
 
 namespace {
@@ -43,15 +44,17 @@ std::tuple<at::Tensor, at::Tensor> attention_npu(const at::Tensor& q_in, const a
   TORCH_CHECK_NOT_IMPLEMENTED(!return_lse, "pasa.attention: return_lse=True is not implemented by the NPU backend yet");
   TORCH_CHECK_NOT_IMPLEMENTED(!a.has_sinks, "pasa.attention: sinks are not implemented by the NPU backend yet");
   const c10::OptionalDeviceGuard device_guard(at::device_of(q_in));
-  auto out = at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
-  if (out.numel() == 0 || a.s2 == 0) return {out.to(q_in.scalar_type()), pasa::no_lse(q_in)};
+  if (a.batch * a.heads * a.s1 * a.head_dim == 0 || a.s2 == 0)
+    return {at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options()), pasa::no_lse(q_in)};
 
-  // the kernel takes fp16 BNSD and an optional fp32 bias [B, N, S1, S2]; it writes fp32
+  // the kernel takes fp16 BNSD, the mask as passed ([B or 1, N or 1, S1 or 1, S2], bool / fp16 / bf16 / fp32,
+  // csrc/ascend_mask.h) and writes q's dtype (fp16 or bf16; bf16 inputs are converted to fp16 for the kernel)
   const at::Tensor q = q_in.to(at::kHalf).contiguous(), k = k_in.to(at::kHalf).contiguous(),
                    v = v_in.to(at::kHalf).contiguous();
-  const at::Tensor bias = pasa::mask_as_bias(mask, a);
-  const c10::optional<at::Tensor> bias_c =
-      bias.defined() ? c10::optional<at::Tensor>(bias.contiguous()) : c10::optional<at::Tensor>();
+  const pasa::KernelMask kmask = pasa::kernel_mask(mask, a);
+  const c10::optional<at::Tensor> mask_c =
+      kmask.tensor.defined() ? c10::optional<at::Tensor>(kmask.tensor) : c10::optional<at::Tensor>();
+  auto out = at::empty({a.batch, a.heads, a.s1, a.head_dim}, q_in.options());
   // the aclnn arguments: inputs, attributes in OpDef order (float as double, int as int64_t, string as char*),
   // outputs (pasa_attention_def.cpp); EXEC_NPU_CMD_EXT takes them as named values
   double scale_attr = a.scale, beta_attr = a.beta;
@@ -60,9 +63,9 @@ std::tuple<at::Tensor, at::Tensor> attention_npu(const at::Tensor& q_in, const a
   int64_t block_n_attr = a.block_n;
   std::string variant_name(variant);
   char* variant_attr = const_cast<char*>(variant_name.c_str());
-  EXEC_NPU_CMD_EXT(aclnnPasaAttention, q, k, v, bias_c, scale_attr, causal_attr, causal_offset, variant_attr,
+  EXEC_NPU_CMD_EXT(aclnnPasaAttention, q, k, v, mask_c, scale_attr, causal_attr, causal_offset, variant_attr,
                    block_n_attr, beta_attr, out);
-  return {out.to(q_in.scalar_type()), pasa::no_lse(q_in)};
+  return {out, pasa::no_lse(q_in)};
 }
 
 std::tuple<at::Tensor, at::Tensor> attention_varlen_npu(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .api import check_argument_types
 from .contract import DEFAULT_BLOCK_N, DEFAULT_VARIANT
 
 
@@ -41,11 +42,16 @@ def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqle
         sink).
 
     Raises:
+        TypeError naming the argument: a wrong type (before the dispatcher, ``pasa.api.ARGUMENT_TYPES``).
         ValueError / TypeError naming the argument: shapes, dtypes, devices, cu_seqlens that do not start at 0, go
         down, end elsewhere than the token count, or hold a sequence longer than max_seqlen.
         NotImplementedError: backends without packed sequences yet (ascend-sim, NPU).
     """
-    out, lse = torch.ops.pasa.attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, int(max_seqlen_q),
-                                               int(max_seqlen_k), scale, causal, causal_align, variant, block_n,
-                                               beta, backend, return_lse, sinks)
+    check_argument_types("pasa.attention_varlen", q=q, k=k, v=v, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k,
+                         max_seqlen_q=max_seqlen_q, max_seqlen_k=max_seqlen_k, causal=causal,
+                         causal_align=causal_align, scale=scale, variant=variant, block_n=block_n, beta=beta,
+                         sinks=sinks, return_lse=return_lse, backend=backend)
+    out, lse = torch.ops.pasa.attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
+                                               scale, causal, causal_align, variant, block_n, beta, backend,
+                                               return_lse, sinks)
     return (out, lse) if return_lse else out

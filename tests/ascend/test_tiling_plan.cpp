@@ -50,7 +50,7 @@ static void CheckFits(const Plan& plan, const Platform& hw) {
   CHECK(plan.l0bBytes <= hw.l0b);
   CHECK(plan.l0cBytes <= hw.l0c);
   const auto& t = plan.data;
-  CHECK(t.qRows % 16 == 0 && t.qRows >= 16);
+  CHECK(t.qRows >= 16 && 128 % t.qRows == 0);  // a divisor of 128: 64-row query groups never straddle tasks
   CHECK(t.cubeK % 16 == 0 && t.cubeN % 16 == 0);
   CHECK(t.usedCores >= 1 && t.usedCores <= hw.aicNum);
   CHECK(uint64_t(t.tasksPerCore) * t.usedCores + t.tasksExtra == t.totalTasks);
@@ -71,20 +71,41 @@ int main() {
   CHECK(Platform910B("Ascend910B1").aicNum == 24 && Platform910B("Ascend910B4").aicNum == 20);
   ExpectReject("unknown soc", [] { Platform910B("Ascend310P3"); }, "unknown SoC 'Ascend310P3'");
 
-  // every head dim and block length the kernel supports fits every memory, for every variant, with a bias
+  // every head dim and block length the kernel supports fits every memory, for every variant and mask type (a
+  // mask row per query row, the most UB a mask takes)
   const Platform hw = Platform910B("Ascend910B2");
   for (uint32_t d : {16u, 64u, 80u, 128u, 192u, 256u})
     for (uint32_t n : {16u, 64u, 128u, 256u, 512u, 1024u})
       for (PasaVariant var : {PASA_VARIANT_EXACT, PASA_VARIANT_PASA, PASA_VARIANT_PAPER})
-        for (bool bias : {false, true}) {
+        for (PasaMaskType mask : {PASA_MASK_NONE, PASA_MASK_BOOL, PASA_MASK_FP16, PASA_MASK_BF16, PASA_MASK_FP32}) {
           Problem p = Base(1407, 1407, d);
           p.blockN = n;
           p.variant = var;
           p.beta = var == PASA_VARIANT_EXACT ? 1.0 : 0.984497;
-          p.hasBias = bias;
+          p.maskType = mask;
+          p.maskRows = 1407;
           const Plan plan = MakePlan(p, hw);
           CheckFits(plan, hw);
         }
+
+  // the mask's strides as passed: a (B, 1, 1, S2) padding mask broadcasts over heads and rows (strides 0)
+  {
+    Problem p = Base(100, 300, 64);
+    p.batch = 2;
+    p.maskType = PASA_MASK_BOOL;
+    p.maskBatch = 2;
+    const Plan plan = MakePlan(p, hw);
+    CHECK(plan.data.maskRowStride == 0 && plan.data.maskHeadStride == 0 && plan.data.maskBatchStride == 300);
+    CHECK(plan.buffers.maskIn == 128);  // one row of a block of 128 keys, one byte each
+    p.maskBatch = 1; p.maskHeads = 28; p.maskRows = 100; p.maskType = PASA_MASK_FP16;  // (1, N, S1, S2)
+    const Plan perHead = MakePlan(p, hw);
+    CHECK(perHead.data.maskRowStride == 300 && perHead.data.maskHeadStride == 30000 &&
+          perHead.data.maskBatchStride == 0);
+    CHECK(perHead.data.maskType == PASA_MASK_FP16 && perHead.data.outType == PASA_OUT_FP16);
+    ExpectReject("mask rows", [&] { Problem q = p; q.maskRows = 7; MakePlan(q, hw); },
+                 "the mask must have shape (B or 1, N or 1, S1 or 1, S2) = (2 or 1, 28 or 1, 100 or 1, 300), got "
+                 "(1, 28, 7, 300)");
+  }
 
   // the paper's prototype shape: 28 heads x 11 query blocks of 128 rows over 24 cores
   {
@@ -107,7 +128,7 @@ int main() {
     Problem p = Base(77, 133, 64);
     p.heads = 4; p.kvHeads = 4;
     const Plan plan = MakePlan(p, hw);
-    CHECK(plan.data.qRows == 80 && plan.data.totalTasks == 4 && plan.data.usedCores == 4);
+    CHECK(plan.data.qRows == 128 && plan.data.totalTasks == 4 && plan.data.usedCores == 4);
   }
   // maxQRows caps the query block
   {
