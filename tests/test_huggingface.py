@@ -80,7 +80,6 @@ QKV = tuple(torch.randn(1, 4, 6, 16) for _ in range(3))
 @pytest.mark.parametrize("keyword,value,exc,match", [
     ("output_attentions", True, NotImplementedError, "output_attentions=True"),
     ("softcap", 50.0, NotImplementedError, "softcap=50.0: pasa has no logit soft-capping"),
-    ("s_aux", torch.zeros(4), NotImplementedError, r"s_aux=<Tensor \(4,\)>: attention sinks"),
     ("head_mask", torch.ones(4), NotImplementedError, "head_mask"),
     ("some_new_bias", torch.ones(6, 6), TypeError, "keyword some_new_bias=<Tensor"),
     ("window_size", 3, TypeError, "keyword window_size=3"),

@@ -1,21 +1,34 @@
 // The CPU operator: every PASA variant of docs/numerics.md, step for step as python/pasa/model.py, fp16 tiles
-// held as fp32 values rounded with F16C, Cube-like products through fp32 GEMMs. Parallel over
-// (batch, head, query block); each task walks the KV blocks with the online softmax of its variant.
+// held as fp32 values rounded with F16C, Cube-like products through fp32 GEMMs. One kernel serves dense (BNSD) and
+// packed variable-length (TND) calls. A work item is a row tile of one sequence and one KV head: the G query heads
+// that read that KV head × up to kQueryBlock / G query positions, so a decoding step's few rows still share each
+// K'/V block. Sequences of at most kDecodeRows query rows (KV-cache decoding) also split their key axis into parts
+// of whole KV blocks that run in parallel and merge in fp32 (docs/numerics.md, "Splitting the key axis").
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "attention_cpu.h"
 #include "vec_math.h"
 
 namespace pasa::cpu {
+
+std::vector<int64_t> decode_kv_splits(int64_t s1, int64_t s2, int64_t block_n, Variant variant) {
+  std::vector<int64_t> cuts;
+  if (s1 > kDecodeRows || variant == Variant::kPaper) return cuts;  // the paper variant is defined unsplit
+  const int64_t part = std::max<int64_t>(1, kSplitKeys / block_n) * block_n;
+  for (int64_t c = part; c < s2; c += part) cuts.push_back(c);
+  return cuts;
+}
+
 namespace {
 
-constexpr int64_t kQueryBlock = 128;
+constexpr int64_t kQueryBlock = 128;  // query rows per tile (whole GQA groups)
 constexpr int64_t kScoreChunk = 512;  // S' columns per GEMM: large enough for GEMM speed, small for the cache
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr float kPaperMaxInit = -60000.f;  // the prototype's fp16 running-max start
@@ -56,71 +69,110 @@ double centre_on_grid(double mean, double top) {
   return std::nearbyint(mean / ulp) * ulp;
 }
 
-// Fills K' (and, for the exact variant, the block centres) for every (batch, kv head, KV block).
-void shift_keys(const AttentionArgs& a, const float* k, float* kp, float* centres) {
-  const int64_t D = a.head_dim, n = a.block_n, nblk = (a.s2 + n - 1) / n;
-  at::parallel_for(0, a.batch * a.kv_heads * nblk, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> m;
+// Row (b, h, i) of a (rows × D) buffer: sequence b, head h, position i at row b·sb + h·sh + (off[b] + i)·si.
+// Dense BNSD: sb = N·S, sh = S, si = 1; packed TND: sb = 0, sh = 1, si = N, off = cu_seqlens.
+struct RowLayout {
+  int64_t sb = 0, sh = 0, si = 1;
+  const int64_t* off = nullptr;
+  int64_t operator()(int64_t b, int64_t h, int64_t i) const {
+    return b * sb + h * sh + ((off ? off[b] : 0) + i) * si;
+  }
+};
+
+// One call: its sequences, layouts and buffers. Inputs and K' stay fp16 in memory; blocks are widened to fp32 for
+// the GEMMs as they are used, so a long KV cache is read once, at half the bytes, and never copied whole.
+struct Problem {
+  const AttentionArgs& a;
+  std::vector<int64_t> s1, s2, blk0;  // per sequence: query rows, keys, global index of its first KV block
+  RowLayout qrows, kvrows, lserows;   // q and out; k, K' and v; lse (one value per row)
+  const uint16_t *q = nullptr, *k = nullptr, *v = nullptr;  // the inputs as fp16 bit patterns
+  uint16_t* kp = nullptr;                   // K' (fp16 values by construction), in k's layout
+  float* centres = nullptr;                 // exact: D values per (KV block, kv head), at (blk0[b] + j)·Nkv + g
+  const float* bias = nullptr;              // dense calls: (B, N, S1, S2) by bias_stride, or null
+  int64_t bias_stride[4] = {0, 0, 0, 0};
+  const float* sinks = nullptr;             // (N,) or null
+  float *out = nullptr, *lse = nullptr;     // lse null when not requested
+
+  int64_t blocks(int64_t b) const { return (s2[b] + a.block_n - 1) / a.block_n; }
+  // The last key row i of sequence b may see, masks aside (< 0: none).
+  int64_t last_key(int64_t b, int64_t i) const {
+    if (!a.causal) return s2[b] - 1;
+    return std::min(s2[b] - 1, i + (a.align == CausalAlign::kBottomRight ? s2[b] - s1[b] : 0));
+  }
+};
+
+// Fills K' (and, for the exact variant, the block centres) for every (KV block, kv head).
+void shift_keys(const Problem& p) {
+  const AttentionArgs& a = p.a;
+  const int64_t D = a.head_dim, n = a.block_n, total = p.blk0.back();
+  const float pow2 = static_cast<float>(ScaleSplit(a.scale).pow2);
+  at::parallel_for(0, total * a.kv_heads, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> m, kj(n * D), out(n * D), top(D);
+    std::vector<double> sum(D);
     for (int64_t t = begin; t < end; ++t) {
-      const int64_t bh = t / nblk, j = t % nblk, c0 = j * n, nj = std::min(n, a.s2 - c0);
-      const float* kj = k + (bh * a.s2 + c0) * D;
-      float* out = kp + (bh * a.s2 + c0) * D;
+      const int64_t blk = t / a.kv_heads, g = t % a.kv_heads;
+      const int64_t b = std::upper_bound(p.blk0.begin(), p.blk0.end(), blk) - p.blk0.begin() - 1;
+      const int64_t c0 = (blk - p.blk0[b]) * n, nj = std::min(n, p.s2[b] - c0);
+      for (int64_t r = 0; r < nj; ++r) fp16_to_fp32(p.k + p.kvrows(b, g, c0 + r) * D, kj.data() + r * D, D);
       if (a.variant == Variant::kExact) {
-        float* c = centres + t * D;
-        const float pow2 = static_cast<float>(ScaleSplit(a.scale).pow2);
-        for (int64_t x = 0; x < D; ++x) {
-          double sum = 0, top = 0;  // the sum of ≤ 1024 fp16 values is exact in float64: the centre is order-free
-          for (int64_t r = 0; r < nj; ++r) {
-            sum += kj[r * D + x];
-            top = std::max(top, std::fabs(static_cast<double>(kj[r * D + x])));
+        float* c = p.centres + t * D;
+        // column sums row by row (SIMD over the columns): the sum of ≤ 1024 fp16 values is exact in float64, so
+        // the centre does not depend on the order
+        std::fill(sum.begin(), sum.end(), 0.0);
+        std::fill(top.begin(), top.end(), 0.f);
+        for (int64_t r = 0; r < nj; ++r) {
+          const float* kr = kj.data() + r * D;
+          for (int64_t x = 0; x < D; ++x) {
+            sum[x] += kr[x];
+            top[x] = std::max(top[x], std::fabs(kr[x]));
           }
-          c[x] = static_cast<float>(centre_on_grid(sum / static_cast<double>(nj), top));
         }
+        for (int64_t x = 0; x < D; ++x)
+          c[x] = static_cast<float>(centre_on_grid(sum[x] / static_cast<double>(nj), top[x]));
         for (int64_t r = 0; r < nj; ++r)
-          for (int64_t x = 0; x < D; ++x) out[r * D + x] = round_fp16((kj[r * D + x] - c[x]) * pow2);
-      } else {
+          for (int64_t x = 0; x < D; ++x) out[r * D + x] = (kj[r * D + x] - c[x]) * pow2;
+      } else {  // K' = M·K through the GEMM the model's torch matmul uses (the paper variant then matches it bit
+                // for bit: its fp16 row mean, ×63 in the shift, turns a one-ulp K' entry into a whole-row change)
         float d, e;
         shift_entries(a.scale, a.beta, nj, &d, &e);
         m.assign(nj * nj, -e);
         for (int64_t r = 0; r < nj; ++r) m[r * nj + r] = d;
-        auto kt = at::from_blob(const_cast<float*>(kj), {nj, D});
-        auto ot = at::from_blob(out, {nj, D});
-        at::mm_out(ot, at::from_blob(m.data(), {nj, nj}), kt);
-        round_fp16_inplace(out, nj * D);
+        auto ot = at::from_blob(out.data(), {nj, D});
+        at::mm_out(ot, at::from_blob(m.data(), {nj, nj}), at::from_blob(kj.data(), {nj, D}));
       }
+      for (int64_t r = 0; r < nj; ++r) fp32_to_fp16(out.data() + r * D, p.kp + p.kvrows(b, g, c0 + r) * D, D);
     }
   });
 }
 
-// Per-row running state of one query block.
+// Per-row running state of one row tile: m, l, O and (pasa, paper) the frame F and its block count.
 struct RowState {
   std::vector<float> m, l, f, count, o;
   std::vector<uint8_t> seen;
-  RowState(int64_t rows, int64_t D, float m0)
-      : m(rows, m0), l(rows, 0.f), f(rows, 0.f), count(rows, 0.f), o(rows * D, 0.f), seen(rows, 0) {}
-};
-
-// Per-thread working buffers, sized for the largest task and reused across tasks (no allocation per task).
-struct Scratch {
-  std::vector<float> sp, p, pv, row_shift, rmax, rowsum;
-  Scratch(int64_t rows, int64_t s2, int64_t n, int64_t D)
-      : sp(rows * std::max(n, kScoreChunk)), p(rows * n), pv(rows * D), row_shift(rows), rmax(rows), rowsum(rows) {}
-};
-
-struct Task {
-  const AttentionArgs& a;
-  const float *q, *kp, *v, *centres;
-  const float* bias;  // (B, N, S1, S2) strides in bias_stride, or null
-  const int64_t* bias_stride;
-  int64_t b, h, r0, rows;
-
-  // Keys of row i that no mask hides, as the causal limit: columns ≤ limit(i) are visible.
-  int64_t causal_limit(int64_t i) const {
-    if (!a.causal) return a.s2;  // every key
-    return i + (a.align == CausalAlign::kBottomRight ? a.s2 - a.s1 : 0);
+  void reset(int64_t rows, int64_t D, float m0) {
+    m.assign(rows, m0);
+    l.assign(rows, 0.f);
+    f.assign(rows, 0.f);
+    count.assign(rows, 0.f);
+    o.assign(rows * D, 0.f);
+    seen.assign(rows, 0);
   }
+};
 
-  void run(float* out_row_major, Scratch& scratch) const;
+// Per-thread working buffers, sized for the largest tile and reused across tiles (no allocation per tile).
+struct Scratch {
+  std::vector<float> qt, kt, vt, sp, p, pv, row_shift, rmax, rowsum;  // qt, kt, vt: Q, K' and V widened to fp32
+  Scratch(int64_t rows, int64_t n, int64_t D)
+      : qt(rows * D), kt(std::max(n, kScoreChunk) * D), vt(n * D), sp(rows * std::max(n, kScoreChunk)), p(rows * n),
+        pv(rows * D), row_shift(rows), rmax(rows), rowsum(rows) {}
+};
+
+// Positions [i0, i0 + npos) of sequence b for the G query heads of kv head g, over KV blocks [j0, j1). Row r of the
+// tile is position i0 + r / G of head g·G + r % G. slot: its partial state when the key axis is split, else −1.
+struct Tile {
+  int64_t b, g, i0, npos, j0, j1, slot;
+  int64_t head(const AttentionArgs& a, int64_t r) const { return g * a.group() + r % a.group(); }
+  int64_t pos(const AttentionArgs& a, int64_t r) const { return i0 + r / a.group(); }
 };
 
 // x[col] = mult·x[col] + bias[col] for the visible columns (fp16-rounded for the paper variant), −inf for the
@@ -136,39 +188,39 @@ float prepare_row(float* x, int64_t nj, int64_t visible, const float* bias, int6
   return max_of(x, visible);
 }
 
-void Task::run(float* out, Scratch& scratch) const {
-  const int64_t D = a.head_dim, n = a.block_n, kvh = h / a.group();
-  const int64_t nblk = (a.s2 + n - 1) / n;
+// The online softmax of docs/numerics.md over the tile's KV blocks, from the initial state.
+void run_tile(const Problem& pb, const Tile& t, Scratch& scratch, RowState& st) {
+  const AttentionArgs& a = pb.a;
+  const int64_t D = a.head_dim, n = a.block_n, rows = t.npos * a.group(), b = t.b;
   const bool paper = a.variant == Variant::kPaper, exact = a.variant == Variant::kExact;
   const float s = fp32(a.scale), s_rest = static_cast<float>(ScaleSplit(a.scale).rest);
-  // Keys any row of this query block can see: the blocks after them are skipped.
-  const int64_t last = std::min(a.s2 - 1, causal_limit(r0 + rows - 1));
-  if (last < 0) return;  // no row sees a key: the output stays zero
-  const int64_t vis_blocks = last / n + 1;
+  st.reset(rows, D, paper ? kPaperMaxInit : kNegInf);
+  // Keys any row of the tile can see (the last position sees most): the blocks after them are skipped.
+  const int64_t last = pb.last_key(b, t.i0 + t.npos - 1);
+  const int64_t j_end = std::min(t.j1, last < 0 ? t.j0 : last / n + 1);
+  if (j_end <= t.j0) return;  // no row sees a key here: the state stays initial
   const int64_t chunk_blocks = std::max<int64_t>(1, kScoreChunk / n), ld = chunk_blocks * n;
-  RowState st(rows, D, paper ? kPaperMaxInit : kNegInf);
-  std::vector<float>&sp = scratch.sp, &p = scratch.p, &pv = scratch.pv, &row_shift = scratch.row_shift,
-                     &rmax = scratch.rmax, &rowsum = scratch.rowsum;
-  const float* qb = q + ((b * a.heads + h) * a.s1 + r0) * D;
-  const int64_t kv_base = (b * a.kv_heads + kvh) * a.s2 * D;
+  const int64_t seq_end = std::min(j_end * n, pb.s2[b]);
+  std::vector<float>&qt = scratch.qt, &kt = scratch.kt, &vt = scratch.vt, &sp = scratch.sp, &p = scratch.p,
+                     &pv = scratch.pv, &row_shift = scratch.row_shift, &rmax = scratch.rmax, &rowsum = scratch.rowsum;
+  for (int64_t r = 0; r < rows; ++r)
+    fp16_to_fp32(pb.q + pb.qrows(b, t.head(a, r), t.pos(a, r)) * D, qt.data() + r * D, D);
   const float coef_paper = paper ? paper_coefficient(a.beta) : 0.f;
 
-  for (int64_t j = 0; j < vis_blocks; ++j) {
-    const int64_t c0 = j * n, nj = std::min(n, a.s2 - c0);
-    if (j % chunk_blocks == 0) {  // S' = Q·K'ᵀ for the next few blocks in one GEMM, rounded to fp16
-      const int64_t width = std::min(ld, a.s2 - c0);
+  for (int64_t j = t.j0; j < j_end; ++j) {
+    const int64_t c0 = j * n, nj = std::min(n, pb.s2[b] - c0);
+    if ((j - t.j0) % chunk_blocks == 0) {  // S' = Q·K'ᵀ for the next few blocks in one GEMM, rounded to fp16
+      const int64_t width = std::min(ld, seq_end - c0);
+      for (int64_t r = 0; r < width; ++r) fp16_to_fp32(pb.kp + pb.kvrows(b, t.g, c0 + r) * D, kt.data() + r * D, D);
       auto spt = at::from_blob(sp.data(), {rows, width}, {ld, 1});
-      at::mm_out(spt, at::from_blob(const_cast<float*>(qb), {rows, D}),
-                 at::from_blob(const_cast<float*>(kp + kv_base + c0 * D), {width, D}).t());
+      at::mm_out(spt, at::from_blob(qt.data(), {rows, D}), at::from_blob(kt.data(), {width, D}).t());
       for (int64_t i = 0; i < rows; ++i) round_fp16_inplace(sp.data() + i * ld, width);
     }
-    float* x0 = sp.data() + (j % chunk_blocks) * n;  // row i of this block's tile: x0 + i * ld
+    float* x0 = sp.data() + ((j - t.j0) % chunk_blocks) * n;  // row i of this block's tile: x0 + i * ld
 
     if (exact) {  // h = s·(Q·cᵀ), fp32
-      const float* c = centres + ((b * a.kv_heads + kvh) * nblk + j) * D;
-      for (int64_t i = 0; i < rows; ++i) {
-        row_shift[i] = dot_of(qb + i * D, c, D) * s;
-      }
+      const float* c = pb.centres + ((pb.blk0[b] + j) * a.kv_heads + t.g) * D;
+      for (int64_t i = 0; i < rows; ++i) row_shift[i] = dot_of(qt.data() + i * D, c, D) * s;
     } else {  // recovered shift from the row mean of S' over the whole block, before the mask
       const float coef = paper ? coef_paper : exact_coefficient(a.scale, a.beta, nj);
       for (int64_t i = 0; i < rows; ++i) {
@@ -179,18 +231,18 @@ void Task::run(float* out, Scratch& scratch) const {
 
     // x = S' (times s_rest for exact) + mask; each row's max over the keys it sees; its fp16 P row.
     for (int64_t i = 0; i < rows; ++i) {
-      const int64_t visible = std::clamp<int64_t>(causal_limit(r0 + i) - c0 + 1, 0, nj);
-      const float* bi = bias ? bias + b * bias_stride[0] + h * bias_stride[1] + (r0 + i) * bias_stride[2] +
-                                   c0 * bias_stride[3]
-                             : nullptr;
-      rmax[i] = prepare_row(x0 + i * ld, nj, visible, bi, bias_stride[3], exact ? s_rest : 1.f, paper);
+      const int64_t pos = t.pos(a, i);
+      const int64_t visible = std::clamp<int64_t>(pb.last_key(b, pos) - c0 + 1, 0, nj);
+      const float* bi = pb.bias ? pb.bias + b * pb.bias_stride[0] + t.head(a, i) * pb.bias_stride[1] +
+                                      pos * pb.bias_stride[2] + c0 * pb.bias_stride[3]
+                                : nullptr;
+      rmax[i] = prepare_row(x0 + i * ld, nj, visible, bi, pb.bias_stride[3], exact ? s_rest : 1.f, paper);
       const float r = rmax[i] != kNegInf ? rmax[i] : 0.f;
       rowsum[i] = exp_shifted_fp16(x0 + i * ld, r, p.data() + i * nj, nj, paper);
     }
-    const int64_t kv_off = kv_base + c0 * D;
+    for (int64_t r = 0; r < nj; ++r) fp16_to_fp32(pb.v + pb.kvrows(b, t.g, c0 + r) * D, vt.data() + r * D, D);
     auto pvt = at::from_blob(pv.data(), {rows, D});
-    at::mm_out(pvt, at::from_blob(p.data(), {rows, nj}),
-               at::from_blob(const_cast<float*>(v + kv_off), {nj, D}));  // P·V, fp32 accumulation
+    at::mm_out(pvt, at::from_blob(p.data(), {rows, nj}), at::from_blob(vt.data(), {nj, D}));  // P·V, fp32 sums
     if (paper) round_fp16_inplace(pv.data(), rows * D);
 
     for (int64_t i = 0; i < rows; ++i) {
@@ -244,44 +296,194 @@ void Task::run(float* out, Scratch& scratch) const {
       st.seen[i] = 1;
     }
   }
+}
+
+// The split form's merge of the parts' states (model.merge_states): the merged frame is the mean of the parts'
+// block shifts, each part's max moves into it, l and O add up rescaled, all fp32, parts in key order.
+void merge_parts(const RowState* parts, int64_t count, int64_t rows, int64_t D, RowState& st) {
+  st.reset(rows, D, kNegInf);
+  std::vector<float> moved(count);
   for (int64_t i = 0; i < rows; ++i) {
-    float* dst = out + i * D;
-    for (int64_t x2 = 0; x2 < D; ++x2) {
-      float val = st.seen[i] ? st.o[i * D + x2] / st.l[i] : 0.f;
-      dst[x2] = paper ? round_fp16(val) : val;
+    float blocks = 0.f, weighted = 0.f;
+    for (int64_t q = 0; q < count; ++q) {
+      blocks += parts[q].count[i];
+      weighted += parts[q].count[i] * parts[q].f[i];
     }
+    const float f = blocks > 0.f ? weighted / blocks : 0.f;
+    float m = kNegInf;
+    for (int64_t q = 0; q < count; ++q) {
+      if (!parts[q].seen[i]) continue;
+      moved[q] = parts[q].m[i] + (parts[q].f[i] - f);
+      m = std::isnan(moved[q]) || std::isnan(m) ? std::numeric_limits<float>::quiet_NaN() : std::max(m, moved[q]);
+      st.seen[i] = 1;
+    }
+    float* o = st.o.data() + i * D;
+    for (int64_t q = 0; q < count; ++q) {
+      if (!parts[q].seen[i]) continue;
+      const float alpha = std::exp(moved[q] - m);
+      st.l[i] += alpha * parts[q].l[i];
+      const float* oq = parts[q].o.data() + i * D;
+      for (int64_t x = 0; x < D; ++x) o[x] += alpha * oq[x];
+    }
+    st.m[i] = m;
+    st.f[i] = f;
+    st.count[i] = blocks;
   }
 }
 
-at::Tensor fp16_values(const at::Tensor& t) { return t.to(at::kHalf).to(at::kFloat).contiguous(); }
+// Writes the tile's output rows O / l and log-sum-exp m + F + log l, the sink first joining each row's normaliser
+// as one more key of value zero (model._finish). A row that saw no key gives zeros and the sink (or −inf).
+void finish_tile(const Problem& pb, const Tile& t, RowState& st) {
+  const AttentionArgs& a = pb.a;
+  const int64_t D = a.head_dim, rows = t.npos * a.group();
+  const bool paper = a.variant == Variant::kPaper;
+  auto rnd = [paper](float x) { return paper ? round_fp16(x) : x; };
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t h = t.head(a, i), pos = t.pos(a, i);
+    float* dst = pb.out + pb.qrows(t.b, h, pos) * D;
+    float* o = st.o.data() + i * D;
+    const float sink = pb.sinks ? pb.sinks[h] : kNegInf;
+    float lse = sink;
+    if (!st.seen[i]) {
+      std::fill(dst, dst + D, 0.f);
+    } else {
+      float m = st.m[i], l = st.l[i];
+      const float f = st.f[i];
+      if (pb.sinks) {
+        const float ts = rnd(rnd(sink) - f);
+        const float m_new = std::max(m, ts);
+        const float alpha = rnd(std::exp(rnd(m - m_new))), gamma = rnd(std::exp(rnd(ts - m_new)));
+        l = rnd(rnd(alpha * l) + gamma);
+        for (int64_t x = 0; x < D; ++x) o[x] = alpha * o[x];
+        if (paper) round_fp16_inplace(o, D);
+        m = m_new;
+      }
+      for (int64_t x = 0; x < D; ++x) dst[x] = o[x] / l;
+      if (paper) round_fp16_inplace(dst, D);
+      lse = (m + f) + std::log(l);
+    }
+    if (pb.lse) pb.lse[pb.lserows(t.b, h, pos)] = lse;
+  }
+}
+
+uint16_t* fp16_bits(const at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::Half>()); }
+
+// Runs every row tile (splitting decoding sequences' key axes), merges split tiles and writes out and lse.
+void run(Problem& pb, const at::Tensor& k) {
+  const AttentionArgs& a = pb.a;
+  const int64_t B = static_cast<int64_t>(pb.s1.size()), G = a.group(), D = a.head_dim, n = a.block_n;
+  pb.blk0.assign(B + 1, 0);
+  for (int64_t b = 0; b < B; ++b) pb.blk0[b + 1] = pb.blk0[b] + pb.blocks(b);
+  auto kp = at::empty_like(k);
+  auto centres = at::empty({pb.blk0.back() * a.kv_heads * (a.variant == Variant::kExact ? D : 0)},
+                           k.options().dtype(at::kFloat));
+  pb.kp = fp16_bits(kp);
+  pb.centres = centres.data_ptr<float>();
+  shift_keys(pb);
+
+  const int64_t npos_max = std::max<int64_t>(1, kQueryBlock / G);
+  std::vector<Tile> tiles;
+  std::vector<std::pair<int64_t, int64_t>> split;  // (first tile, parts) of each split row tile; parts in key order
+  int64_t slots = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    const bool cut = !decode_kv_splits(pb.s1[b], pb.s2[b], n, a.variant).empty();
+    const int64_t part_blocks = cut ? std::max<int64_t>(1, kSplitKeys / n) : std::max<int64_t>(1, pb.blocks(b));
+    for (int64_t g = 0; g < a.kv_heads; ++g)
+      for (int64_t i0 = 0; i0 < pb.s1[b]; i0 += npos_max) {
+        const int64_t npos = std::min(npos_max, pb.s1[b] - i0), last = pb.last_key(b, i0 + npos - 1);
+        const int64_t seen_blocks = last < 0 ? 0 : last / n + 1;
+        const int64_t parts = std::max<int64_t>(1, (seen_blocks + part_blocks - 1) / part_blocks);
+        if (parts > 1) split.emplace_back(static_cast<int64_t>(tiles.size()), parts);
+        for (int64_t q = 0; q < parts; ++q)
+          tiles.push_back({b, g, i0, npos, q * part_blocks, std::min(seen_blocks, (q + 1) * part_blocks),
+                           parts > 1 ? slots++ : -1});
+      }
+  }
+  const int64_t rows_max = npos_max * G;
+  std::vector<RowState> partials(slots);
+  at::parallel_for(0, static_cast<int64_t>(tiles.size()), 1, [&](int64_t begin, int64_t end) {
+    Scratch scratch(rows_max, n, D);
+    RowState st;
+    for (int64_t i = begin; i < end; ++i) {
+      const Tile& t = tiles[i];
+      run_tile(pb, t, scratch, t.slot >= 0 ? partials[t.slot] : st);
+      if (t.slot < 0) finish_tile(pb, t, st);
+    }
+  });
+  at::parallel_for(0, static_cast<int64_t>(split.size()), 1, [&](int64_t begin, int64_t end) {
+    RowState st;
+    for (int64_t i = begin; i < end; ++i) {
+      const Tile& t = tiles[split[i].first];
+      merge_parts(partials.data() + t.slot, split[i].second, t.npos * G, D, st);
+      finish_tile(pb, t, st);
+    }
+  });
+}
+
+// The contract rounds inputs to fp16 (bf16 → fp16 is exact in fp16's range, which the argument check enforces).
+at::Tensor as_fp16(const at::Tensor& t) { return t.to(at::kHalf).contiguous(); }
+
+const float* sink_values(const at::Tensor& sinks, at::Tensor& holder) {
+  if (!sinks.defined()) return nullptr;
+  holder = sinks.to(at::kFloat).contiguous();
+  return holder.data_ptr<float>();
+}
 
 }  // namespace
 
-at::Tensor native_attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
-                            const at::Tensor& bias, const AttentionArgs& a) {
-  auto out32 = at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
-  if (out32.numel() == 0 || a.s2 == 0) return out32.to(q_in.scalar_type());
-  const at::Tensor q = fp16_values(q_in), k = fp16_values(k_in), v = fp16_values(v_in);
-  const int64_t nblk = (a.s2 + a.block_n - 1) / a.block_n;
-  auto kp = at::empty_like(k);
-  auto centres = at::empty({a.batch, a.kv_heads, nblk, a.head_dim}, k.options());
-  shift_keys(a, k.data_ptr<float>(), kp.data_ptr<float>(), centres.data_ptr<float>());
+std::tuple<at::Tensor, at::Tensor> native_attention(const at::Tensor& q_in, const at::Tensor& k_in,
+                                                    const at::Tensor& v_in, const at::Tensor& bias,
+                                                    const at::Tensor& sinks, const AttentionArgs& a) {
+  auto out32 = at::empty({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
+  at::Tensor lse = a.return_lse ? at::empty({a.batch, a.heads, a.s1}, out32.options()) : no_lse(q_in);
+  if (out32.numel() == 0) return {out32.to(q_in.scalar_type()), lse};
+  const at::Tensor q = as_fp16(q_in), k = as_fp16(k_in), v = as_fp16(v_in);
+  at::Tensor sink_holder;
+  Problem pb{a};
+  pb.s1.assign(a.batch, a.s1);
+  pb.s2.assign(a.batch, a.s2);
+  pb.qrows = {a.heads * a.s1, a.s1, 1};
+  pb.kvrows = {a.kv_heads * a.s2, a.s2, 1};
+  pb.lserows = pb.qrows;
+  pb.q = fp16_bits(q);
+  pb.k = fp16_bits(k);
+  pb.v = fp16_bits(v);
+  if (bias.defined()) {
+    pb.bias = bias.data_ptr<float>();
+    for (int d = 0; d < 4; ++d) pb.bias_stride[d] = bias.stride(d);
+  }
+  pb.sinks = sink_values(sinks, sink_holder);
+  pb.out = out32.data_ptr<float>();
+  pb.lse = a.return_lse ? lse.data_ptr<float>() : nullptr;
+  run(pb, k);
+  return {out32.to(q_in.scalar_type()), lse};
+}
 
-  std::vector<int64_t> bias_stride(4, 0);
-  if (bias.defined()) for (int d = 0; d < 4; ++d) bias_stride[d] = bias.stride(d);
-  const int64_t nq = (a.s1 + kQueryBlock - 1) / kQueryBlock;
-  float* out = out32.data_ptr<float>();
-  at::parallel_for(0, a.batch * a.heads * nq, 1, [&](int64_t begin, int64_t end) {
-    Scratch scratch(std::min(kQueryBlock, a.s1), a.s2, a.block_n, a.head_dim);
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t bh = t / nq, r0 = (t % nq) * kQueryBlock;
-      Task task{a, q.data_ptr<float>(), kp.data_ptr<float>(), v.data_ptr<float>(), centres.data_ptr<float>(),
-                bias.defined() ? bias.data_ptr<float>() : nullptr, bias_stride.data(),
-                bh / a.heads, bh % a.heads, r0, std::min(kQueryBlock, a.s1 - r0)};
-      task.run(out + (bh * a.s1 + r0) * a.head_dim, scratch);
-    }
-  });
-  return out32.to(q_in.scalar_type());
+std::tuple<at::Tensor, at::Tensor> native_attention_varlen(const at::Tensor& q_in, const at::Tensor& k_in,
+                                                           const at::Tensor& v_in, const at::Tensor& sinks,
+                                                           const AttentionArgs& a) {
+  const int64_t tq = q_in.size(0);
+  auto out32 = at::empty({tq, a.heads, a.head_dim}, q_in.options().dtype(at::kFloat));
+  at::Tensor lse = a.return_lse ? at::empty({a.heads, tq}, out32.options()) : no_lse(q_in);
+  if (out32.numel() == 0) return {out32.to(q_in.scalar_type()), lse};
+  const at::Tensor q = as_fp16(q_in), k = as_fp16(k_in), v = as_fp16(v_in);
+  at::Tensor sink_holder;
+  Problem pb{a};
+  for (int64_t b = 0; b < a.batch; ++b) {
+    pb.s1.push_back(a.cu_q[b + 1] - a.cu_q[b]);
+    pb.s2.push_back(a.cu_k[b + 1] - a.cu_k[b]);
+  }
+  pb.qrows = {0, 1, a.heads, a.cu_q.data()};
+  pb.kvrows = {0, 1, a.kv_heads, a.cu_k.data()};
+  pb.lserows = {0, tq, 1, a.cu_q.data()};
+  pb.q = fp16_bits(q);
+  pb.k = fp16_bits(k);
+  pb.v = fp16_bits(v);
+  pb.sinks = sink_values(sinks, sink_holder);
+  pb.out = out32.data_ptr<float>();
+  pb.lse = a.return_lse ? lse.data_ptr<float>() : nullptr;
+  run(pb, k);
+  return {out32.to(q_in.scalar_type()), lse};
 }
 
 }  // namespace pasa::cpu

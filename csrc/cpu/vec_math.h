@@ -36,6 +36,27 @@ inline void round_fp16_inplace(float* x, int64_t n) {
   for (; i < n; ++i) x[i] = round_fp16(x[i]);
 }
 
+// dst[i] = the float value of the fp16 bit pattern src[i] (exact), for i < n.
+inline void fp16_to_fp32(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+#ifdef PASA_CPU_AVX2
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+#endif
+  for (; i < n; ++i) dst[i] = static_cast<float>(c10::Half(src[i], c10::Half::from_bits()));
+}
+
+// dst[i] = fp16(src[i]) as a bit pattern (round to nearest even), for i < n.
+inline void fp32_to_fp16(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+#ifdef PASA_CPU_AVX2
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+  for (; i < n; ++i) dst[i] = c10::Half(src[i]).x;
+}
+
 // Σ x[i] in fp32 over 8 lanes (SIMD order, as the model's torch reductions use a SIMD order too).
 inline float sum_of(const float* x, int64_t n) {
   int64_t i = 0;

@@ -61,6 +61,14 @@ ARGUMENT_TYPES = {
     "dropout_p": (_real, "a float"),
     "is_causal": (lambda x: isinstance(x, bool), "a bool"),
     "enable_gqa": (lambda x: isinstance(x, bool), "a bool"),
+    # the log-sum-exp and sinks (pasa.attention, pasa.attention_varlen, pasa.sdpa_with_options)
+    "return_lse": (lambda x: isinstance(x, bool), "a bool"),
+    "sinks": (_optional(_tensor), "None or a torch.Tensor (N,)"),
+    # pasa.attention_varlen's (flash-attn's names)
+    "cu_seqlens_q": (_tensor, "a torch.Tensor (B + 1,) of int32 or int64"),
+    "cu_seqlens_k": (_tensor, "a torch.Tensor (B + 1,) of int32 or int64"),
+    "max_seqlen_q": (_integer, "an int"),
+    "max_seqlen_k": (_integer, "an int"),
 }
 
 
@@ -83,7 +91,8 @@ def _describe(value) -> str:
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
               causal_align: str = "top_left", mask: torch.Tensor | None = None, scale: float | None = None,
               variant: str = DEFAULT_VARIANT, block_n: int = DEFAULT_BLOCK_N, beta: float | None = None,
-              layout: str = "BNSD", backend: str = "auto") -> torch.Tensor:
+              layout: str = "BNSD", backend: str = "auto", sinks: torch.Tensor | None = None,
+              return_lse: bool = False):
     """PASA attention: softmax(scale·q·kᵀ + mask)·v computed with fp16 tiles that do not overflow.
 
     Args:
@@ -116,16 +125,24 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
         backend: "auto" picks the device's kernel; on CPU "native" (C++ operator) or "ascend-sim" (the AscendC
             kernel on the project's simulator), on CUDA "triton", on an Ascend NPU "npu". README's "Backends"
             table gives each one's limits (head dims, block_n).
+        sinks: (N,) floating, one logit per query head that joins every row's softmax normaliser as a key whose
+            value is zero (attention sinks, GPT-OSS's ``s_aux``): out = Σ exp(x_j)·v_j / (exp(sink) + Σ exp(x_j)).
+            A row that sees no key returns zeros. docs/numerics.md, "Attention sinks".
+        return_lse: also return the log-sum-exp of each row's scores (and sink), as flash-attn's softmax_lse.
 
     Returns:
         The attention output in q's layout, shape and dtype. Non-finite inputs propagate to the rows that see them.
+        With ``return_lse=True``, ``(out, lse)``: lse float32 (B, N, S1) in either layout, the natural log of the
+        row's softmax normaliser (−inf for a row that sees no key and has no sink); ``pasa.merge_attention``
+        combines such pairs computed over disjoint key sets.
 
     Raises:
         TypeError: an argument of the wrong type (named), or q/k/v/mask of a wrong dtype.
         ValueError: shapes, devices or values the op does not take, each naming the argument.
     """
     check_argument_types("pasa.attention", q=q, k=k, v=v, causal=causal, causal_align=causal_align, mask=mask,
-                         scale=scale, variant=variant, block_n=block_n, beta=beta, layout=layout, backend=backend)
+                         scale=scale, variant=variant, block_n=block_n, beta=beta, layout=layout, backend=backend,
+                         sinks=sinks, return_lse=return_lse)
     if layout not in LAYOUTS:
         raise ValueError(f"pasa.attention: layout must be one of {LAYOUTS}, got {layout!r}")
     if layout == "BSND":
@@ -134,8 +151,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
         _check_heads_bnsd(q, k)
     mask, causal, causal_align = resolve_mask(mask, causal, causal_align, q.shape[-2], k.shape[-2],
                                               "pasa.attention", "mask", "causal")
-    out = torch.ops.pasa.attention(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta, backend)
-    return out.transpose(1, 2) if layout == "BSND" else out
+    out, lse = torch.ops.pasa.attention(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta, backend,
+                                        return_lse, sinks)
+    if layout == "BSND":
+        out = out.transpose(1, 2)
+    return (out, lse) if return_lse else out
 
 
 def resolve_mask(mask, causal: bool, causal_align: str, s1: int, s2: int, function: str, mask_name: str,

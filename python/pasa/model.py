@@ -6,6 +6,8 @@ Matmuls accumulate in fp32 ("Cube" semantics: fp16 operands, fp32 accumulation).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -27,9 +29,18 @@ def _fp32(x: float) -> float:
 
 def model_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: torch.Tensor | None = None,
                     scale: float | None = None, causal: bool = False, causal_align: str = "top_left",
-                    variant: str = DEFAULT_VARIANT, block_n: int = DEFAULT_BLOCK_N,
-                    beta: float | None = None) -> torch.Tensor:
-    """The contract's output for BNSD inputs, in q's dtype. variant: one of VARIANTS or BASELINES."""
+                    variant: str = DEFAULT_VARIANT, block_n: int = DEFAULT_BLOCK_N, beta: float | None = None,
+                    sinks: torch.Tensor | None = None, return_lse: bool = False,
+                    kv_splits: Sequence[int] | None = None):
+    """The contract's output for BNSD inputs, in q's dtype. variant: one of VARIANTS or BASELINES.
+
+    sinks: (N,) per-head logits that join every row's softmax normaliser (docs/numerics.md, "Attention sinks").
+    return_lse: also return the fp32 log-sum-exp (B, N, S1) ("Log-sum-exp"): (out, lse).
+    kv_splits: key positions where the key axis is cut (the split form, "Splitting the key axis"): each part runs
+        the online softmax from the initial state on blocks of n keys counted from the part's start, and the parts'
+        states merge in fp32. Cuts at multiples of block_n keep every block, so only the order of fp32 work
+        changes; the paper variant is defined unsplit.
+    """
     if variant not in VARIANTS + BASELINES:
         raise ValueError(f"variant must be one of {VARIANTS + BASELINES}, got {variant!r}")
     b, n_heads, s1, d = q.shape
@@ -41,14 +52,33 @@ def model_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: 
     k16 = _fp16(k.float()).repeat_interleave(groups, dim=1)
     v16 = _fp16(v.float()).repeat_interleave(groups, dim=1)
 
-    state = _STATE_INIT[variant]((b, n_heads, s1), d, q.device)
-    for c0 in range(0, s2, block_n):
-        c1 = min(c0 + block_n, s2)
-        bias = block_bias(mask, causal, causal_align, s1, s2, c0, c1)
-        if bias is not None:
-            bias = bias.to(q.device)
-        _STEP[variant](state, q16, k16[:, :, c0:c1], v16[:, :, c0:c1], bias, scale, beta)
-    return _finish(state, variant).to(q.dtype)
+    cuts = _parts(s2, kv_splits, variant)
+    states = []
+    for p0, p1 in zip(cuts[:-1], cuts[1:]):
+        state = _STATE_INIT[variant]((b, n_heads, s1), d, q.device)
+        for c0 in range(p0, p1, block_n):
+            c1 = min(c0 + block_n, p1)
+            bias = block_bias(mask, causal, causal_align, s1, s2, c0, c1)
+            if bias is not None:
+                bias = bias.to(q.device)
+            _STEP[variant](state, q16, k16[:, :, c0:c1], v16[:, :, c0:c1], bias, scale, beta)
+        states.append(state)
+    state = states[0] if len(states) == 1 else merge_states(states)
+    out, lse = _finish(state, variant, None if sinks is None else sinks.float().to(q.device).view(1, -1, 1))
+    return (out.to(q.dtype), lse) if return_lse else out.to(q.dtype)
+
+
+def _parts(s2: int, kv_splits, variant: str) -> list[int]:
+    """[0, cut, ..., S2]: the bounds of the key axis's parts."""
+    if not kv_splits:
+        return [0, s2]
+    if variant == "paper":
+        raise ValueError("the paper variant keeps its statistics in fp16 and is defined unsplit; kv_splits must be "
+                         "None")
+    cuts = [int(c) for c in kv_splits]
+    if cuts != sorted(set(cuts)) or cuts[0] <= 0 or cuts[-1] >= s2:
+        raise ValueError(f"kv_splits must be increasing key positions in (0, S2 = {s2}), got {list(kv_splits)}")
+    return [0] + cuts + [s2]
 
 
 # ---- per-row state -------------------------------------------------------------------------------------------
@@ -190,11 +220,55 @@ def _step_flash(state, q, kj, vj, bias, scale, fp16_scores):
     _commit(state, seen, m=m_new, l=l_new, o=o_new)
 
 
-def _finish(state, variant):
-    seen = state["seen"].unsqueeze(-1)
-    l = torch.where(seen, state["l"].unsqueeze(-1), torch.ones_like(state["o"][..., :1]))
-    out = _fp16(state["o"] / l) if variant == "paper" else state["o"] / l
-    return torch.where(seen, out, torch.zeros_like(out))
+def merge_states(states: list[dict]) -> dict:
+    """The split form's merge (docs/numerics.md, "Splitting the key axis"), fp32, parts in key order: the merged
+    frame F is the mean of the parts' block shifts (Σ count_i·F_i / Σ count_i; 0 for exact and the baselines), each
+    part's max moves into it (m_i + (F_i − F)), and l, O add up rescaled by α_i = exp(m_i + F_i − F − m)."""
+    framed = "f" in states[0]
+    seen = torch.stack([st["seen"] for st in states])
+    if framed:
+        count = torch.stack([st["count"] for st in states])
+        total = count.sum(dim=0)
+        f = torch.where(total > 0, (count * torch.stack([st["f"] for st in states])).sum(dim=0) / total, 0.0)
+        m_parts = torch.stack([st["m"] + (st["f"] - f) for st in states])
+    else:
+        m_parts = torch.stack([st["m"] for st in states])
+    m_parts = torch.where(seen, m_parts, NEG_INF)
+    m = m_parts.amax(dim=0)
+    alpha = torch.where(seen, torch.exp(m_parts - torch.where(seen.any(dim=0), m, 0.0)), 0.0)
+    merged = {"m": m, "l": torch.zeros_like(states[0]["l"]), "o": torch.zeros_like(states[0]["o"]),
+              "seen": seen.any(dim=0)}
+    for a, st in zip(alpha, states):
+        merged["l"] = merged["l"] + a * st["l"]
+        merged["o"] = merged["o"] + a.unsqueeze(-1) * st["o"]
+    if framed:
+        merged.update(f=f, count=total)
+    return merged
+
+
+def _finish(state, variant, sinks=None):
+    """Output O / l (zeros where a row saw no key) and the log-sum-exp m + F + log l (−inf there, or the sink).
+
+    With sinks (a (1, N, 1) tensor), each row's normaliser first gains the sink as one more key of value zero, in
+    the row's frame: t = sink − F, m' = max(m, t), l' = exp(m − m')·l + exp(t − m'), O' = exp(m − m')·O."""
+    seen = state["seen"]
+    paper = variant == "paper"
+    rnd = _fp16 if paper else (lambda x: x)
+    m, l, o = state["m"], state["l"], state["o"]
+    f = state.get("f", torch.zeros_like(m))
+    if sinks is not None:
+        t = rnd(rnd(sinks) - f)
+        m_new = torch.maximum(m, t)
+        alpha = rnd(torch.exp(rnd(m - m_new)))
+        gamma = rnd(torch.exp(rnd(t - m_new)))
+        l = rnd(rnd(alpha * l) + gamma)
+        o = rnd(alpha.unsqueeze(-1) * o)
+        m = m_new
+    l_safe = torch.where(seen, l, torch.ones_like(l)).unsqueeze(-1)
+    out = torch.where(seen.unsqueeze(-1), rnd(o / l_safe), 0.0)
+    empty = torch.full_like(m, NEG_INF) if sinks is None else sinks.expand_as(m)
+    lse = torch.where(seen, (m + f) + torch.log(l), empty)
+    return out, lse
 
 
 _STATE_INIT = {"exact": _init_fp32, "pasa": _init_frame, "paper": _init_paper, "fa16": _init_fp32,

@@ -53,8 +53,9 @@ def sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask:
 
 def sdpa_with_options(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                       enable_gqa=False, *, variant: str = DEFAULT_VARIANT, block_n: int = DEFAULT_BLOCK_N,
-                      beta: float | None = None, backend: str = "auto") -> torch.Tensor:
-    """``sdpa`` plus PASA's own options (variant, block_n, beta, backend; see ``pasa.attention``)."""
+                      beta: float | None = None, backend: str = "auto",
+                      sinks: torch.Tensor | None = None) -> torch.Tensor:
+    """``sdpa`` plus PASA's own options (variant, block_n, beta, backend, sinks (Hq,); see ``pasa.attention``)."""
     check_argument_types("pasa.sdpa", query=query, key=key, value=value, attn_mask=attn_mask, dropout_p=dropout_p,
                          is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
     _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa)
@@ -73,7 +74,7 @@ def sdpa_with_options(query, key, value, attn_mask=None, dropout_p=0.0, is_causa
                                                                        (value, "value")))
     q, k, v = (_as_bnsd(t) for t in (query, key, value))
     out = attention(q, k, v, causal=is_causal, causal_align=causal_align, mask=mask, scale=scale, variant=variant,
-                    block_n=block_n, beta=beta, backend=backend)
+                    block_n=block_n, beta=beta, backend=backend, sinks=sinks)
     return out.reshape(out_shape).to(out_dtype)
 
 

@@ -13,9 +13,10 @@ transformers would build no padding mask at all), so every model whose attention
 attention with ``pasa.sdpa``. float32 models keep their float32 weights: Q/K/V are rounded to float16 for PASA
 and the output returns in float32.
 
-The attention function implements SDPA's path of transformers (``sdpa_attention_forward``) and refuses what it
-cannot honour instead of dropping it: attention weights (``output_attentions=True``), ``softcap``, attention
-sinks (``s_aux``), dropout, paged caches and any keyword it does not know that carries a value.
+The attention function implements SDPA's path of transformers (``sdpa_attention_forward``), passes GPT-OSS's
+attention sinks (``s_aux``, one logit per head) to ``pasa.attention(sinks=...)``, and refuses what it cannot honour
+instead of dropping it: attention weights (``output_attentions=True``), ``softcap``, dropout, paged caches and any
+keyword it does not know that carries a value.
 """
 from __future__ import annotations
 
@@ -46,8 +47,6 @@ UNSUPPORTED_KEYWORDS = {
     "output_attentions": "pasa computes no attention weights (flash attention never forms them); use "
                          "attn_implementation='eager' to return them",
     "softcap": "pasa has no logit soft-capping (Gemma 2's attn_logit_softcapping); use attn_implementation='eager'",
-    "s_aux": "attention sinks (GPT-OSS's s_aux) are not wired into the transformers adapter yet",
-    "sinks": "attention sinks are not wired into the transformers adapter yet",
     "cache": "paged attention caches (continuous batching) are not supported",
     "head_mask": "per-head masks are not supported",
 }
@@ -61,14 +60,16 @@ def make_attention_function(variant: str = DEFAULT_VARIANT, block_n: int = DEFAU
 
     The options are checked now (ValueError/TypeError naming the option), not at the first forward.
     ``position_bias`` (T5's relative position bias, (B or 1, N, S1, S2)) is added to the float mask, as
-    transformers' SDPA path does. Raises NotImplementedError for a keyword of ``UNSUPPORTED_KEYWORDS`` with a value,
-    TypeError for any other keyword it does not know that carries a value, ValueError for dropout > 0."""
+    transformers' SDPA path does; ``s_aux`` (GPT-OSS's per-head attention sinks) becomes ``sinks``. Raises
+    NotImplementedError for a keyword of ``UNSUPPORTED_KEYWORDS`` with a value, TypeError for any other keyword it
+    does not know that carries a value, ValueError for dropout > 0."""
     _check_options(variant=variant, block_n=block_n, beta=beta, backend=backend)
 
     def pasa_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
                                value: torch.Tensor, attention_mask: torch.Tensor | None, dropout: float = 0.0,
                                scaling: float | None = None, is_causal: bool | None = None,
                                position_bias: torch.Tensor | None = None, **kwargs):
+        sinks = kwargs.pop("s_aux", None)
         _check_keywords(kwargs)
         _check_mask_builder(module)
         if dropout:
@@ -84,7 +85,7 @@ def make_attention_function(variant: str = DEFAULT_VARIANT, block_n: int = DEFAU
             attention_mask, is_causal = (bias if hidden is None else bias + hidden), False
         out = sdpa_with_options(query, key, value, attn_mask=attention_mask, is_causal=is_causal, scale=scaling,
                                 enable_gqa=query.shape[1] != key.shape[1], variant=variant, block_n=block_n,
-                                beta=beta, backend=backend)
+                                beta=beta, backend=backend, sinks=sinks)
         return out.transpose(1, 2).contiguous(), None
 
     pasa_attention_forward.pasa_options = {"variant": variant, "block_n": block_n, "beta": beta, "backend": backend}
