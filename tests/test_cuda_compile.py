@@ -3,9 +3,9 @@
 Triton's interpreter (test_cuda.py) runs the kernels' logic on CPU tensors but never generates GPU code, so a kernel
 that Triton cannot lower for Hopper would pass there and fail on a GPU. scripts/cuda_compile_report.py compiles every
 launch of a call as Triton would on an sm_90 device, with Triton's bundled ptxas; it runs here in a process of its own
-because this test session has Triton in interpreter mode. One case per kind of code path: the benchmark's launch,
-bf16 with D = 80, a bool mask and every kernel candidate switched on, the paper variant with an additive mask, and
-D = 256.
+because this test session has Triton in interpreter mode. One case per kind of code path: the benchmark's launch
+(D = 128), D = 64 (Q·c in the loop), bf16 with D = 80, a bool mask and the paths the default leaves for other calls
+(pointer loads, the scale outside the exponent), the paper variant with an additive mask, and D = 256.
 """
 import importlib.util
 import os
@@ -20,8 +20,9 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reas
 
 CASES = {
     "benchmark": [],
-    "bf16-d80-mask-candidates": ["--shape", "2,8,2,300,700,80", "--dtype", "bfloat16", "--causal", "--mask", "bool",
-                                 "--flags", "SCALE_FOLD=1", "KV_TMA=1", "H_MODE=4"],
+    "d64": ["--shape", "2,8,2,1000,2100,64", "--causal"],
+    "bf16-d80-mask-pointers": ["--shape", "2,8,2,300,700,80", "--dtype", "bfloat16", "--causal", "--mask", "bool",
+                               "--flags", "SCALE_FOLD=0", "KV_TMA=0"],
     "paper-float-mask": ["--shape", "1,4,4,200,333,64", "--variant", "paper", "--mask", "float", "--causal"],
     "d256": ["--shape", "1,2,1,100,300,256", "--block-n", "64"],
 }

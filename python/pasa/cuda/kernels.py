@@ -158,7 +158,7 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
                 kp_desc, v_desc, kp_row0, b, hkv, KV_TMA: tl.constexpr,
                 D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                 MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
-                ACC_MODE: tl.constexpr, ROWSUM: tl.constexpr, H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr):
+                H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr):
     """One KV block of the contract's loop (log2 units). MASKED: some key of the block is hidden from some row.
 
     h_cur: h of this block (H_MODE 3, the table), or Q·c for the 16 blocks of this block's group of 16 (H_MODE 4:
@@ -168,10 +168,10 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
     KV_TMA: K' and V tiles by tensor-memory-accelerator copies (descriptors; V zero-filled past S2 and D), only
     where a tile is one whole contract block.
 
-    ACC_MODE 0 keeps O in the frame of the running max m, as the model: O' = α·O + γ·(P·V), two accumulators.
-    ACC_MODE 1 keeps O and l in the frame f of the last block that counts, so the update is O' = c·O + P·V, one
-    accumulator fed to the dot: c = 2^(f − top). A block whose top is 64 (log2) below the running max counts as
-    nothing there (its weight γ < 2^-64; the model adds γ·P·V, far below fp32 resolution of O)."""
+    O and l are kept in the frame f of the last block that counts (the model keeps them in the frame of the running
+    max m, O' = α·O + γ·(P·V), which needs a second accumulator), so the update is O' = c·O + P·V, one accumulator
+    fed to the dot: c = 2^(f − top). A block whose top is 64 (log2) below the running max counts as nothing there
+    (its weight γ < 2^-64; the model adds γ·P·V, far below fp32 resolution of O)."""
     offs_t = tl.arange(0, BLOCK_N)
     offs_n = j * KV_LEN + offs_t
     offs_d = tl.arange(0, DP)
@@ -211,50 +211,24 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
     r = tl.max(x, axis=1) * x_scale
     top = r + h
     if MASKED:
-        seen = r != float("-inf")
-        m_new = tl.where(seen, tl.maximum(m_i, top, propagate_nan=tl.PropagateNan.ALL), m_i)
+        m_new = tl.where(r != float("-inf"), tl.maximum(m_i, top, propagate_nan=tl.PropagateNan.ALL), m_i)
     else:
         m_new = tl.maximum(m_i, top, propagate_nan=tl.PropagateNan.ALL)                # a NaN row stays NaN
-    if ACC_MODE == 0:
-        if MASKED:
-            p32 = tl.math.exp2(x * x_scale - tl.where(seen, r, 0.0)[:, None])
-            alpha = tl.where(seen, tl.math.exp2(m_i - m_new), 1.0)
-            gamma = tl.where(seen, tl.math.exp2(top - m_new), 0.0)
-        else:
-            p32 = tl.math.exp2(x * x_scale - r[:, None])
-            alpha = tl.math.exp2(m_i - m_new)
-            gamma = tl.math.exp2(top - m_new)
-        f_new = f_i
-    else:
-        skip = top < m_new - 64.0
-        if MASKED:
-            skip = skip | (r == float("-inf"))
-        f_new = tl.where(skip, f_i, top)
-        alpha = tl.where(skip, 1.0, tl.math.exp2(f_i - f_new))                        # f = −inf at first: 0
-        p32 = tl.math.exp2(x * x_scale - tl.where(skip, float("inf"), r)[:, None])   # skipped rows: P = 0
-    p = p32.to(tl.float16)                                                            # P = fp16(exp(x − r))
-    if ROWSUM == 0:
-        rowsum = tl.sum(p.to(tl.float32), axis=1)
-    elif ROWSUM == 1:
-        rowsum = tl.max(tl.dot(p, tl.full([BLOCK_N, 16], 1.0, tl.float16)), axis=1)
-    else:
-        rowsum = tl.sum(p32, axis=1)                                                  # timing bound only: unrounded
+    skip = top < m_new - 64.0
+    if MASKED:
+        skip = skip | (r == float("-inf"))
+    f_new = tl.where(skip, f_i, top)
+    alpha = tl.where(skip, 1.0, tl.math.exp2(f_i - f_new))                            # f = −inf at first: 0
+    p = tl.math.exp2(x * x_scale - tl.where(skip, float("inf"), r)[:, None]).to(tl.float16)  # P = fp16(exp(x − r))
+    rowsum = tl.sum(p.to(tl.float32), axis=1)                                         # skipped rows: P = 0
     if KV_TMA:
         v = v_desc.load([b, hkv, j * KV_LEN, 0]).reshape(BLOCK_N, DP)
     else:
         v = tl.load(v_base + offs_n[:, None] * stride_vs + offs_d[None, :] * stride_vd, mask=v_mask, other=0.0)
     if V_BF16:
         v = v.to(tl.float32).to(tl.float16)
-    if ACC_MODE == 0:
-        pv = tl.dot(p, v)
-        l_new = alpha * l_i + gamma * rowsum
-        acc_new = acc * alpha[:, None] + pv * gamma[:, None]
-        if MASKED:
-            acc_new = tl.where(seen[:, None], acc_new, acc)             # a row that sees no key keeps its state
-            l_new = tl.where(seen, l_new, l_i)
-    else:
-        l_new = alpha * l_i + rowsum
-        acc_new = tl.dot(p, v, acc * alpha[:, None])
+    l_new = alpha * l_i + rowsum
+    acc_new = tl.dot(p, v, acc * alpha[:, None])
     return acc_new, l_new, m_new, f_new, h_next
 
 
@@ -330,14 +304,13 @@ def _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs
           stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale, coef_full, coef_last, kp_desc, v_desc,
           kp_row0, b, hkv, MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
           D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr, VARIANT: tl.constexpr,
-          ACC_MODE: tl.constexpr, ROWSUM: tl.constexpr, H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr,
-          KV_TMA: tl.constexpr):
+          H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr, KV_TMA: tl.constexpr):
     """One KV block of the variant's loop (MASKED: the step for blocks some row sees only in part)."""
     if VARIANT == 0:
         return _block_step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
                            mask_base, stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
                            kp_desc, v_desc, kp_row0, b, hkv, KV_TMA, D, DP, KV_LEN, BLOCK_N, MASKED, CAUSAL,
-                           MASK_KIND, V_BF16, ACC_MODE, ROWSUM, H_MODE, SCALE_FOLD)
+                           MASK_KIND, V_BF16, H_MODE, SCALE_FOLD)
     else:
         return _block_step_shifted(acc, l_i, m_i, f_i, aux, q, kp_base, v_base, stride_vs, stride_vd, mask_base,
                                    stride_mm, stride_mn, j, offs_m, S1, S2, causal_offset, coef_full, coef_last, D, DP,
@@ -347,16 +320,15 @@ def _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs
 SMEM_BYTES = 227 * 1024   # shared memory one block may take on the H100 and H200 (232448 bytes)
 
 
-def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int = 3, rowsum: int = 0) -> int:
+def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int = 3) -> int:
     """Shared memory of one program: Q, per pipeline stage a K' tile, a V tile and (h_mode 2) a c_j tile, the c tile
-    of h_mode 4, the ones tile of rowsum 1, plus 2 KiB for Triton's own (512 bytes in sm_90 compiles of these
+    of h_mode 4, plus 2 KiB for Triton's own (512 bytes in sm_90 compiles of these
     kernels, 1080 with tensor-descriptor copies: scripts/cuda_compile_report.py)."""
     c_tile = 16 * dp * (stages if h_mode == 2 else 1 if h_mode == 4 else 0)
-    ones_tile = 16 * tile_n if rowsum == 1 else 0
-    return 2 * (block_m * dp + stages * 2 * tile_n * dp + c_tile + ones_tile) + 2048
+    return 2 * (block_m * dp + stages * 2 * tile_n * dp + c_tile) + 2048
 
 
-def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0, rowsum: int = 0) -> dict:
+def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0) -> dict:
     """The launch used without autotuning (the best measured on an H100, docs/cuda.md): 128 query rows and
     8 warps where the widest tile is 128, else 64 rows and 4 warps; as many pipeline stages (≤ 3) as shared memory
     holds. pasa and paper (variant 1, 2) keep P·V beside O, a second fp32 tile: 64 rows on 8 warps and ≤ 2 stages,
@@ -368,8 +340,8 @@ def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0, rows
     else:
         block_m, warps = (128, 8) if max(dp, tile_n) == 128 else (64, 4)
     max_stages = 3 if variant == 0 else 2
-    stages = next((s for s in (3, 2, 1) if s <= max_stages and smem_estimate(block_m, dp, tile_n, s, h_mode, rowsum)
-                   <= SMEM_BYTES), 1)
+    stages = next((s for s in (3, 2, 1) if s <= max_stages and smem_estimate(block_m, dp, tile_n, s, h_mode) <= SMEM_BYTES),
+                  1)
     return {"BLOCK_M": block_m, "num_warps": warps, "num_stages": stages}
 
 
@@ -386,7 +358,7 @@ def _prune(configs, named_args, **kwargs):
     per_thread = lambda c: c.kwargs["BLOCK_M"] * max(dp, tile_n) // (32 * c.num_warps)  # noqa: E731
     keep = [c for c in configs if per_thread(c) <= 128 and (c.num_warps == 8 or c.kwargs["BLOCK_M"] == 64 or
                                                              max(dp, tile_n) <= 64)
-            and smem_estimate(c.kwargs["BLOCK_M"], dp, tile_n, c.num_stages, args["H_MODE"], args["ROWSUM"])
+            and smem_estimate(c.kwargs["BLOCK_M"], dp, tile_n, c.num_stages, args["H_MODE"])
             <= SMEM_BYTES]
     return keep or [triton.Config({"BLOCK_M": 64}, num_warps=4, num_stages=1)]
 
@@ -400,8 +372,8 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_d
                      heads, groups, S1, S2, causal_offset, sp_scale, h_scale, coef_full, coef_last, S1_KEY, S2_KEY,
                      D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                      BLOCK_M: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, Q_BF16: tl.constexpr,
-                     VARIANT: tl.constexpr = 0, ACC_MODE: tl.constexpr = 1, ROWSUM: tl.constexpr = 0,
-                     H_MODE: tl.constexpr = 3, SCALE_FOLD: tl.constexpr = False, KV_TMA: tl.constexpr = False):
+                     VARIANT: tl.constexpr = 0, H_MODE: tl.constexpr = 3, SCALE_FOLD: tl.constexpr = False,
+                     KV_TMA: tl.constexpr = False):
     """VARIANT 0: exact (sp_scale, h_scale; ``_block_step``); 1: pasa, 2: paper (coef_full/coef_last, the recovery
     coefficient for a full and for a shorter last block; ``_block_step_shifted``). kp_desc, v_desc: descriptors of
     K' (rows, DP) and V (B, Nkv, S2, D) where KV_TMA, else unused."""
@@ -460,13 +432,13 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_d
                                         mask_base, stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale,
                                         h_scale, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
                                         h // groups, False, CAUSAL, MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT,
-                                        ACC_MODE, ROWSUM, H_MODE, SCALE_FOLD, KV_TMA)
+                                        H_MODE, SCALE_FOLD, KV_TMA)
     for j in range(n_plain, hi):
         acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
                                         mask_base, stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale,
                                         h_scale, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
                                         h // groups, True, CAUSAL, MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT,
-                                        ACC_MODE, ROWSUM, H_MODE, SCALE_FOLD, KV_TMA)
+                                        H_MODE, SCALE_FOLD, KV_TMA)
     if VARIANT == 0:
         seen = m_i != float("-inf")
     else:

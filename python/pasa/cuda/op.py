@@ -20,15 +20,14 @@ BACKENDS = ("auto", "triton")
 HEAD_DIM_MAX = 256   # DP = 256 is the widest output tile that fits in registers beside the score tile
 BLOCK_N_MAX = 256    # the KV tile is one contract block wide
 AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "0") == "1"   # 1: tune the launch per shape (default_config else)
-# kernel design switches (docs/cuda.md): ACC_MODE 1 = one accumulator in the frame of the last block that counts
-# (0: two, the model's frame); ROWSUM 0 = rowsum of the fp16 P tile (1: by a dot with ones; 2: of the unrounded
-# P, timing only). Candidates not yet timed on a GPU, off until they are (scripts/tune_cuda.py times them):
-# SCALE_FOLD (row max of S', s_rest folded into the exponent's FFMA), H_MODE 4 (h from one Q·c dot per
-# 16 blocks in the loop, no table pass) and KV_TMA (K' and V tiles through tensor descriptors). The other values
-# are kept to be timed against, not to be used.
-KERNEL_FLAGS = {"ACC_MODE": 1, "ROWSUM": 0, "SCALE_FOLD": False, "KV_TMA": False}
-# h = s·Q·c_j: precomputed per (query row, KV block) when that table stays within H_TABLE_LIMIT × Q's bytes
-# (H_MODE 3), else a 16-column dot per block inside the loop (H_MODE 2)
+# the exact variant's kernel paths (docs/cuda.md, chosen by the H200 timings there): SCALE_FOLD = the row max of S'
+# itself, s_rest folded into the exponent's FFMA (off with an additive mask); KV_TMA = K' and V tiles through tensor
+# descriptors (where a tile is one contract block and V is aligned for them). h = s·Q·c_j: at a padded head dim
+# ≤ H4_MAX_DP from one Q·c dot per 16 KV blocks inside the loop (H_MODE 4); wider, precomputed per (query row,
+# KV block) when that table stays within H_TABLE_LIMIT × Q's bytes (H_MODE 3), else a 16-column dot per block
+# inside the loop (H_MODE 2). An "H_MODE" key here overrides that choice (scripts/tune_cuda.py, tests).
+KERNEL_FLAGS = {"SCALE_FOLD": True, "KV_TMA": True}
+H4_MAX_DP = 64
 H_TABLE_LIMIT = 4.0
 
 
@@ -95,7 +94,8 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
             h_scale = float(np.float32(np.float32(scale) * kernels.LOG2E))
             sp_scale = float(np.float32(s_rest * kernels.LOG2E))
             if "H_MODE" not in flags:
-                flags["H_MODE"] = 3 if nblk * 4 <= H_TABLE_LIMIT * d * q.element_size() else 2
+                flags["H_MODE"] = (4 if dp <= H4_MAX_DP else
+                                   3 if nblk * 4 <= H_TABLE_LIMIT * d * q.element_size() else 2)
             flags["SCALE_FOLD"] = flags["SCALE_FOLD"] and (mask is None or mask.dtype == torch.bool)
             if flags["H_MODE"] == 3:
                 htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device)
@@ -123,7 +123,7 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
             launch, config = kernels.attention_kernel_tuned, {}
         else:
             launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n, flags["H_MODE"],
-                                                                              flags["VARIANT"], flags["ROWSUM"])
+                                                                              flags["VARIANT"])
         grid = lambda meta: (triton.cdiv(s1, meta["BLOCK_M"]), b * n)  # noqa: E731
         launch[grid](
             q, kp, c, htab, v, mask_t if mask_t is not None else q, out, kp_desc, v_desc,
