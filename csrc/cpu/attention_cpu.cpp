@@ -110,9 +110,10 @@ struct RowState {
 // Per-thread working buffers, sized for the largest task and reused across tasks (no allocation per task).
 struct Scratch {
   std::vector<float> sp, p, pv, row_shift, rmax, rowsum, g, c_diff;
+  std::vector<uint8_t> suspect;
   Scratch(int64_t rows, int64_t s2, int64_t n, int64_t D)
       : sp(rows * std::max(n, kScoreChunk)), p(rows * n), pv(rows * D), row_shift(rows), rmax(rows), rowsum(rows),
-        g(((rows + kQueryGroup - 1) / kQueryGroup) * std::max(n, kScoreChunk)), c_diff(D) {}
+        g(((rows + kQueryGroup - 1) / kQueryGroup) * std::max(n, kScoreChunk)), c_diff(D), suspect(rows) {}
 };
 
 // The exact variant's per-call data (model._exact_call): Q' = Q − a, the query centres a (one row per 64-row group),
@@ -172,6 +173,7 @@ void Task::run(float* out, Scratch& scratch) const {
   RowState st(rows, D, paper ? kPaperMaxInit : kNegInf);
   std::vector<float>&sp = scratch.sp, &p = scratch.p, &pv = scratch.pv, &row_shift = scratch.row_shift,
                      &rmax = scratch.rmax, &rowsum = scratch.rowsum, &g = scratch.g, &c_diff = scratch.c_diff;
+  std::vector<uint8_t>& suspect = scratch.suspect;
   const int64_t q_off = ((b * a.heads + h) * a.s1 + r0) * D;
   const float* qb = q + q_off;
   const int64_t kv_base = (b * a.kv_heads + kvh) * a.s2 * D;
@@ -201,9 +203,8 @@ void Task::run(float* out, Scratch& scratch) const {
       for (int64_t x = 0; x < D; ++x) c_diff[x] = c[x] - c_ref[x];
       const float* g0 = g.data() + (j % chunk_blocks) * n;
       for (int64_t i = 0; i < rows; ++i) {
-        float* xi = x0 + i * ld;
-        const float* gi = g0 + (i / kQueryGroup) * ld;
-        for (int64_t col = 0; col < nj; ++col) xi[col] = (xi[col] + gi[col]) * s_rest;
+        const float top = add_scale_maxabs(x0 + i * ld, g0 + (i / kQueryGroup) * ld, s_rest, nj);
+        suspect[i] = !(top < std::numeric_limits<float>::infinity());  // a non-finite score: check the fallback
         row_shift[i] = dot_of(qb + i * D, c_diff.data(), D) * s_h;
       }
     } else {  // recovered shift from the row mean of S' over the whole block, before the mask
@@ -221,7 +222,7 @@ void Task::run(float* out, Scratch& scratch) const {
                                    c0 * bias_stride[3]
                              : nullptr;
       float* xi = x0 + i * ld;
-      if (exact && nonfinite_visible(xi, visible, bi, bias_stride[3])) {
+      if (exact && suspect[i] && nonfinite_visible(xi, visible, bi, bias_stride[3])) {
         // an fp16 S' entry overflowed: this row's block takes fp32 scores s·q·(k − c_ref) instead
         const float* qi = qb + i * D;
         const float ref = dot_of(qi, c_ref, D) * s_h;
