@@ -94,10 +94,9 @@ struct Problem {
   int64_t bias_stride[4] = {0, 0, 0, 0};
   const float* sinks = nullptr;             // (N,) or null
   float *out = nullptr, *lse = nullptr;     // lse null when not requested
-  // exact (model._exact_call): Q' = Q − a (fp16 bits, q's layout), the query centres a (D floats per (sequence,
-  // head, 64-position group), at (qgrp0[b] + i / 64)·N + h), the live keys (k's rows, null: all live), the
-  // score scale s_h = s·2^(εq + εk) and s_rest,h per (sequence, head), the output's 2^εv per (sequence, kv head)
-  const uint16_t* q_prime = nullptr;
+  // exact (model._exact_call): the query centres a (D floats per (sequence, head, 64-position group), at
+  // (qgrp0[b] + i / 64)·N + h), the live keys (k's rows, null: all live), the score scale s_h = s·2^(εq + εk) and
+  // s_rest,h per (sequence, head), the output's 2^εv per (sequence, kv head)
   const float* q_centres = nullptr;
   std::vector<int64_t> qgrp0;
   const uint8_t* live = nullptr;
@@ -175,15 +174,15 @@ struct RowState {
 
 // Per-thread working buffers, sized for the largest tile and reused across tiles (no allocation per tile).
 struct Scratch {
-  // qt, kt, vt: Q (exact: Q'), K' and V widened to fp32; exact: qr the raw Q, g = a·K'ᵀ per query group of the tile
-  std::vector<float> qt, kt, vt, sp, p, pv, row_shift, rmax, rowsum, qr, g, ga, c_diff, krow;
+  // qt, kt, vt: Q (exact: Q', then the tile's query centres a, one row per query group), K' and V widened to fp32;
+  // sp: S' (exact: then g = a·K'ᵀ, one row per query group); exact: qr the raw Q
+  std::vector<float> qt, kt, vt, sp, p, pv, row_shift, rmax, rowsum, qr, c_diff, krow;
   std::vector<int64_t> group_of, group_keys;  // exact: each row's query group among the tile's, and the groups
   std::vector<uint8_t> suspect;
   Scratch(int64_t rows, int64_t n, int64_t D)
-      : qt(rows * D), kt(std::max(n, kScoreChunk) * D), vt(n * D), sp(rows * std::max(n, kScoreChunk)), p(rows * n),
-        pv(rows * D), row_shift(rows), rmax(rows), rowsum(rows), qr(rows * D),
-        g(rows * std::max(n, kScoreChunk)), ga(rows * D), c_diff(D), krow(D), group_of(rows), group_keys(rows),
-        suspect(rows) {}
+      : qt(2 * rows * D), kt(std::max(n, kScoreChunk) * D), vt(n * D), sp(2 * rows * std::max(n, kScoreChunk)),
+        p(rows * n), pv(rows * D), row_shift(rows), rmax(rows), rowsum(rows), qr(rows * D), c_diff(D), krow(D),
+        group_of(rows), group_keys(rows), suspect(rows) {}
 };
 
 // Positions [i0, i0 + npos) of sequence b for the G query heads of kv head g, over KV blocks [j0, j1). Row r of the
@@ -221,7 +220,8 @@ void run_tile(const Problem& pb, const Tile& t, Scratch& scratch, RowState& st) 
   const int64_t D = a.head_dim, n = a.block_n, rows = t.npos * a.group(), b = t.b;
   const bool paper = a.variant == Variant::kPaper, exact = a.variant == Variant::kExact;
   st.reset(rows, D, paper ? kPaperMaxInit : kNegInf);
-  std::vector<float>&qr = scratch.qr, &g = scratch.g, &ga = scratch.ga, &c_diff = scratch.c_diff;
+  std::vector<float>&qr = scratch.qr, &c_diff = scratch.c_diff;
+  float* ga = scratch.qt.data() + rows * D;  // the tile's query centres, below Q' in the GEMM's left operand
   std::vector<int64_t>& group_of = scratch.group_of;
   std::vector<uint8_t>& suspect = scratch.suspect;
   auto s_h = [&](int64_t r) { return pb.s_h[b * a.heads + t.head(a, r)]; };
@@ -237,7 +237,7 @@ void run_tile(const Problem& pb, const Tile& t, Scratch& scratch, RowState& st) 
       while (u < groups && scratch.group_keys[u] != key) ++u;
       if (u == groups) {  // a new group: its centre a is row u of ga
         scratch.group_keys[groups++] = key;
-        std::copy(pb.q_centres + key * D, pb.q_centres + (key + 1) * D, ga.data() + u * D);
+        std::copy(pb.q_centres + key * D, pb.q_centres + (key + 1) * D, ga + u * D);
       }
       group_of[r] = u;
     }
@@ -250,8 +250,16 @@ void run_tile(const Problem& pb, const Tile& t, Scratch& scratch, RowState& st) 
   const int64_t seq_end = std::min(j_end * n, pb.s2[b]);
   std::vector<float>&qt = scratch.qt, &kt = scratch.kt, &vt = scratch.vt, &sp = scratch.sp, &p = scratch.p,
                      &pv = scratch.pv, &row_shift = scratch.row_shift, &rmax = scratch.rmax, &rowsum = scratch.rowsum;
-  for (int64_t r = 0; r < rows; ++r)  // the GEMM's Q: exact Q' = Q − a
-    fp16_to_fp32((exact ? pb.q_prime : pb.q) + pb.qrows(b, t.head(a, r), t.pos(a, r)) * D, qt.data() + r * D, D);
+  for (int64_t r = 0; r < rows; ++r) {  // the GEMM's Q: exact Q' = fp16(Q − a), exact by the centre's grid
+    float* qtr = qt.data() + r * D;
+    if (!exact) {
+      fp16_to_fp32(pb.q + pb.qrows(b, t.head(a, r), t.pos(a, r)) * D, qtr, D);
+      continue;
+    }
+    const float *qrr = qr.data() + r * D, *ar = ga + group_of[r] * D;
+    for (int64_t x = 0; x < D; ++x) qtr[x] = qrr[x] - ar[x];
+    round_fp16_inplace(qtr, D);
+  }
   const float coef_paper = paper ? paper_coefficient(a.beta) : 0.f;
 
   for (int64_t j = t.j0; j < j_end; ++j) {
@@ -259,22 +267,21 @@ void run_tile(const Problem& pb, const Tile& t, Scratch& scratch, RowState& st) 
     if ((j - t.j0) % chunk_blocks == 0) {  // S' = Q·K'ᵀ for the next few blocks in one GEMM, rounded to fp16
       const int64_t width = std::min(ld, seq_end - c0);
       for (int64_t r = 0; r < width; ++r) fp16_to_fp32(pb.kp + pb.kvrows(b, t.g, c0 + r) * D, kt.data() + r * D, D);
-      auto spt = at::from_blob(sp.data(), {rows, width}, {ld, 1});
-      at::mm_out(spt, at::from_blob(qt.data(), {rows, D}), at::from_blob(kt.data(), {width, D}).t());
+      // exact: the same GEMM also gives g = a·K'ᵀ in fp32 from the query centres below Q' (rows rows.., not rounded)
+      const int64_t grows = rows + (exact ? groups : 0);
+      auto spt = at::from_blob(sp.data(), {grows, width}, {ld, 1});
+      at::mm_out(spt, at::from_blob(qt.data(), {grows, D}), at::from_blob(kt.data(), {width, D}).t());
       for (int64_t i = 0; i < rows; ++i) round_fp16_inplace(sp.data() + i * ld, width);
-      if (exact) {  // g = a·K'ᵀ in fp32, one row per query group of the tile
-        auto gt = at::from_blob(g.data(), {groups, width}, {ld, 1});
-        at::mm_out(gt, at::from_blob(ga.data(), {groups, D}), at::from_blob(kt.data(), {width, D}).t());
-      }
     }
     float* x0 = sp.data() + ((j - t.j0) % chunk_blocks) * n;  // row i of this block's tile: x0 + i * ld
 
     if (exact) {  // z = s_rest,h·(S' + g) with the row's max |z|; h = s_h·q·(c_j − c_0), fp32
       const float* c = pb.centre(b, j, t.g);
       for (int64_t x = 0; x < D; ++x) c_diff[x] = c[x] - c_ref[x];
-      const float* g0 = g.data() + ((j - t.j0) % chunk_blocks) * n;
+      const float* g0 = sp.data() + rows * ld + ((j - t.j0) % chunk_blocks) * n;
       for (int64_t i = 0; i < rows; ++i) {
-        const float top = add_scale_maxabs(x0 + i * ld, g0 + group_of[i] * ld, s_rest(i), nj);
+        float top;
+        rmax[i] = add_scale_max(x0 + i * ld, g0 + group_of[i] * ld, s_rest(i), nj, &top);
         suspect[i] = !(top < std::numeric_limits<float>::infinity());  // a non-finite score: check the fallback
         row_shift[i] = dot_of(qr.data() + i * D, c_diff.data(), D) * s_h(i);
       }
@@ -294,7 +301,9 @@ void run_tile(const Problem& pb, const Tile& t, Scratch& scratch, RowState& st) 
                                       pos * pb.bias_stride[2] + c0 * pb.bias_stride[3]
                                 : nullptr;
       float* xi = x0 + i * ld;
+      bool fallback = false;
       if (exact && suspect[i] && nonfinite_visible(xi, visible, bi, pb.bias_stride[3])) {
+        fallback = true;
         // an fp16 S' entry overflowed: this row's block takes fp32 scores s_h·q·k − s_h·q·c_0 instead
         const float* qi = qr.data() + i * D;
         for (int64_t col = 0; col < nj; ++col) {
@@ -303,7 +312,8 @@ void run_tile(const Problem& pb, const Tile& t, Scratch& scratch, RowState& st) 
         }
         row_shift[i] = 0.f;
       }
-      rmax[i] = mask_row(xi, nj, visible, bi, pb.bias_stride[3], paper);
+      if (!(exact && !fallback && !bi && visible == nj))  // else z's own max is the row's max
+        rmax[i] = mask_row(xi, nj, visible, bi, pb.bias_stride[3], paper);
       const float r = rmax[i] != kNegInf ? rmax[i] : 0.f;
       rowsum[i] = exp_shifted_fp16(x0 + i * ld, r, p.data() + i * nj, nj, paper);
     }
@@ -555,11 +565,12 @@ at::Tensor live_keys(const Problem& pb, const at::Tensor& bias, const at::Tensor
 
 // Buffers of the exact variant's per-call data (model._exact_call), kept alive for the call.
 struct ExactHolders {
-  at::Tensor q, k, v, q_prime, q_centres, live, s_h, s_rest_h, out_scale;
+  at::Tensor q, k, v, q_centres, live, s_h, s_rest_h, out_scale;
 };
 
 // The exact variant's inputs: bf16 slices scaled into fp16, the query centres a of every 64-position group of each
-// (sequence, head) and Q' = Q − a, the live keys, the per-(sequence, head) score scales and the output's powers of two.
+// (sequence, head) (a tile forms its own Q' = Q − a), the live keys, the per-(sequence, head) score scales and the
+// output's powers of two.
 void exact_inputs(Problem& pb, const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
                   const at::Tensor& bias, const int64_t* cu_q, const int64_t* cu_k, ExactHolders& x) {
   const AttentionArgs& a = pb.a;
@@ -583,33 +594,29 @@ void exact_inputs(Problem& pb, const at::Tensor& q_in, const at::Tensor& k_in, c
   pb.qgrp0.assign(B + 1, 0);
   for (int64_t b = 0; b < B; ++b) pb.qgrp0[b + 1] = pb.qgrp0[b] + (pb.s1[b] + kQueryGroup - 1) / kQueryGroup;
   x.q_centres = at::empty({pb.qgrp0.back() * N * D}, x.q.options().dtype(at::kFloat));
-  x.q_prime = at::empty_like(x.q);
   float* ac = x.q_centres.data_ptr<float>();
-  uint16_t* qp = fp16_bits(x.q_prime);
   at::parallel_for(0, pb.qgrp0.back() * N, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> rows(kQueryGroup * D);
+    std::vector<float> row(D), top(D);
+    std::vector<double> sum(D);
     for (int64_t t = begin; t < end; ++t) {  // one (sequence, head, group): centre_on_grid of each column
       const int64_t grp = t / N, h = t % N;
       const int64_t b = std::upper_bound(pb.qgrp0.begin(), pb.qgrp0.end(), grp) - pb.qgrp0.begin() - 1;
       const int64_t i0 = (grp - pb.qgrp0[b]) * kQueryGroup, cnt = std::min(kQueryGroup, pb.s1[b] - i0);
-      for (int64_t r = 0; r < cnt; ++r) fp16_to_fp32(pb.q + pb.qrows(b, h, i0 + r) * D, rows.data() + r * D, D);
-      float* c = ac + t * D;
-      for (int64_t col = 0; col < D; ++col) {
-        double sum = 0, top = 0;
-        for (int64_t r = 0; r < cnt; ++r) {
-          sum += rows[r * D + col];
-          top = std::max(top, std::fabs(static_cast<double>(rows[r * D + col])));
+      std::fill(sum.begin(), sum.end(), 0.0);
+      std::fill(top.begin(), top.end(), 0.f);
+      for (int64_t r = 0; r < cnt; ++r) {  // row by row, SIMD over the columns; the float64 sum is exact
+        float* qr = row.data();
+        fp16_to_fp32(pb.q + pb.qrows(b, h, i0 + r) * D, qr, D);
+        for (int64_t col = 0; col < D; ++col) {
+          sum[col] += qr[col];
+          top[col] = std::max(top[col], std::fabs(qr[col]));
         }
-        c[col] = static_cast<float>(centre_on_grid(sum / static_cast<double>(cnt), top));
       }
-      for (int64_t r = 0; r < cnt; ++r) {
-        float* qr = rows.data() + r * D;
-        for (int64_t col = 0; col < D; ++col) qr[col] -= c[col];
-        fp32_to_fp16(qr, qp + pb.qrows(b, h, i0 + r) * D, D);
-      }
+      float* c = ac + t * D;
+      for (int64_t col = 0; col < D; ++col)
+        c[col] = static_cast<float>(centre_on_grid(sum[col] / static_cast<double>(cnt), top[col]));
     }
   });
-  pb.q_prime = qp;
   pb.q_centres = ac;
   x.live = live_keys(pb, bias, x.k);
   pb.live = x.live.defined() ? x.live.data_ptr<uint8_t>() : nullptr;
