@@ -109,8 +109,10 @@ def main(argv=None) -> int:
     print(f"B={b} N={n} Nkv={nkv} S1={s1} S2={s2} D={d} {args.dtype} causal={args.causal} mask={args.mask} "
           f"variant={args.variant} block_n={args.block_n} flags={op.KERNEL_FLAGS}; compiled for sm_90 by Triton "
           f"{triton.__version__}")
+    seen = Counter()
     for name, kernel in compiled:
-        report(kernel, name, args.sass_dir)
+        seen[name] += 1
+        report(kernel, name if seen[name] == 1 else f"{name}.{seen[name]}", args.sass_dir)
     return 0
 
 

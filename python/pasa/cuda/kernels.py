@@ -1,17 +1,20 @@
 """Triton kernels of the contract's variants (docs/numerics.md, python/pasa/model.py `_step_exact`, `_step_pasa`,
 `_step_paper`). pasa and paper use the first and third launch below (K' = M·K in the first, ``_block_step_shifted``
-in the third); the exact variant, described here, uses all three:
-1. ``shift_k_kernel``: one program per (KV block j, batch·kv-head, 64 columns). It reads its part of block j of
-   K once and writes the block's centre c_j (fp16, exact) and K'_j = fp16(2^e·(K_j − c_j)), padded with zero
-   rows to the tile and zero columns to the padded head dim DP, so the attention loop loads K' with no checks.
-2. ``shift_h_kernel``: the removed shifts h = log2e·s·(Q·c_j) for every query row and KV block (16 blocks per
-   fp32-accumulating dot), one contiguous fp32 vector per block; skipped where that table would pass
-   op.H_TABLE_LIMIT × Q's bytes (long S2), and the loop computes Q·c_j itself (H_MODE 2).
+in the third); the exact variant, described here, uses all three (docs/cuda.md):
+1. ``shift_k_kernel`` (the key pass): one program per (KV block j, batch·kv-head, 64 columns). It reads its part of
+   block j of K once and writes the block's centre c_j over its live keys (fp16, exact), K'_j = fp16(2^e·(K_j − c_j)),
+   padded with zero rows to the tile and zero columns to the padded head dim DP, so the attention loop loads K' with
+   no checks, and a bound on the block's key norms (the overflow screen below).
+2. ``shift_q_kernel`` (the query pass): one program per (64-row query group, batch·head). It writes the group's
+   centre a (fp16, exact), Q' = fp16(Q − a), and, where the call uses the table, the shifts
+   h = log2e·s_h·(q·(c_j − c_0)) of its rows for every KV block they see (16 blocks per pair of fp32-accumulating
+   dots: c_j − c_0 as an fp16 hi/lo pair).
 3. ``attention_kernel``: one program per (BLOCK_M query rows, batch·head), the flash-attention loop over KV
-   blocks of the contract's length n. Per block: S' = fp16(Q·K'ᵀ) (fp32-accumulating tensor-core dot),
-   x = s_rest·S' + bias, r = rowmax x, P = fp16(exp(x − r)), top = r + h, then the running max/sum/output
-   update (``_block_step``). Exponentials are exp2 with log2(e) folded into the scales, so m, r, h and top are
-   kept in log2 units.
+   blocks of the contract's length n. Per block: S' = fp16(Q'·K'ᵀ) (fp32-accumulating tensor-core dot),
+   z = S' + g with g = a·K'ᵀ (one 16-row dot for the program's query groups), a screen for fp16 overflow and the
+   fp32 fallback behind it, the mask by selection, r = rowmax, P = fp16(exp(x − r)), top = r + h, then the running
+   max/sum/output update (``_block_step``). Exponentials are exp2 with log2(e) folded into the scales, so m, r, h
+   and top are kept in log2 units.
 Causal programs skip the KV blocks nobody in their rows can see, and run the masked step only on the blocks that
 cross the diagonal, the sequence end or a user mask; the programs with the longest rows start first.
 """
@@ -22,6 +25,11 @@ import triton.language as tl
 
 LOG2E = 1.4426950408889634
 ROUND_MAGIC = tl.constexpr(6755399441055744.0)  # 1.5·2^52: (x + M) − M rounds a float64 |x| < 2^51 to the nearest even integer
+QUERY_GROUP = tl.constexpr(64)                  # contract.QUERY_GROUP: rows [64t, 64t + 64) share a query centre
+# the overflow screen: a block whose bound on |S'| = |Q'·K'| (Cauchy-Schwarz, from the rows' and keys' norms) stays
+# below this cannot overflow fp16 (65520 rounds to inf; the margin covers the fp32 rounding of the dot and the norms)
+SP_SAFE_SQ = tl.constexpr(65000.0 * 65000.0)
+Z_SAFE = tl.constexpr(1e36)                     # |z|·scale below this: the scaled scores and their differences stay finite
 
 MASK_NONE, MASK_BOOL, MASK_FLOAT = 0, 1, 2
 
@@ -39,16 +47,51 @@ def _blocks_seen(last_key, nblk, KV_LEN: tl.constexpr):
 
 
 @triton.jit
-def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride_kd, kv_heads, S2, c_rows, pow2,
-                   d_full, e_full, d_last, e_last,
+def _max_nan(a, b):
+    """max that propagates NaN (a combine function for tl.reduce)."""
+    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _grid_centre(x, live, count, LEN: tl.constexpr, LEN_POW2: tl.constexpr):
+    """The centre of the rows of x that `live` picks, per column, on the column's own fp16 grid (model.grid_centre):
+    the mean of the live rows (`count` of them) rounded to the nearest multiple of the fp16 ulp of their largest |x|
+    (2^-24 below fp16's normal range); 0 where no row is live; ±inf or NaN where a live value is. x: fp32 tile
+    holding fp16 values; live: bool, broadcastable to x. The sum is exact: each fp16 value is an integer multiple of
+    2^-24 below 2^40, summed as int64, then one rounding of the mean in float64 (the model's exact mean); a full
+    tile of a power-of-two length (LEN_POW2, count == LEN) divides by a product with 1/LEN (exact; float64 division
+    is a slow subroutine)."""
+    x = tl.where(live, x, 0.0)
+    mean = tl.sum((x * 16777216.0).to(tl.int64), axis=0).to(tl.float64) * 5.960464477539063e-08
+    fsum = tl.sum(x, axis=0)                                      # non-finite where a live value is
+    top = tl.max(tl.abs(x), axis=0)
+    if LEN_POW2 and count == LEN:
+        mean = mean * (1.0 / LEN)
+    else:
+        mean = mean / tl.maximum(count, 1)
+    # ulp of fp16 at the column's largest magnitude: 2^(E − 10) for top in [2^E, 2^(E+1)), 2^-24 below 2^-14;
+    # its reciprocal likewise from the exponent bits, so mean / ulp is an exact product
+    biased = (top.to(tl.int32, bitcast=True) >> 23) & 0xFF
+    normal = top >= 6.103515625e-05
+    ulp = tl.where(normal, ((biased - 10) << 23).to(tl.float32, bitcast=True), 5.960464477539063e-08)
+    inv_ulp = tl.where(normal, ((264 - biased) << 23).to(tl.float32, bitcast=True), 16777216.0)
+    steps = (mean * inv_ulp.to(tl.float64) + ROUND_MAGIC) - ROUND_MAGIC   # round half to even, as torch.round
+    c = (steps * ulp.to(tl.float64)).to(tl.float32)
+    return tl.where(tl.abs(fsum) < float("inf"), c, fsum)          # inf/NaN columns: c = ±inf/NaN, as the model
+
+
+@triton.jit
+def shift_k_kernel(k_ptr, kp_ptr, c_ptr, kn_ptr, live_ptr, stride_kb, stride_kh, stride_ks, stride_kd, kv_heads, S2,
+                   live_end, c_rows, pow2, d_full, e_full, d_last, e_last,
                    D: tl.constexpr, DP: tl.constexpr, DC: tl.constexpr, KV_LEN: tl.constexpr,
                    BLOCK_N: tl.constexpr, KV_POW2: tl.constexpr, MATRIX: tl.constexpr = False,
-                   SUM64: tl.constexpr = False):
+                   HAS_LIVE: tl.constexpr = False):
     """Block j, columns [DC·i, DC·(i+1)) of one kv head.
 
-    exact (MATRIX False): c_j = the block's column mean on each column's fp16 grid, K'_j = fp16(2^e·(K_j − c_j))
-    in fp32. The column sum is exact: each fp16 value is an integer multiple of 2^-24 below 2^40, summed as
-    int64, then one rounding of sum / n in float64 (the model's exact mean).
+    exact (MATRIX False): c_j = the block's centre over its live keys (``_grid_centre``; live: key < live_end and,
+    HAS_LIVE, live_ptr's byte for (batch·kv-head, key) set: keys some row of some head of the group sees),
+    K'_j = fp16(2^e·(K_j − c_j)) in fp32 for every key, and kn[bh, j, i] = the largest Σ K'² over these columns
+    of a live key (Σ_i kn ≥ every live key's |K'|², the overflow screen's bound).
     pasa, paper (MATRIX True): K'_j = fp16(M·K_j), M = d on the diagonal and −e off it (the fp16 entries for the
     block's length: d_full, e_full, or d_last, e_last for a shorter last block), in fp32: d·K_i − e·(ΣK − K_i)."""
     j = tl.program_id(0)
@@ -57,83 +100,92 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride
     h = bh % kv_heads
     cols = tl.program_id(2) * DC + tl.arange(0, DC)
     rows = j * KV_LEN + tl.arange(0, BLOCK_N)
-    mask = ((tl.arange(0, BLOCK_N) < KV_LEN) & (rows < S2))[:, None] & (cols[None, :] < D)
+    in_block = (tl.arange(0, BLOCK_N) < KV_LEN) & (rows < S2)
+    mask = in_block[:, None] & (cols[None, :] < D)
     k = tl.load(k_ptr + b.to(tl.int64) * stride_kb + h * stride_kh + rows[:, None] * stride_ks
                 + cols[None, :] * stride_kd, mask=mask, other=0.0)
     if k.dtype == tl.bfloat16:
-        k = k.to(tl.float32).to(tl.float16)                            # the contract rounds inputs to fp16
+        k = k.to(tl.float32).to(tl.float16)                            # pasa, paper: bf16 inputs rounded to fp16
     k = k.to(tl.float32)
     nblk = tl.cdiv(S2, KV_LEN)
     out_rows = (bh.to(tl.int64) * nblk + j) * BLOCK_N + tl.arange(0, BLOCK_N)
-    count = tl.minimum(S2 - j * KV_LEN, KV_LEN)
     if MATRIX:
+        count = tl.minimum(S2 - j * KV_LEN, KV_LEN)
         dm = tl.where(count == KV_LEN, d_full, d_last)
         em = tl.where(count == KV_LEN, e_full, e_last)
         colsum = tl.sum(k, axis=0)
         kp = tl.where(mask, (dm * k - em * (colsum[None, :] - k)).to(tl.float16), 0.0)
     else:
-        if SUM64:
-            mean = tl.sum(k.to(tl.float64), axis=0)                   # also exact: ≤ 1024 values of 40 bits
-        else:
-            mean = tl.sum((k * 16777216.0).to(tl.int64), axis=0).to(tl.float64) * 5.960464477539063e-08
-        fsum = tl.sum(k, axis=0)                                      # non-finite where a value is
-        top = tl.max(tl.abs(k), axis=0)
-        if KV_POW2 and count == KV_LEN:   # float64 division is a slow subroutine; by a power of two it is exact
-            mean = mean * (1.0 / KV_LEN)
-        else:
-            mean = mean / count
-        # ulp of fp16 at the column's largest magnitude: 2^(E − 10) for top in [2^E, 2^(E+1)), 2^-24 below 2^-14;
-        # its reciprocal likewise from the exponent bits, so mean / ulp is an exact product
-        biased = (top.to(tl.int32, bitcast=True) >> 23) & 0xFF
-        normal = top >= 6.103515625e-05
-        ulp = tl.where(normal, ((biased - 10) << 23).to(tl.float32, bitcast=True), 5.960464477539063e-08)
-        inv_ulp = tl.where(normal, ((264 - biased) << 23).to(tl.float32, bitcast=True), 16777216.0)
-        steps = (mean * inv_ulp.to(tl.float64) + ROUND_MAGIC) - ROUND_MAGIC   # round half to even, as torch.round
-        c = (steps * ulp.to(tl.float64)).to(tl.float32)
-        c = tl.where(tl.abs(fsum) < float("inf"), c, fsum)          # inf/NaN columns: c = ±inf/NaN, as the model
+        live = in_block & (rows < live_end)
+        if HAS_LIVE:
+            live = live & (tl.load(live_ptr + bh.to(tl.int64) * S2 + rows, mask=in_block, other=0) != 0)
+        c = _grid_centre(k, live[:, None], tl.sum(live.to(tl.int32), axis=0), KV_LEN, KV_POW2)
         kp = tl.where(mask, ((k - c[None, :]) * pow2).to(tl.float16), 0.0)
         tl.store(c_ptr + (bh.to(tl.int64) * c_rows + j) * DP + cols, c.to(tl.float16))
+        kpf = kp.to(tl.float32)
+        norm = tl.where(live, tl.sum(kpf * kpf, axis=1), 0.0)
+        tl.store(kn_ptr + (bh.to(tl.int64) * nblk + j) * tl.num_programs(2) + tl.program_id(2),
+                 tl.reduce(norm, 0, _max_nan))
     tl.store(kp_ptr + out_rows[:, None] * DP + cols[None, :], kp)
 
 
 @triton.jit
-def shift_h_kernel(q_ptr, c_ptr, h_ptr, stride_qb, stride_qh, stride_qs, stride_qd, heads, groups, S1, nblk, c_rows,
-                   h_scale, causal_offset, D: tl.constexpr, DP: tl.constexpr, BLOCK_M: tl.constexpr,
-                   Q_BF16: tl.constexpr, CAUSAL: tl.constexpr, KV_LEN: tl.constexpr):
-    """The removed shifts h[i, j] = log2e·s·(Q_i·c_j) of BLOCK_M query rows for every KV block (causal: every block
-    one of the rows can see; the attention loop reads no other), 16 blocks per fp32-accumulating dot, stored per
-    block as a contiguous vector over the rows: H (B·N, nblk, S1) fp32."""
+def shift_q_kernel(q_ptr, qp_ptr, a_ptr, frame_ptr, h_ptr, scale_ptr, stride_qb, stride_qh, stride_qs, stride_qd,
+                   heads, groups, S1, n_groups, nblk, c_rows, causal_offset, D: tl.constexpr, DP: tl.constexpr,
+                   DC: tl.constexpr, H_TABLE: tl.constexpr, CAUSAL: tl.constexpr, KV_LEN: tl.constexpr):
+    """Query group t (rows [64t, 64t + 64)) of one head: a = the group's centre (``_grid_centre`` over its rows),
+    Q' = fp16(Q − a) (exact where Q − a stays in the column's binade), stored (B·N, S1, DP) with zero columns past
+    D, and a as (B·N, groups, DP) fp16.
+
+    H_TABLE: also h[i, j] = log2e·s_h·(q_i·(c_j − c_0)) of the group's rows for every KV block they can see (causal:
+    up to the last row's diagonal; the attention loop reads no other), stored per block as a contiguous vector over
+    the rows: H (B·N, nblk, S1) fp32. c_j − c_0 = 2·(hi + lo) with hi, lo fp16 (frame_ptr: (B·Nkv, 2, c_rows, DP),
+    zero rows past nblk), so two fp32-accumulating dots of the raw q with 16 blocks' hi and lo give q·(c_j − c_0) to
+    about fp32's precision (the model's fp32 dot)."""
+    t = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // heads
     h = bh % heads
-    kvh = b * (heads // groups) + h // groups
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_d = tl.arange(0, DP)
-    offs_16 = tl.arange(0, 16)
-    q = tl.load(q_ptr + b.to(tl.int64) * stride_qb + h * stride_qh + offs_m[:, None] * stride_qs
-                + offs_d[None, :] * stride_qd, mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D), other=0.0)
-    if Q_BF16:
-        q = q.to(tl.float32).to(tl.float16)
-    c_base = c_ptr + kvh.to(tl.int64) * c_rows * DP
-    h_base = h_ptr + bh.to(tl.int64) * nblk * S1
-    n_seen = nblk
-    if CAUSAL:   # keys up to the last row's diagonal
-        last_key = tl.minimum(tl.program_id(0) * BLOCK_M + BLOCK_M, S1) - 1 + causal_offset
-        n_seen = _blocks_seen(last_key, nblk, KV_LEN)
-    for j0 in range(0, n_seen, 16):
-        ct = tl.load(c_base + (j0 + offs_16)[None, :] * DP + offs_d[:, None])        # zero rows past nblk
-        hc = tl.dot(q, ct) * h_scale
-        tl.store(h_base + (j0 + offs_16)[None, :] * S1 + offs_m[:, None], hc,
-                 mask=(offs_m[:, None] < S1) & ((j0 + offs_16)[None, :] < nblk))
+    rows = t * QUERY_GROUP + tl.arange(0, QUERY_GROUP)
+    valid = rows < S1
+    count = tl.minimum(S1 - t * QUERY_GROUP, QUERY_GROUP)
+    q_base = q_ptr + b.to(tl.int64) * stride_qb + h * stride_qh
+    for c0 in tl.static_range(0, DP, DC):      # column chunks: the int64 sums of a wide tile would spill
+        cols = c0 + tl.arange(0, DC)
+        q = tl.load(q_base + rows[:, None] * stride_qs + cols[None, :] * stride_qd,
+                    mask=valid[:, None] & (cols[None, :] < D), other=0.0).to(tl.float32)
+        a = _grid_centre(q, valid[:, None], count, QUERY_GROUP, True)
+        qp = tl.where(valid[:, None], (q - a[None, :]).to(tl.float16), 0.0)
+        tl.store(qp_ptr + (bh.to(tl.int64) * S1 + rows[:, None]) * DP + cols[None, :], qp, mask=valid[:, None])
+        tl.store(a_ptr + (bh.to(tl.int64) * n_groups + t) * DP + cols, a.to(tl.float16))
+    if H_TABLE:
+        offs_d = tl.arange(0, DP)
+        offs_16 = tl.arange(0, 16)
+        q = tl.load(q_base + rows[:, None] * stride_qs + offs_d[None, :] * stride_qd,
+                    mask=valid[:, None] & (offs_d[None, :] < D), other=0.0)
+        kvh = b * (heads // groups) + h // groups
+        hi_base = frame_ptr + kvh.to(tl.int64) * 2 * c_rows * DP
+        lo_base = hi_base + c_rows * DP
+        h_base = h_ptr + bh.to(tl.int64) * nblk * S1
+        h_scale = 2.0 * tl.load(scale_ptr + bh * 3 + 1)
+        n_seen = nblk
+        if CAUSAL:   # keys up to the last row's diagonal
+            n_seen = _blocks_seen(t * QUERY_GROUP + count - 1 + causal_offset, nblk, KV_LEN)
+        for j0 in range(0, n_seen, 16):
+            offs = (j0 + offs_16)[None, :] * DP + offs_d[:, None]
+            qd = tl.dot(q, tl.load(lo_base + offs), tl.dot(q, tl.load(hi_base + offs)))
+            tl.store(h_base + (j0 + offs_16)[None, :] * S1 + rows[:, None], qd * h_scale,
+                     mask=valid[:, None] & ((j0 + offs_16)[None, :] < nblk))
 
 
 @triton.jit
-def _mask_scores(x, offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride_mn, S1, S2, causal_offset, bias_scale,
-                 D: tl.constexpr, KV_LEN: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr,
-                 MASK_KIND: tl.constexpr):
-    """The block's scores x with every key a row does not see at −inf (tile padding, sequence end, causal, a bool
-    mask) and an additive mask added (times bias_scale: log2(e) where x is in log2 units), and the load mask of the
-    block's V tile (rows past the keys, columns past D). Unmasked blocks (MASKED False) pass x through."""
+def _visibility(offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride_mn, S1, S2, causal_offset,
+                D: tl.constexpr, KV_LEN: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr,
+                MASK_KIND: tl.constexpr):
+    """(visible, bias, v_mask) of a block: which keys each row sees (tile padding, sequence end, causal, a bool mask,
+    an additive mask's −inf), the additive mask (fp32; 0 without one) and the load mask of the block's V tile (rows
+    past the keys, columns past D). Unmasked blocks (MASKED False): every key is seen."""
+    bias = 0.0
     if MASKED:
         visible = (offs_t[None, :] < KV_LEN) & (offs_n[None, :] < S2)
         if CAUSAL:
@@ -144,27 +196,64 @@ def _mask_scores(x, offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride
             if MASK_KIND == 1:
                 visible = visible & (mvals != 0)
             else:
-                x = x + mvals.to(tl.float32) * bias_scale
-        x = tl.where(visible, x, float("-inf"))
+                bias = mvals.to(tl.float32)
+                visible = visible & (bias != float("-inf"))
         v_mask = ((offs_t < KV_LEN) & (offs_n < S2))[:, None] & (offs_d[None, :] < D)
     else:
+        visible = True
         v_mask = offs_d[None, :] < D
-    return x, v_mask
+    return visible, bias, v_mask
 
 
 @triton.jit
-def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd, mask_base,
-                stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
-                kp_desc, v_desc, kp_row0, b, hkv, KV_TMA: tl.constexpr,
-                D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
-                MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
-                H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr):
-    """One KV block of the contract's loop (log2 units). MASKED: some key of the block is hidden from some row.
+def _select(x, visible, bias, bias_scale, MASKED: tl.constexpr, MASK_KIND: tl.constexpr):
+    """The scores the rows see: x + bias·bias_scale where a row sees the key, −inf where it does not — by selection,
+    whatever x holds (never x + (−inf), which is NaN for x = +inf; docs/numerics.md, "Visibility")."""
+    if MASK_KIND == 2:
+        x = x + bias * bias_scale
+    if MASKED:
+        x = tl.where(visible, x, float("-inf"))
+    return x
 
-    h_cur: h of this block (H_MODE 3, the table), or Q·c for the 16 blocks of this block's group of 16 (H_MODE 4:
-    one BLOCK_M×16 dot per 16 blocks instead of the table; this block's column is picked out of it).
-    SCALE_FOLD (not with an additive mask): the row max of S' itself and s_rest folded into the exponent, x·s − r,
-    one FFMA per score; the same r, since rounding x·s is monotone in x.
+
+@triton.jit
+def _fallback(z, h, visible, q_base, stride_qs, stride_qd, k_base, stride_ks, stride_kd, c0_base, offs_m, offs_t,
+              offs_n, offs_d, S1, S2, h_scale, D: tl.constexpr, KV_LEN: tl.constexpr):
+    """The exact variant's fp32 fallback (model._step_exact): a row whose z (log2 units) is non-finite at a key it
+    sees (an fp16 S' entry overflowed) takes, for this block, z = log2e·s_h·(q·k) − log2e·s_h·(q·c_0) from the raw
+    fp16 q and K_j (one fp32-accumulating dot) and h = 0."""
+    bad = tl.where(visible, (tl.abs(z) < float("inf")) == 0, 0)                      # NaN counts too
+    fb = tl.max(bad.to(tl.int32), axis=1) > 0
+    qr = tl.load(q_base + offs_m[:, None] * stride_qs + offs_d[None, :] * stride_qd,
+                 mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D), other=0.0)
+    kr = tl.load(k_base + offs_n[None, :] * stride_ks + offs_d[:, None] * stride_kd,
+                 mask=((offs_t < KV_LEN) & (offs_n < S2))[None, :] & (offs_d[:, None] < D), other=0.0)
+    qc0 = tl.sum(qr.to(tl.float32) * tl.load(c0_base + offs_d).to(tl.float32)[None, :], axis=1)
+    zf = tl.dot(qr, kr) * h_scale - (qc0 * h_scale)[:, None]
+    return tl.where(fb[:, None], zf, z), tl.where(fb, 0.0, h)
+
+
+@triton.jit
+def _block_step(acc, l_i, m_i, f_i, h_cur, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base, frame_base, h_base,
+                qr, v_base, stride_vs, stride_vd, mask_base, stride_mm, stride_mn, q_raw_base, stride_qs,
+                stride_qd, kn_base, flag_ptr, j, nblk, c_rows, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
+                sp_safe, z_safe, kp_desc, v_desc, kp_row0, b, hkv, KV_TMA: tl.constexpr,
+                D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
+                MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr,
+                H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr, NCHUNK: tl.constexpr, FALLBACK: tl.constexpr):
+    """One KV block of the exact variant's loop (log2 units). MASKED: some key of the block is hidden from some row.
+
+    z = S' + g: S' = fp16(Q'·K'ᵀ), g = a·K'ᵀ for the program's query groups (a16: their centres, group t of the
+    program in rows t, t + NG, ...: the 16-row dot gives each group's g in NG rows, spread over its 64 rows).
+    Overflow screen: if |Q'|max²·Σkn < sp_safe and |a|max²·Σkn < z_safe (both set per program) no S' entry can
+    overflow and z stays finite, and the fallback's exact check is not run (``_fallback``; a branch that costs
+    nothing where it is not taken).
+    h = log2e·s_h·(q·(c_j − c_0)): H_MODE 3, from the table (h_cur: this block's, loaded one block ahead); H_MODE 4,
+    from Q'·(c_j − c_0) for 16 blocks at once (h_cur: BLOCK_M×16, one pair of dots with the hi and lo parts per 16
+    blocks) plus the group's a·(c_j − c_0) (hd, host-computed); H_MODE 2, the same with a 16-column dot per block
+    (hi_j and lo_j in its first two columns).
+    SCALE_FOLD (not with an additive mask): the row max of z itself and s_rest folded into the exponent, x·s − r,
+    one FFMA per score; the same r, since rounding x·s is monotone in x; x_scale is per row (1 on fallback rows).
     KV_TMA: K' and V tiles by tensor-memory-accelerator copies (descriptors; V zero-filled past S2 and D), only
     where a tile is one whole contract block.
 
@@ -172,6 +261,8 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
     max m, O' = α·O + γ·(P·V), which needs a second accumulator), so the update is O' = c·O + P·V, one accumulator
     fed to the dot: c = 2^(f − top). A block whose top is 64 (log2) below the running max counts as nothing there
     (its weight γ < 2^-64; the model adds γ·P·V, far below fp32 resolution of O)."""
+    BLOCK_M: tl.constexpr = q.shape[0]
+    NG: tl.constexpr = BLOCK_M // QUERY_GROUP
     offs_t = tl.arange(0, BLOCK_N)
     offs_n = j * KV_LEN + offs_t
     offs_d = tl.arange(0, DP)
@@ -179,9 +270,10 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
     if H_MODE == 3:   # h of the next block, loaded one step ahead so its latency hides behind this block's dots
         h_next = tl.load(h_base + (j + 1) * S1 + offs_m, mask=(offs_m < S1) & (j + 1 < nblk), other=0.0)
     elif H_MODE == 4:
-        if j % 16 == 0:   # Q·c for blocks j..j+15 (c has zero rows past the last block)
-            ct = tl.load(c_base + (j + offs_16)[None, :] * DP + offs_d[:, None])
-            h_cur = tl.dot(q, ct) * h_scale
+        if j % 16 == 0:   # q·(c − c_0) for blocks j..j+15 (zero rows past the last block), hi and lo halves
+            ct = (j + offs_16)[None, :] * DP + offs_d[:, None]
+            h_cur = tl.dot(qr, tl.load(frame_base + c_rows * DP + ct), tl.dot(qr, tl.load(frame_base + ct)))
+            h_cur = h_cur * (2.0 * h_scale)
         h_next = h_cur
     else:
         h_next = h_cur
@@ -189,25 +281,49 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
         kt = kp_desc.load([kp_row0 + j * BLOCK_N, 0]).T
     else:
         kt = tl.load(kp_base + (j * BLOCK_N + offs_t)[None, :] * DP + offs_d[:, None])  # K'ᵀ tile, padded, no checks
-    sp = _fp16(tl.dot(q, kt))                                                          # S' = fp16(Q·K'ᵀ)
-    # h = log2e·s·(Q·c_j), the shift the centring removed from this block's scores
+    # g = a·K'ᵀ in fp32 for the program's query groups (row r of gq: group r mod NG), split into three bf16 parts
+    # (hi + mid + lo = g to fp32's precision, in bf16's range; rows 0..3NG-1 of `parts`, zeros below); a product with
+    # a one-hot tile adds each row's group's parts to S' on the tensor cores, with S' as the accumulator: z = S' + g
+    gq = tl.dot(a16, kt)
+    hi = gq.to(tl.bfloat16)
+    rest = gq - hi.to(tl.float32)
+    mid = rest.to(tl.bfloat16)
+    lo = (rest - mid.to(tl.float32)).to(tl.bfloat16)
+    part = offs_16[:, None] // NG
+    parts = tl.where(part == 0, hi, tl.where(part == 1, mid, tl.where(part == 2, lo, tl.zeros_like(hi))))
+    onehot = tl.where((offs_16[None, :] % NG == (offs_m // QUERY_GROUP % NG)[:, None]) & (offs_16[None, :] < 3 * NG),
+                      1.0, 0.0).to(tl.bfloat16)
+    sp = _fp16(tl.dot(q, kt))                                                          # S' = fp16(Q'·K'ᵀ)
+    z = tl.dot(onehot, parts, sp)                                                     # S' + g, fp32
+    # h = log2e·s_h·(q·(c_j − c_0)), the shift the centring and the frame removed from this block's scores
     if H_MODE == 3:
         h = h_cur                                                                     # precomputed, coalesced
     elif H_MODE == 4:
         h = tl.sum(tl.where(offs_16[None, :] == j % 16, h_cur, 0.0), axis=1)
     elif H_MODE == 2:
-        ct = tl.load(c_base + j * DP + offs_d[:, None] + 0 * offs_16[None, :])     # c_j in all 16 columns
-        h = tl.max(tl.dot(q, ct), axis=1) * h_scale
+        ct = tl.load(frame_base + (offs_16 == 1)[None, :] * c_rows * DP + j * DP + offs_d[:, None],
+                     mask=(offs_16 < 2)[None, :], other=0.0)                          # hi_j, lo_j, zeros
+        h = tl.sum(tl.dot(qr, ct), axis=1) * (2.0 * h_scale)
     else:
-        h = tl.zeros([q.shape[0]], tl.float32)                                        # timing bound only: wrong
+        h = tl.zeros([BLOCK_M], tl.float32)                                           # timing bound only: wrong
     if SCALE_FOLD:
-        x = sp                                                                        # x·sp_scale in the exponent
-        x_scale = sp_scale
+        x_scale = sp_scale                                                            # x·sp_scale in the exponent
     else:
-        x = sp * sp_scale                                                             # log2e·s_rest·S'
+        z = z * sp_scale                                                              # log2e·s_rest·(S' + g)
         x_scale = 1.0
-    x, v_mask = _mask_scores(x, offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride_mn, S1, S2, causal_offset,
-                             1.4426950408889634, D, KV_LEN, MASKED, CAUSAL, MASK_KIND)
+    visible, bias, v_mask = _visibility(offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride_mn, S1, S2,
+                                        causal_offset, D, KV_LEN, MASKED, CAUSAL, MASK_KIND)
+    # the overflow screen: false where an fp16 S' entry may have overflowed (or z may leave fp32's range), and for NaN
+    kn = tl.sum(tl.load(kn_base + j * NCHUNK + tl.arange(0, NCHUNK)), axis=0)
+    safe = (sp_safe * kn < SP_SAFE_SQ) & (z_safe * kn < 1.0)
+    if FALLBACK:
+        if safe == 0:
+            z, h = _fallback(z, h, visible, q_raw_base, stride_qs, stride_qd, k_base, stride_ks, stride_kd, c_base,
+                             offs_m, offs_t, offs_n, offs_d, S1, S2, h_scale, D, KV_LEN)
+    else:
+        if safe == 0:                                        # rare: the fallback launch recomputes these rows
+            tl.store(flag_ptr, tl.full(flag_ptr.shape, 1, tl.int32))
+    x = _select(z, visible, bias, 1.4426950408889634, MASKED, MASK_KIND)
     r = tl.max(x, axis=1) * x_scale
     top = r + h
     if MASKED:
@@ -225,8 +341,6 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
         v = v_desc.load([b, hkv, j * KV_LEN, 0]).reshape(BLOCK_N, DP)
     else:
         v = tl.load(v_base + offs_n[:, None] * stride_vs + offs_d[None, :] * stride_vd, mask=v_mask, other=0.0)
-    if V_BF16:
-        v = v.to(tl.float32).to(tl.float16)
     l_new = alpha * l_i + rowsum
     acc_new = tl.dot(p, v, acc * alpha[:, None])
     return acc_new, l_new, m_new, f_new, h_next
@@ -257,8 +371,9 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
     else:
         shift = coef * mu * 1.4426950408889634
         x = sp * 1.4426950408889634
-    x, v_mask = _mask_scores(x, offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride_mn, S1, S2, causal_offset,
-                             1.0 if PAPER else 1.4426950408889634, D, KV_LEN, MASKED, CAUSAL, MASK_KIND)
+    visible, bias, v_mask = _visibility(offs_m, offs_t, offs_n, offs_d, mask_base, stride_mm, stride_mn, S1, S2,
+                                        causal_offset, D, KV_LEN, MASKED, CAUSAL, MASK_KIND)
+    x = _select(x, visible, bias, 1.0 if PAPER else 1.4426950408889634, MASKED, MASK_KIND)
     if PAPER:
         x = _fp16(x)
     r = tl.max(x, axis=1)
@@ -300,17 +415,20 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
 
 
 @triton.jit
-def _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd, mask_base, stride_mm,
-          stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale, coef_full, coef_last, kp_desc, v_desc,
-          kp_row0, b, hkv, MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
-          D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr, VARIANT: tl.constexpr,
-          H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr, KV_TMA: tl.constexpr):
+def _step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base, frame_base, h_base, qr,
+          v_base, stride_vs, stride_vd, mask_base, stride_mm, stride_mn, q_raw_base, stride_qs, stride_qd, kn_base,
+          flag_ptr, j, nblk, c_rows, offs_m, S1, S2, causal_offset, sp_scale, h_scale, sp_safe, z_safe, coef_full, coef_last,
+          kp_desc, v_desc, kp_row0, b, hkv, MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr,
+          V_BF16: tl.constexpr, D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
+          VARIANT: tl.constexpr, H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr, KV_TMA: tl.constexpr,
+          NCHUNK: tl.constexpr, FALLBACK: tl.constexpr):
     """One KV block of the variant's loop (MASKED: the step for blocks some row sees only in part)."""
     if VARIANT == 0:
-        return _block_step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
-                           mask_base, stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
-                           kp_desc, v_desc, kp_row0, b, hkv, KV_TMA, D, DP, KV_LEN, BLOCK_N, MASKED, CAUSAL,
-                           MASK_KIND, V_BF16, H_MODE, SCALE_FOLD)
+        return _block_step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base, frame_base,
+                           h_base, qr, v_base, stride_vs, stride_vd, mask_base, stride_mm, stride_mn, q_raw_base,
+                           stride_qs, stride_qd, kn_base, flag_ptr, j, nblk, c_rows, offs_m, S1, S2, causal_offset,
+                           sp_scale, h_scale, sp_safe, z_safe, kp_desc, v_desc, kp_row0, b, hkv, KV_TMA, D, DP, KV_LEN,
+                           BLOCK_N, MASKED, CAUSAL, MASK_KIND, H_MODE, SCALE_FOLD, NCHUNK, FALLBACK)
     else:
         return _block_step_shifted(acc, l_i, m_i, f_i, aux, q, kp_base, v_base, stride_vs, stride_vd, mask_base,
                                    stride_mm, stride_mn, j, offs_m, S1, S2, causal_offset, coef_full, coef_last, D, DP,
@@ -364,19 +482,25 @@ def _prune(configs, named_args, **kwargs):
 
 
 @triton.jit
-def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_desc, v_desc,
+def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, frame_ptr, h_ptr, scale_ptr, flag_ptr,
+                     v_ptr, mask_ptr, out_ptr, kp_desc, v_desc,
                      stride_qb, stride_qh, stride_qs, stride_qd,
+                     stride_kb, stride_kh, stride_ks, stride_kd,
                      stride_vb, stride_vh, stride_vs, stride_vd,
                      stride_mb, stride_mh, stride_mm, stride_mn,
                      stride_ob, stride_oh, stride_os, stride_od,
-                     heads, groups, S1, S2, causal_offset, sp_scale, h_scale, coef_full, coef_last, S1_KEY, S2_KEY,
+                     heads, groups, S1, S2, causal_offset, coef_full, coef_last, S1_KEY, S2_KEY,
                      D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                      BLOCK_M: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, Q_BF16: tl.constexpr,
                      VARIANT: tl.constexpr = 0, H_MODE: tl.constexpr = 3, SCALE_FOLD: tl.constexpr = False,
-                     KV_TMA: tl.constexpr = False):
-    """VARIANT 0: exact (sp_scale, h_scale; ``_block_step``); 1: pasa, 2: paper (coef_full/coef_last, the recovery
-    coefficient for a full and for a shorter last block; ``_block_step_shifted``). kp_desc, v_desc: descriptors of
-    K' (rows, DP) and V (B, Nkv, S2, D) where KV_TMA, else unused."""
+                     KV_TMA: tl.constexpr = False, NCHUNK: tl.constexpr = 1, FALLBACK: tl.constexpr = False):
+    """VARIANT 0: exact (``_block_step``; the host's preparation, op.prepare_exact: Q' and a from the query pass,
+    K', c and the key-norm bounds kn (NCHUNK per block) from the key pass, the frame c_j − c_0 as hi/lo halves, the
+    h table (H_MODE 3) or the groups' a·(c_j − c_0) (hd; H_MODE 2, 4), and per head log2e·s_rest_h, log2e·s_h and
+    the output's 2^εv (scale_ptr); q and k: the raw fp16 inputs, read by the fallback only). 1: pasa, 2: paper
+    (q_ptr the raw input; coef_full/coef_last, the recovery coefficient for a full and for a shorter last block;
+    ``_block_step_shifted``; the exact-only pointers unused). kp_desc, v_desc: descriptors of K' (rows, DP) and V
+    (B, Nkv, S2, D) where KV_TMA, else unused."""
     tl.static_assert(BLOCK_N >= KV_LEN)
     n_mblk = tl.cdiv(S1, BLOCK_M)
     start_m = n_mblk - 1 - tl.program_id(0)            # the longest causal rows first
@@ -386,14 +510,11 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_d
     kvh = b * (heads // groups) + h // groups
     offs_m = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, DP)
-    q = tl.load(q_ptr + b.to(tl.int64) * stride_qb + h * stride_qh + offs_m[:, None] * stride_qs
-                + offs_d[None, :] * stride_qd, mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D), other=0.0)
-    if Q_BF16:
-        q = q.to(tl.float32).to(tl.float16)
+    q_raw_base = q_ptr + b.to(tl.int64) * stride_qb + h * stride_qh
     nblk = tl.cdiv(S2, KV_LEN)
+    c_rows = tl.cdiv(nblk, 16) * 16
     kp_base = kp_ptr + kvh.to(tl.int64) * nblk * BLOCK_N * DP
-    c_base = c_ptr + kvh.to(tl.int64) * tl.cdiv(nblk, 16) * 16 * DP
-    h_base = h_ptr + bh.to(tl.int64) * nblk * S1
+    c_base = c_ptr + kvh.to(tl.int64) * c_rows * DP
     v_base = v_ptr + b.to(tl.int64) * stride_vb + (h // groups) * stride_vh
     mask_base = mask_ptr + b.to(tl.int64) * stride_mb + h * stride_mh
 
@@ -410,46 +531,97 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_d
         n_plain = tl.minimum(n_plain, tl.maximum(first_full, 0) // KV_LEN)
     if MASK_KIND != 0:
         n_plain = 0
+    # exact: one flag per query group, set where a block of the program fails the overflow screen
+    NGP: tl.constexpr = BLOCK_M // QUERY_GROUP
+    flag_ptr = flag_ptr + bh * (tl.cdiv(S1, QUERY_GROUP) + 1) + start_m * NGP + tl.arange(0, NGP)
+    run = True
+    if FALLBACK:   # the fallback launch recomputes only the programs with a flag set
+        run = tl.max(tl.load(flag_ptr), axis=0) != 0
+        hi = tl.where(run, hi, 0)
     n_plain = tl.minimum(n_plain, hi)
 
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, DP], tl.float32)
     if VARIANT == 0:
+        tl.static_assert(BLOCK_M // QUERY_GROUP * QUERY_GROUP == BLOCK_M)
+        n_groups = tl.cdiv(S1, QUERY_GROUP)
+        q = tl.load(qp_ptr + (bh.to(tl.int64) * S1 + offs_m[:, None]) * DP + offs_d[None, :],
+                    mask=(offs_m[:, None] < S1) & run, other=0.0)                       # Q'
+        group16 = start_m * NGP + tl.arange(0, 16) % NGP                               # row r: group r mod NG
+        a16 = tl.load(a_ptr + (bh.to(tl.int64) * n_groups + group16[:, None]) * DP + offs_d[None, :],
+                      mask=(group16 < n_groups)[:, None], other=0.0)                    # the groups' centres
+        sp_scale = tl.load(scale_ptr + bh * 3)
+        h_scale = tl.load(scale_ptr + bh * 3 + 1)
+        # the overflow screen's per-program factors (_block_step): the largest |Q'|² and |a|², and whether
+        # 65504·s_rest itself stays far from fp32's range (bf16 slices with huge scales); false for NaN
+        qf, af = q.to(tl.float32), a16.to(tl.float32)
+        sp_safe = tl.reduce(tl.sum(qf * qf, axis=1), 0, _max_nan)
+        sp_safe = tl.where(65504.0 * sp_scale < 0.5 * Z_SAFE, sp_safe, float("inf"))
+        z_safe = tl.reduce(tl.sum(af * af, axis=1), 0, _max_nan)
+        z_safe = z_safe * (2.0 * sp_scale / Z_SAFE) * (2.0 * sp_scale / Z_SAFE)
         m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
         f_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+        h_base = h_ptr + bh.to(tl.int64) * nblk * S1
+        if H_MODE == 2 or H_MODE == 4:   # h from the raw q inside the loop
+            qr = tl.load(q_raw_base + offs_m[:, None] * stride_qs + offs_d[None, :] * stride_qd,
+                         mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D) & run, other=0.0)
+        else:
+            qr = q
         if H_MODE == 3:   # aux: h of the current block
             aux = tl.load(h_base + offs_m, mask=offs_m < S1, other=0.0)
-        elif H_MODE == 4:   # aux: Q·c of the current group of 16 blocks
+        elif H_MODE == 4:   # aux: h of the current group of 16 blocks
             aux = tl.zeros([BLOCK_M, 16], tl.float32)
         else:
             aux = tl.zeros([BLOCK_M], tl.float32)
     else:
+        q = tl.load(q_raw_base + offs_m[:, None] * stride_qs + offs_d[None, :] * stride_qd,
+                    mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D), other=0.0)
+        if Q_BF16:
+            q = q.to(tl.float32).to(tl.float16)
+        a16 = q
+        sp_scale, h_scale, sp_safe, z_safe = 0.0, 0.0, 0.0, 0.0
+        h_base, qr = h_ptr, q
         m_i = tl.full([BLOCK_M], -60000.0 if VARIANT == 2 else float("-inf"), tl.float32)  # model.PAPER_MAX_INIT
         f_i = tl.zeros([BLOCK_M], tl.float32)
         aux = tl.zeros([BLOCK_M], tl.float32)                                           # aux: blocks seen
+    k_base = k_ptr + b.to(tl.int64) * stride_kb + (h // groups) * stride_kh
+    frame_base = frame_ptr + kvh.to(tl.int64) * 2 * c_rows * DP
+    kn_base = kn_ptr + kvh.to(tl.int64) * nblk * NCHUNK
     for j in range(0, n_plain):
-        acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
-                                        mask_base, stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale,
-                                        h_scale, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
+        acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base,
+                                        frame_base, h_base, qr, v_base, stride_vs, stride_vd, mask_base,
+                                        stride_mm, stride_mn, q_raw_base, stride_qs, stride_qd, kn_base, flag_ptr,
+                                        j, nblk, c_rows, offs_m, S1, S2, causal_offset, sp_scale, h_scale, sp_safe,
+                                        z_safe, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
                                         h // groups, False, CAUSAL, MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT,
-                                        H_MODE, SCALE_FOLD, KV_TMA)
+                                        H_MODE, SCALE_FOLD, KV_TMA, NCHUNK, FALLBACK)
     for j in range(n_plain, hi):
-        acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
-                                        mask_base, stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale,
-                                        h_scale, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
+        acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base,
+                                        frame_base, h_base, qr, v_base, stride_vs, stride_vd, mask_base,
+                                        stride_mm, stride_mn, q_raw_base, stride_qs, stride_qd, kn_base, flag_ptr,
+                                        j, nblk, c_rows, offs_m, S1, S2, causal_offset, sp_scale, h_scale, sp_safe,
+                                        z_safe, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
                                         h // groups, True, CAUSAL, MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT,
-                                        H_MODE, SCALE_FOLD, KV_TMA)
+                                        H_MODE, SCALE_FOLD, KV_TMA, NCHUNK, FALLBACK)
     if VARIANT == 0:
         seen = m_i != float("-inf")
     else:
         seen = aux > 0
     out = acc / tl.where(seen, l_i, 1.0)[:, None]
+    if VARIANT == 0:
+        out = out * tl.load(scale_ptr + bh * 3 + 2)                                    # 2^εv (bf16 slices)
     if VARIANT == 2:
         out = _fp16(out)
     out = tl.where(seen[:, None], out, 0.0)
     tl.store(out_ptr + b.to(tl.int64) * stride_ob + h * stride_oh + offs_m[:, None] * stride_os
              + offs_d[None, :] * stride_od, out.to(out_ptr.dtype.element_ty),
-             mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D))
+             mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D) & run)
+
+
+def fallback_config(dp: int, tile_n: int, h_mode: int) -> dict:
+    """The exact variant's fallback launch (op.attention_triton): 64 query rows on 4 warps and one pipeline stage,
+    which leaves shared memory for the fallback's raw q and K tiles; its programs mostly exit at once."""
+    return {"BLOCK_M": 64, "num_warps": 4, "num_stages": 1}
 
 
 # the same kernel, tuned once per key (the host calls it only with PASA_CUDA_AUTOTUNE=1: on the H100 the tuner's

@@ -1,10 +1,12 @@
-"""Host side of the CUDA backend: argument checks, the three launches, and the registration as pasa::attention's
-CUDA kernel (so ``torch.ops.pasa.attention`` and ``pasa.attention`` dispatch here for CUDA tensors)."""
+"""Host side of the CUDA backend: argument checks, the exact variant's preparation (``prepare_exact``), the launches,
+and the registration as pasa::attention's CUDA kernel (so ``torch.ops.pasa.attention`` and ``pasa.attention``
+dispatch here for CUDA tensors)."""
 from __future__ import annotations
 
 import contextlib
 import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -13,22 +15,26 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 
 from .. import _C
 from ..beta import exact_coefficient, paper_coefficient, shift_entries
-from ..model import split_scale
+from ..contract import QUERY_GROUP
+from ..model import fp16_slices, split_scale
 from . import kernels
 
 BACKENDS = ("auto", "triton")
 HEAD_DIM_MAX = 256   # DP = 256 is the widest output tile that fits in registers beside the score tile
 BLOCK_N_MAX = 256    # the KV tile is one contract block wide
 AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "0") == "1"   # 1: tune the launch per shape (default_config else)
-# the exact variant's kernel paths (docs/cuda.md, chosen by the H200 timings there): SCALE_FOLD = the row max of S'
+# the exact variant's kernel paths (docs/cuda.md, chosen by the H200 timings there): SCALE_FOLD = the row max of z
 # itself, s_rest folded into the exponent's FFMA (off with an additive mask); KV_TMA = K' and V tiles through tensor
-# descriptors (where a tile is one contract block and V is aligned for them). h = s·Q·c_j: at a padded head dim
-# ≤ H4_MAX_DP from one Q·c dot per 16 KV blocks inside the loop (H_MODE 4); wider, precomputed per (query row,
-# KV block) when that table stays within H_TABLE_LIMIT × Q's bytes (H_MODE 3), else a 16-column dot per block
-# inside the loop (H_MODE 2). An "H_MODE" key here overrides that choice (scripts/tune_cuda.py, tests).
+# descriptors (where a tile is one contract block and V is aligned for them). h = s_h·q·(c_j − c_0): at a padded head
+# dim ≤ H4_MAX_DP from Q'·(c − c_0) for 16 KV blocks at once inside the loop (H_MODE 4); wider, precomputed per
+# (query row, KV block) by the query pass when that table stays within H_TABLE_LIMIT × Q's bytes (H_MODE 3), else a
+# 16-column dot per block inside the loop (H_MODE 2). An "H_MODE" key here overrides that choice
+# (scripts/tune_cuda.py, tests).
 KERNEL_FLAGS = {"SCALE_FOLD": True, "KV_TMA": True}
 H4_MAX_DP = 64
 H_TABLE_LIMIT = 4.0
+SHIFT_FLAGS = {"DC": 64, "num_warps": 4}   # the key and query passes: columns per program, warps (docs/cuda.md)
+VARIANT_IDS = {"exact": 0, "pasa": 1, "paper": 2}
 
 
 def _mask_args(mask: torch.Tensor | None, b: int, n: int, s1: int, s2: int):
@@ -41,26 +47,141 @@ def _mask_args(mask: torch.Tensor | None, b: int, n: int, s1: int, s2: int):
     return full, kernels.MASK_FLOAT, full.stride()
 
 
-SHIFT_FLAGS = {"SUM64": False, "DC": 64, "num_warps": 4}   # the fastest measured (docs/cuda.md)
-VARIANT_IDS = {"exact": 0, "pasa": 1, "paper": 2}
-
-
-def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, m_entries=None):
-    """The separate pass over K: K' (B, Nkv, nblk·tile_n, dp) fp16, zero-padded, and for the exact variant the
-    centres c_j as (B, Nkv, nblk rounded up to 16, dp) fp16, zero rows past the last block (the attention loop reads
-    16 at once). m_entries = (d, e) of M for a full and for the last block (pasa, paper): K' = M·K, no centres."""
+def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, m_entries=None,
+            live: torch.Tensor | None = None, live_end: int | None = None):
+    """The key pass over K: K' (B, Nkv, nblk·tile_n, dp) fp16, zero-padded; for the exact variant also the block
+    centres c_j over the live keys as (B, Nkv, nblk rounded up to 16, dp) fp16, zero rows past the last block (the
+    loop reads 16 at once), and the key-norm bounds kn (B, Nkv, nblk, dp / DC) fp32 (kernels.shift_k_kernel).
+    live: (B, Nkv, S2) uint8, the keys that count in a centre (see ``live_keys``), or None: the keys below live_end
+    (default S2). m_entries = (d, e) of M for a full and for the last block (pasa, paper): K' = M·K, no centres."""
     b, nkv, s2, d = k.shape
     nblk = triton.cdiv(s2, block_n)
     c_rows = triton.cdiv(nblk, 16) * 16
-    kp = torch.empty((b, nkv, nblk * tile_n, dp), dtype=torch.float16, device=k.device)
-    c = torch.zeros((b, nkv, c_rows, dp), dtype=torch.float16, device=k.device) if m_entries is None else kp
     dc = min(dp, SHIFT_FLAGS["DC"])
-    kernels.shift_k_kernel[(nblk, b * nkv, dp // dc)](k, kp, c, *k.stride(), nkv, s2, c_rows, pow2,
-                                                      *(m_entries or (0.0, 0.0, 0.0, 0.0)), D=d, DP=dp, DC=dc,
-                                                      KV_LEN=block_n, BLOCK_N=tile_n, KV_POW2=block_n == tile_n,
-                                                      MATRIX=m_entries is not None,
-                                                      SUM64=SHIFT_FLAGS["SUM64"], num_warps=SHIFT_FLAGS["num_warps"])
-    return kp, c
+    kp = torch.empty((b, nkv, nblk * tile_n, dp), dtype=torch.float16, device=k.device)
+    if m_entries is None:
+        c = torch.zeros((b, nkv, c_rows, dp), dtype=torch.float16, device=k.device)
+        kn = torch.empty((b, nkv, nblk, dp // dc), dtype=torch.float32, device=k.device)
+    else:
+        c = kn = kp
+    kernels.shift_k_kernel[(nblk, b * nkv, dp // dc)](
+        k, kp, c, kn, live if live is not None else kp, *k.stride(), nkv, s2, s2 if live_end is None else live_end,
+        c_rows, pow2, *(m_entries or (0.0, 0.0, 0.0, 0.0)), D=d, DP=dp, DC=dc, KV_LEN=block_n, BLOCK_N=tile_n,
+        KV_POW2=block_n == tile_n, MATRIX=m_entries is not None, HAS_LIVE=live is not None,
+        num_warps=SHIFT_FLAGS["num_warps"])
+    return kp, c, kn
+
+
+# ---- the exact variant's preparation (docs/cuda.md, "Design"), shared by every kernel that runs the variant -------
+
+def exact_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+    """The exact variant's fp16 inputs (docs/numerics.md, "Notation and inputs"): float16 tensors as they are;
+    bfloat16 ones with each (batch, head) slice scaled by its power of two 2^−ε into fp16 (model.fp16_slices).
+    Returns (q16, k16, v16, exps), exps = (εq (B, N), εk, εv (B, Nkv)) fp32, or None for float16 inputs."""
+    if q.dtype != torch.bfloat16:
+        return q, k, v, None
+    sliced = [fp16_slices(t) for t in (q, k, v)]
+    return (*(x.half() for x, _ in sliced), tuple(e.flatten(2).squeeze(-1) for _, e in sliced))
+
+
+def head_scales(scale: float, b: int, n: int, groups: int, exps, device) -> torch.Tensor:
+    """Per (batch, head), fp32 (B·N, 3): log2e·s_rest_h and log2e·s_h (the score scales in log2 units, with
+    s_h = s·2^(εq + εk) for bf16 slices, model._exact_call) and the output's 2^εv."""
+    base = torch.tensor([np.float32(split_scale(scale)[1] * kernels.LOG2E),
+                         np.float32(np.float32(scale) * kernels.LOG2E), 1.0], device=device)
+    if exps is None:
+        return base.expand(b * n, 3).contiguous()
+    eq, ek, ev = exps
+    factor = torch.exp2(eq + ek.repeat_interleave(groups, dim=1)).reshape(-1, 1)
+    out_scale = torch.exp2(ev.repeat_interleave(groups, dim=1)).reshape(-1, 1)
+    return torch.cat([base[:2] * factor, out_scale], dim=1).contiguous()
+
+
+def live_keys(mask: torch.Tensor | None, causal: bool, causal_offset: int, b: int, nkv: int, s1: int, s2: int,
+              groups: int):
+    """The keys some query row of some head of their KV head's group sees (docs/numerics.md, "exact": only they
+    enter a block's centre; model.live_keys): (live, live_end) with live (B, Nkv, S2) uint8 or None, and every key at
+    or past live_end dead. Without a mask, causal rows see keys up to the last row's diagonal, so live_end alone
+    says it; a mask is read at its own (un-broadcast) size."""
+    if mask is None:
+        return None, (min(s2, max(0, s1 + causal_offset)) if causal else s2)
+    m = mask.reshape((1,) * (4 - mask.dim()) + tuple(mask.shape))
+    visible = m if m.dtype == torch.bool else m != float("-inf")
+    if causal:   # row i sees keys ≤ i + offset; a row dimension of 1 stands for every row, so for the last one
+        keys = torch.arange(s2, device=m.device)
+        rows = torch.arange(s1, device=m.device)[:, None] if visible.shape[2] > 1 else torch.tensor([[s1 - 1]],
+                                                                                                  device=m.device)
+        visible = visible & (keys[None, :] <= rows + causal_offset)
+    any_row = visible.any(dim=2)                                               # (B|1, N|1, S2|1)
+    if any_row.shape[1] > 1:                                                   # any head of the KV group
+        any_row = any_row.reshape(any_row.shape[0], nkv, groups, any_row.shape[-1]).any(dim=2)
+    return any_row.expand(b, nkv, s2).contiguous().view(torch.uint8), s2
+
+
+def frame_halves(c: torch.Tensor, nblk: int) -> torch.Tensor:
+    """c_j − c_0 (each block's centre relative to block 0's, the rows' fixed frame), as fp16 halves: (B, Nkv, 2,
+    c_rows, DP) with c_j − c_0 = 2·(hi + lo), hi = fp16((c_j − c_0)/2), lo = fp16((c_j − c_0)/2 − hi); zero rows past
+    nblk. A pair of fp16 dots with hi and lo gives q·(c_j − c_0) to about fp32's precision (the difference needs up
+    to 40 bits, which no fp16 holds; halved, hi cannot overflow)."""
+    cf = c.float()
+    half = (cf - cf[:, :, :1]) * 0.5
+    half[:, :, nblk:] = 0.0
+    hi = half.half()
+    return torch.stack([hi, (half - hi.float()).half()], dim=2)
+
+
+@dataclass
+class ExactPrep:
+    """The exact variant's per-call data for a kernel (``prepare_exact``). Shapes: q16 (B, N, S1, D), k16 and v16
+    (B, Nkv, S2, D) fp16 (the inputs, bf16 slices scaled); q_prime (B, N, S1, DP) fp16 (Q'); a (B, N, groups, DP)
+    fp16 (query centres); k_prime (B, Nkv, nblk·tile_n, DP) fp16; c (B, Nkv, c_rows, DP) fp16 (block centres over
+    live keys); kn (B, Nkv, nblk, DP / DC) fp32 (key-norm bounds); frame (B, Nkv, 2, c_rows, DP) fp16 (c_j − c_0
+    halves); h (B·N, nblk, S1) fp32 (log2e·s_h·q·(c_j − c_0); h_mode 3, else None); scales (B·N, 3) fp32
+    (``head_scales``). c_rows = nblk rounded up to 16."""
+    q16: torch.Tensor
+    k16: torch.Tensor
+    v16: torch.Tensor
+    q_prime: torch.Tensor
+    a: torch.Tensor
+    k_prime: torch.Tensor
+    c: torch.Tensor
+    kn: torch.Tensor
+    frame: torch.Tensor
+    h: torch.Tensor | None
+    scales: torch.Tensor
+
+
+def prepare_exact(q, k, v, mask, scale: float, causal: bool, causal_offset: int, block_n: int, dp: int, tile_n: int,
+                  h_mode: int) -> ExactPrep:
+    """Everything the exact variant computes once per call before its attention loop (model._exact_call and the
+    per-block centres): the fp16 inputs, the key pass (live keys, centres, K', norm bounds), the frame, the query
+    pass (query centres, Q', and the h table where h_mode is 3), and the per-head scales. Arguments as attention_triton's, after its checks; dp, tile_n: the padded head dim and
+    KV tile."""
+    b, n, s1, d = q.shape
+    nkv, s2 = k.shape[1], k.shape[2]
+    groups = n // nkv
+    q16, k16, v16, exps = exact_inputs(q, k, v)
+    scales = head_scales(scale, b, n, groups, exps, q.device)
+    live, live_end = live_keys(mask, causal, causal_offset, b, nkv, s1, s2, groups)
+    kp, c, kn = shift_k(k16, block_n, split_scale(scale)[0], dp, tile_n, live=live, live_end=live_end)
+    nblk = triton.cdiv(s2, block_n)
+    frame = frame_halves(c, nblk)
+    n_groups = triton.cdiv(s1, QUERY_GROUP)
+    qp = torch.empty((b, n, s1, dp), dtype=torch.float16, device=q.device)
+    a = torch.empty((b, n, n_groups, dp), dtype=torch.float16, device=q.device)
+    htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device) if h_mode == 3 else None
+    kernels.shift_q_kernel[(n_groups, b * n)](
+        q16, qp, a, frame, htab if htab is not None else qp, scales, *q16.stride(), n, groups, s1, n_groups, nblk,
+        c.shape[2], causal_offset, D=d, DP=dp, DC=min(dp, SHIFT_FLAGS["DC"]), H_TABLE=h_mode == 3,
+        CAUSAL=bool(causal), KV_LEN=block_n, num_warps=SHIFT_FLAGS["num_warps"])
+    return ExactPrep(q16, k16, v16, qp, a, kp, c, kn, frame, htab, scales)
+
+
+def exact_h_mode(d: int, dp: int, nblk: int, element_size: int) -> int:
+    """Where the exact variant takes h from (KERNEL_FLAGS's comment): 4, 3 or 2, unless KERNEL_FLAGS names one."""
+    if "H_MODE" in KERNEL_FLAGS:
+        return KERNEL_FLAGS["H_MODE"]
+    return 4 if dp <= H4_MAX_DP else 3 if nblk * 4 <= H_TABLE_LIMIT * d * element_size else 2
 
 
 def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align="top_left", variant="exact",
@@ -82,37 +203,30 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
         return out.zero_()
     dp = max(16, triton.next_power_of_2(d))
     tile_n = max(16, triton.next_power_of_2(block_n))
-    pow2, s_rest = split_scale(scale)
     nblk = triton.cdiv(s2, block_n)
     last_n = s2 - (nblk - 1) * block_n
     causal_offset = s2 - s1 if causal_align == "bottom_right" else 0
     with torch.cuda.device(q.device) if q.is_cuda else contextlib.nullcontext():
-        flags = dict(KERNEL_FLAGS, VARIANT=VARIANT_IDS[variant])
-        sp_scale = h_scale = coef_full = coef_last = 0.0
+        flags = dict(KERNEL_FLAGS, VARIANT=VARIANT_IDS[variant], NCHUNK=1)
+        coef_full = coef_last = 0.0
         if variant == "exact":
-            kp, c = shift_k(k, block_n, pow2, dp, tile_n)
-            h_scale = float(np.float32(np.float32(scale) * kernels.LOG2E))
-            sp_scale = float(np.float32(s_rest * kernels.LOG2E))
-            if "H_MODE" not in flags:
-                flags["H_MODE"] = (4 if dp <= H4_MAX_DP else
-                                   3 if nblk * 4 <= H_TABLE_LIMIT * d * q.element_size() else 2)
+            flags["H_MODE"] = exact_h_mode(d, dp, nblk, q.element_size())
             flags["SCALE_FOLD"] = flags["SCALE_FOLD"] and (mask is None or mask.dtype == torch.bool)
-            if flags["H_MODE"] == 3:
-                htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device)
-                kernels.shift_h_kernel[(triton.cdiv(s1, 64), b * n)](
-                    q, c, htab, *q.stride(), n, n // nkv, s1, nblk, c.shape[2], h_scale, causal_offset, D=d, DP=dp,
-                    BLOCK_M=64, Q_BF16=q.dtype == torch.bfloat16, CAUSAL=bool(causal), KV_LEN=block_n, num_warps=4)
-            else:
-                htab = c
+            prep = prepare_exact(q, k, v, mask, scale, causal, causal_offset, block_n, dp, tile_n, flags["H_MODE"])
+            flags["NCHUNK"] = prep.kn.shape[-1]
+            q_raw, k_raw, v, kp = prep.q16, prep.k16, prep.v16, prep.k_prime
+            exact_ptrs = (prep.q_prime, prep.a, k_raw, kp, prep.c, prep.kn, prep.frame,
+                          prep.h if prep.h is not None else kp, prep.scales)
         else:   # pasa, paper: K' = M·K with M's fp16 entries for the block's length; the shift comes from S'
-            kp, c = shift_k(k, block_n, 1.0, dp, tile_n,
-                            m_entries=shift_entries(scale, beta, block_n) + shift_entries(scale, beta, last_n))
-            htab = c
+            kp = shift_k(k, block_n, 1.0, dp, tile_n,
+                         m_entries=shift_entries(scale, beta, block_n) + shift_entries(scale, beta, last_n))[0]
             flags["H_MODE"] = 0
             if variant == "pasa":
                 coef_full, coef_last = exact_coefficient(scale, beta, block_n), exact_coefficient(scale, beta, last_n)
             else:
                 coef_full = coef_last = paper_coefficient(beta)
+            q_raw, k_raw = q, k
+            exact_ptrs = (q, q, k, kp) + (kp,) * 5
         kp_desc, v_desc = kp, v
         flags["KV_TMA"] = flags["KV_TMA"] and tile_n == block_n and _tma_ready(v)
         if flags["KV_TMA"]:
@@ -124,14 +238,18 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
         else:
             launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n, flags["H_MODE"],
                                                                               flags["VARIANT"])
+        flags_t = torch.zeros(b * n * (triton.cdiv(s1, QUERY_GROUP) + 1), dtype=torch.int32, device=q.device)
         grid = lambda meta: (triton.cdiv(s1, meta["BLOCK_M"]), b * n)  # noqa: E731
-        launch[grid](
-            q, kp, c, htab, v, mask_t if mask_t is not None else q, out, kp_desc, v_desc,
-            *q.stride(), *v.stride(), *mstride, *out.stride(),
-            n, n // nkv, s1, s2, causal_offset, sp_scale, h_scale, coef_full, coef_last,
-            _bucket(s1), _bucket(s2),
-            D=d, DP=dp, KV_LEN=block_n, BLOCK_N=tile_n, CAUSAL=bool(causal), MASK_KIND=mask_kind,
-            Q_BF16=q.dtype == torch.bfloat16, **flags, **config)
+        args = (q_raw, *exact_ptrs, flags_t, v, mask_t if mask_t is not None else q, out, kp_desc, v_desc,
+                *q_raw.stride(), *k_raw.stride(), *v.stride(), *mstride, *out.stride(),
+                n, n // nkv, s1, s2, causal_offset, coef_full, coef_last, _bucket(s1), _bucket(s2))
+        consts = dict(D=d, DP=dp, KV_LEN=block_n, BLOCK_N=tile_n, CAUSAL=bool(causal), MASK_KIND=mask_kind,
+                      Q_BF16=q.dtype == torch.bfloat16)
+        launch[grid](*args, **consts, **flags, **config)
+        if variant == "exact":   # the programs whose overflow screen failed, again with the fp32 fallback
+            flags.update(FALLBACK=True, SCALE_FOLD=False)
+            kernels.attention_kernel[grid](*args, **consts, **flags,
+                                           **kernels.fallback_config(dp, tile_n, flags["H_MODE"]))
     return out
 
 
