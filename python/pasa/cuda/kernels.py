@@ -130,18 +130,41 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, kn_ptr, live_ptr, stride_kb, stride_kh,
 
 
 @triton.jit
-def shift_q_kernel(q_ptr, qp_ptr, a_ptr, frame_ptr, h_ptr, scale_ptr, stride_qb, stride_qh, stride_qs, stride_qd,
-                   heads, groups, S1, n_groups, nblk, c_rows, causal_offset, D: tl.constexpr, DP: tl.constexpr,
-                   DC: tl.constexpr, H_TABLE: tl.constexpr, CAUSAL: tl.constexpr, KV_LEN: tl.constexpr):
+def _frame_halves(c, c0):
+    """(hi, lo) fp16 with hi + lo = (c − c0)/2 to about fp32's precision: a block's centre relative to block 0's (the
+    rows' fixed frame). c − c0 needs up to 40 bits, which no fp16 holds, so q·(c − c0) takes two fp32-accumulating
+    dots with hi and lo (the model's fp32 dot); halved, hi cannot overflow. c, c0: fp16 values (broadcastable)."""
+    half = (c.to(tl.float32) - c0.to(tl.float32)) * 0.5
+    hi = half.to(tl.float16)
+    return hi, (half - hi.to(tl.float32)).to(tl.float16)
+
+
+@triton.jit
+def _head_scales(exp_ptr, bh, sp_scale, h_scale, SLICES: tl.constexpr):
+    """This head's log2e·s_rest_h, log2e·s_h and output scale: sp_scale, h_scale and 1 for float16 inputs; bf16
+    slices (SLICES) multiply the first two by 2^(εq + εk) and make the third 2^εv (exp_ptr: (B·N, 2) fp32)."""
+    out_scale = 1.0
+    if SLICES:
+        score = tl.math.exp2(tl.load(exp_ptr + bh * 2))
+        sp_scale = sp_scale * score
+        h_scale = h_scale * score
+        out_scale = tl.math.exp2(tl.load(exp_ptr + bh * 2 + 1))
+    return sp_scale, h_scale, out_scale
+
+
+@triton.jit
+def shift_q_kernel(q_ptr, qp_ptr, a_ptr, c_ptr, h_ptr, exp_ptr, flag_ptr, stride_qb, stride_qh, stride_qs, stride_qd,
+                   heads, groups, S1, n_groups, nblk, c_rows, causal_offset, h_scale, D: tl.constexpr,
+                   DP: tl.constexpr, DC: tl.constexpr, H_TABLE: tl.constexpr, SLICES: tl.constexpr,
+                   CAUSAL: tl.constexpr, KV_LEN: tl.constexpr):
     """Query group t (rows [64t, 64t + 64)) of one head: a = the group's centre (``_grid_centre`` over its rows),
-    Q' = fp16(Q − a) (exact where Q − a stays in the column's binade), stored (B·N, S1, DP) with zero columns past
-    D, and a as (B·N, groups, DP) fp16.
+    Q' = fp16(Q − a), stored (B·N, S1, DP) with zero columns past D, a as (B·N, groups, DP) fp16, and the group's
+    overflow flag zeroed (flag_ptr: (B·N, groups + 1) int32, set by the attention loop).
 
     H_TABLE: also h[i, j] = log2e·s_h·(q_i·(c_j − c_0)) of the group's rows for every KV block they can see (causal:
     up to the last row's diagonal; the attention loop reads no other), stored per block as a contiguous vector over
-    the rows: H (B·N, nblk, S1) fp32. c_j − c_0 = 2·(hi + lo) with hi, lo fp16 (frame_ptr: (B·Nkv, 2, c_rows, DP),
-    zero rows past nblk), so two fp32-accumulating dots of the raw q with 16 blocks' hi and lo give q·(c_j − c_0) to
-    about fp32's precision (the model's fp32 dot)."""
+    the rows: H (B·N, nblk, S1) fp32; 16 blocks per pair of dots with the hi and lo halves of c_j − c_0
+    (``_frame_halves``; c_ptr: (B·Nkv, c_rows, DP), zero rows past nblk)."""
     t = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // heads
@@ -158,22 +181,22 @@ def shift_q_kernel(q_ptr, qp_ptr, a_ptr, frame_ptr, h_ptr, scale_ptr, stride_qb,
         qp = tl.where(valid[:, None], (q - a[None, :]).to(tl.float16), 0.0)
         tl.store(qp_ptr + (bh.to(tl.int64) * S1 + rows[:, None]) * DP + cols[None, :], qp, mask=valid[:, None])
         tl.store(a_ptr + (bh.to(tl.int64) * n_groups + t) * DP + cols, a.to(tl.float16))
+    tl.store(flag_ptr + bh * (n_groups + 1) + t + tl.arange(0, 2), tl.zeros([2], tl.int32))   # and the row's pad
     if H_TABLE:
         offs_d = tl.arange(0, DP)
         offs_16 = tl.arange(0, 16)
         q = tl.load(q_base + rows[:, None] * stride_qs + offs_d[None, :] * stride_qd,
                     mask=valid[:, None] & (offs_d[None, :] < D), other=0.0)
-        kvh = b * (heads // groups) + h // groups
-        hi_base = frame_ptr + kvh.to(tl.int64) * 2 * c_rows * DP
-        lo_base = hi_base + c_rows * DP
+        c_base = c_ptr + (b * (heads // groups) + h // groups).to(tl.int64) * c_rows * DP
+        c_ref = tl.load(c_base + offs_d)                                                  # c_0
         h_base = h_ptr + bh.to(tl.int64) * nblk * S1
-        h_scale = 2.0 * tl.load(scale_ptr + bh * 3 + 1)
+        h_scale = 2.0 * _head_scales(exp_ptr, bh, 0.0, h_scale, SLICES)[1]
         n_seen = nblk
         if CAUSAL:   # keys up to the last row's diagonal
             n_seen = _blocks_seen(t * QUERY_GROUP + count - 1 + causal_offset, nblk, KV_LEN)
         for j0 in range(0, n_seen, 16):
-            offs = (j0 + offs_16)[None, :] * DP + offs_d[:, None]
-            qd = tl.dot(q, tl.load(lo_base + offs), tl.dot(q, tl.load(hi_base + offs)))
+            hi, lo = _frame_halves(tl.load(c_base + (j0 + offs_16)[None, :] * DP + offs_d[:, None]), c_ref[:, None])
+            qd = tl.dot(q, lo, tl.dot(q, hi))
             tl.store(h_base + (j0 + offs_16)[None, :] * S1 + rows[:, None], qd * h_scale,
                      mask=valid[:, None] & ((j0 + offs_16)[None, :] < nblk))
 
@@ -217,7 +240,7 @@ def _select(x, visible, bias, bias_scale, MASKED: tl.constexpr, MASK_KIND: tl.co
 
 
 @triton.jit
-def _fallback(z, h, visible, q_base, stride_qs, stride_qd, k_base, stride_ks, stride_kd, c0_base, offs_m, offs_t,
+def _fallback(z, h, visible, q_base, stride_qs, stride_qd, k_base, stride_ks, stride_kd, c_ref, offs_m, offs_t,
               offs_n, offs_d, S1, S2, h_scale, D: tl.constexpr, KV_LEN: tl.constexpr):
     """The exact variant's fp32 fallback (model._step_exact): a row whose z (log2 units) is non-finite at a key it
     sees (an fp16 S' entry overflowed) takes, for this block, z = log2e·s_h·(q·k) − log2e·s_h·(q·c_0) from the raw
@@ -228,13 +251,13 @@ def _fallback(z, h, visible, q_base, stride_qs, stride_qd, k_base, stride_ks, st
                  mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D), other=0.0)
     kr = tl.load(k_base + offs_n[None, :] * stride_ks + offs_d[:, None] * stride_kd,
                  mask=((offs_t < KV_LEN) & (offs_n < S2))[None, :] & (offs_d[:, None] < D), other=0.0)
-    qc0 = tl.sum(qr.to(tl.float32) * tl.load(c0_base + offs_d).to(tl.float32)[None, :], axis=1)
+    qc0 = tl.sum(qr.to(tl.float32) * c_ref.to(tl.float32)[None, :], axis=1)
     zf = tl.dot(qr, kr) * h_scale - (qc0 * h_scale)[:, None]
     return tl.where(fb[:, None], zf, z), tl.where(fb, 0.0, h)
 
 
 @triton.jit
-def _block_step(acc, l_i, m_i, f_i, h_cur, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base, frame_base, h_base,
+def _block_step(acc, l_i, m_i, f_i, h_cur, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base, c_ref, h_base,
                 qr, v_base, stride_vs, stride_vd, mask_base, stride_mm, stride_mn, q_raw_base, stride_qs,
                 stride_qd, kn_base, flag_ptr, j, nblk, c_rows, offs_m, S1, S2, causal_offset, sp_scale, h_scale,
                 sp_safe, z_safe, kp_desc, v_desc, kp_row0, b, hkv, KV_TMA: tl.constexpr,
@@ -270,10 +293,9 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, a16, k_base, stride_ks, stride_kd,
     if H_MODE == 3:   # h of the next block, loaded one step ahead so its latency hides behind this block's dots
         h_next = tl.load(h_base + (j + 1) * S1 + offs_m, mask=(offs_m < S1) & (j + 1 < nblk), other=0.0)
     elif H_MODE == 4:
-        if j % 16 == 0:   # q·(c − c_0) for blocks j..j+15 (zero rows past the last block), hi and lo halves
-            ct = (j + offs_16)[None, :] * DP + offs_d[:, None]
-            h_cur = tl.dot(qr, tl.load(frame_base + c_rows * DP + ct), tl.dot(qr, tl.load(frame_base + ct)))
-            h_cur = h_cur * (2.0 * h_scale)
+        if j % 16 == 0:   # q·(c − c_0) for blocks j..j+15 (c: zero rows past the last block)
+            hi, lo = _frame_halves(tl.load(c_base + (j + offs_16)[None, :] * DP + offs_d[:, None]), c_ref[:, None])
+            h_cur = tl.dot(qr, lo, tl.dot(qr, hi)) * (2.0 * h_scale)
         h_next = h_cur
     else:
         h_next = h_cur
@@ -300,10 +322,10 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, a16, k_base, stride_ks, stride_kd,
         h = h_cur                                                                     # precomputed, coalesced
     elif H_MODE == 4:
         h = tl.sum(tl.where(offs_16[None, :] == j % 16, h_cur, 0.0), axis=1)
-    elif H_MODE == 2:
-        ct = tl.load(frame_base + (offs_16 == 1)[None, :] * c_rows * DP + j * DP + offs_d[:, None],
-                     mask=(offs_16 < 2)[None, :], other=0.0)                          # hi_j, lo_j, zeros
-        h = tl.sum(tl.dot(qr, ct), axis=1) * (2.0 * h_scale)
+    elif H_MODE == 2:   # hi_j and lo_j in the first two columns of a 16-column dot, zeros in the others
+        hi, lo = _frame_halves(tl.load(c_base + j * DP + offs_d), c_ref)
+        ct = tl.where(offs_16[None, :] == 0, hi[:, None], tl.where(offs_16[None, :] == 1, lo[:, None], 0.0))
+        h = tl.sum(tl.dot(qr, ct.to(tl.float16)), axis=1) * (2.0 * h_scale)
     else:
         h = tl.zeros([BLOCK_M], tl.float32)                                           # timing bound only: wrong
     if SCALE_FOLD:
@@ -318,7 +340,7 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, a16, k_base, stride_ks, stride_kd,
     safe = (sp_safe * kn < SP_SAFE_SQ) & (z_safe * kn < 1.0)
     if FALLBACK:
         if safe == 0:
-            z, h = _fallback(z, h, visible, q_raw_base, stride_qs, stride_qd, k_base, stride_ks, stride_kd, c_base,
+            z, h = _fallback(z, h, visible, q_raw_base, stride_qs, stride_qd, k_base, stride_ks, stride_kd, c_ref,
                              offs_m, offs_t, offs_n, offs_d, S1, S2, h_scale, D, KV_LEN)
     else:
         if safe == 0:                                        # rare: the fallback launch recomputes these rows
@@ -415,7 +437,7 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
 
 
 @triton.jit
-def _step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base, frame_base, h_base, qr,
+def _step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base, c_ref, h_base, qr,
           v_base, stride_vs, stride_vd, mask_base, stride_mm, stride_mn, q_raw_base, stride_qs, stride_qd, kn_base,
           flag_ptr, j, nblk, c_rows, offs_m, S1, S2, causal_offset, sp_scale, h_scale, sp_safe, z_safe, coef_full, coef_last,
           kp_desc, v_desc, kp_row0, b, hkv, MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr,
@@ -424,7 +446,7 @@ def _step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base
           NCHUNK: tl.constexpr, FALLBACK: tl.constexpr):
     """One KV block of the variant's loop (MASKED: the step for blocks some row sees only in part)."""
     if VARIANT == 0:
-        return _block_step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base, frame_base,
+        return _block_step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base, c_ref,
                            h_base, qr, v_base, stride_vs, stride_vd, mask_base, stride_mm, stride_mn, q_raw_base,
                            stride_qs, stride_qd, kn_base, flag_ptr, j, nblk, c_rows, offs_m, S1, S2, causal_offset,
                            sp_scale, h_scale, sp_safe, z_safe, kp_desc, v_desc, kp_row0, b, hkv, KV_TMA, D, DP, KV_LEN,
@@ -438,15 +460,22 @@ def _step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base
 SMEM_BYTES = 227 * 1024   # shared memory one block may take on the H100 and H200 (232448 bytes)
 
 
-def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int = 3) -> int:
-    """Shared memory of one program: Q, per pipeline stage a K' tile, a V tile and (h_mode 2) a c_j tile, the c tile
-    of h_mode 4, plus 2 KiB for Triton's own (512 bytes in sm_90 compiles of these
-    kernels, 1080 with tensor-descriptor copies: scripts/cuda_compile_report.py)."""
-    c_tile = 16 * dp * (stages if h_mode == 2 else 1 if h_mode == 4 else 0)
-    return 2 * (block_m * dp + stages * 2 * tile_n * dp + c_tile) + 2048
+def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int = 3, variant: int = 0,
+                  kv_tma: bool = True) -> int:
+    """Shared memory of one program, as sm_90 compiles take it (scripts/cuda_compile_report.py), plus 2 KiB for
+    Triton's own (its barriers take about 1 KiB): the Q tile, and per pipeline stage a K' tile and a V tile. The exact
+    variant (variant 0) adds its 16-row a tile and g-parts tile, the raw q tile and two 16-row c_j − c_0 tiles where
+    h comes from inside the loop (h_mode 2, 4), and its K' ring has one buffer fewer than the stages where tensor
+    descriptors load it (its first reader, the g product, reads it synchronously)."""
+    k_bufs = stages
+    extra = 0
+    if variant == 0:
+        k_bufs = max(1, stages - 1) if kv_tma else stages
+        extra = 16 * dp + 16 * tile_n + (block_m * dp + 32 * dp if h_mode in (2, 4) else 0)
+    return 2 * (block_m * dp + (k_bufs + stages) * tile_n * dp + extra) + 2048
 
 
-def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0) -> dict:
+def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0, kv_tma: bool = True) -> dict:
     """The launch used without autotuning (the best measured on an H100, docs/cuda.md): 128 query rows and
     8 warps where the widest tile is 128, else 64 rows and 4 warps; as many pipeline stages (≤ 3) as shared memory
     holds. pasa and paper (variant 1, 2) keep P·V beside O, a second fp32 tile: 64 rows on 8 warps and ≤ 2 stages,
@@ -458,9 +487,15 @@ def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0) -> d
     else:
         block_m, warps = (128, 8) if max(dp, tile_n) == 128 else (64, 4)
     max_stages = 3 if variant == 0 else 2
-    stages = next((s for s in (3, 2, 1) if s <= max_stages and smem_estimate(block_m, dp, tile_n, s, h_mode) <= SMEM_BYTES),
-                  1)
+    stages = next((s for s in (3, 2, 1) if s <= max_stages
+                   and smem_estimate(block_m, dp, tile_n, s, h_mode, variant, kv_tma) <= SMEM_BYTES), 1)
     return {"BLOCK_M": block_m, "num_warps": warps, "num_stages": stages}
+
+
+def fallback_config(dp: int, tile_n: int) -> dict:
+    """The exact variant's fallback launch (op.attention_triton): 64 query rows on 4 warps and one pipeline stage,
+    which leaves shared memory for the fallback's raw q and K tiles; most of its programs exit at once."""
+    return {"BLOCK_M": 64, "num_warps": 4, "num_stages": 1}
 
 
 def _configs():
@@ -476,24 +511,25 @@ def _prune(configs, named_args, **kwargs):
     per_thread = lambda c: c.kwargs["BLOCK_M"] * max(dp, tile_n) // (32 * c.num_warps)  # noqa: E731
     keep = [c for c in configs if per_thread(c) <= 128 and (c.num_warps == 8 or c.kwargs["BLOCK_M"] == 64 or
                                                              max(dp, tile_n) <= 64)
-            and smem_estimate(c.kwargs["BLOCK_M"], dp, tile_n, c.num_stages, args["H_MODE"])
-            <= SMEM_BYTES]
+            and smem_estimate(c.kwargs["BLOCK_M"], dp, tile_n, c.num_stages, args["H_MODE"], args["VARIANT"],
+                              args["KV_TMA"]) <= SMEM_BYTES]
     return keep or [triton.Config({"BLOCK_M": 64}, num_warps=4, num_stages=1)]
 
 
 @triton.jit
-def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, frame_ptr, h_ptr, scale_ptr, flag_ptr,
+def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, h_ptr, exp_ptr, flag_ptr,
                      v_ptr, mask_ptr, out_ptr, kp_desc, v_desc,
                      stride_qb, stride_qh, stride_qs, stride_qd,
                      stride_kb, stride_kh, stride_ks, stride_kd,
                      stride_vb, stride_vh, stride_vs, stride_vd,
                      stride_mb, stride_mh, stride_mm, stride_mn,
                      stride_ob, stride_oh, stride_os, stride_od,
-                     heads, groups, S1, S2, causal_offset, coef_full, coef_last, S1_KEY, S2_KEY,
+                     heads, groups, S1, S2, causal_offset, sp_scale, h_scale, coef_full, coef_last, S1_KEY, S2_KEY,
                      D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                      BLOCK_M: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, Q_BF16: tl.constexpr,
                      VARIANT: tl.constexpr = 0, H_MODE: tl.constexpr = 3, SCALE_FOLD: tl.constexpr = False,
-                     KV_TMA: tl.constexpr = False, NCHUNK: tl.constexpr = 1, FALLBACK: tl.constexpr = False):
+                     KV_TMA: tl.constexpr = False, NCHUNK: tl.constexpr = 1, SLICES: tl.constexpr = False,
+                     FALLBACK: tl.constexpr = False):
     """VARIANT 0: exact (``_block_step``; the host's preparation, op.prepare_exact: Q' and a from the query pass,
     K', c and the key-norm bounds kn (NCHUNK per block) from the key pass, the frame c_j − c_0 as hi/lo halves, the
     h table (H_MODE 3) or the groups' a·(c_j − c_0) (hd; H_MODE 2, 4), and per head log2e·s_rest_h, log2e·s_h and
@@ -550,8 +586,8 @@ def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, frame_p
         group16 = start_m * NGP + tl.arange(0, 16) % NGP                               # row r: group r mod NG
         a16 = tl.load(a_ptr + (bh.to(tl.int64) * n_groups + group16[:, None]) * DP + offs_d[None, :],
                       mask=(group16 < n_groups)[:, None], other=0.0)                    # the groups' centres
-        sp_scale = tl.load(scale_ptr + bh * 3)
-        h_scale = tl.load(scale_ptr + bh * 3 + 1)
+        sp_scale, h_scale, out_scale = _head_scales(exp_ptr, bh, sp_scale, h_scale, SLICES)
+        c_ref = tl.load(c_base + offs_d)                                                # c_0, the rows' frame
         # the overflow screen's per-program factors (_block_step): the largest |Q'|² and |a|², and whether
         # 65504·s_rest itself stays far from fp32's range (bf16 slices with huge scales); false for NaN
         qf, af = q.to(tl.float32), a16.to(tl.float32)
@@ -579,17 +615,17 @@ def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, frame_p
         if Q_BF16:
             q = q.to(tl.float32).to(tl.float16)
         a16 = q
-        sp_scale, h_scale, sp_safe, z_safe = 0.0, 0.0, 0.0, 0.0
+        sp_safe, z_safe = 0.0, 0.0
+        c_ref = tl.zeros([DP], tl.float16)
         h_base, qr = h_ptr, q
         m_i = tl.full([BLOCK_M], -60000.0 if VARIANT == 2 else float("-inf"), tl.float32)  # model.PAPER_MAX_INIT
         f_i = tl.zeros([BLOCK_M], tl.float32)
         aux = tl.zeros([BLOCK_M], tl.float32)                                           # aux: blocks seen
     k_base = k_ptr + b.to(tl.int64) * stride_kb + (h // groups) * stride_kh
-    frame_base = frame_ptr + kvh.to(tl.int64) * 2 * c_rows * DP
     kn_base = kn_ptr + kvh.to(tl.int64) * nblk * NCHUNK
     for j in range(0, n_plain):
         acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base,
-                                        frame_base, h_base, qr, v_base, stride_vs, stride_vd, mask_base,
+                                        c_ref, h_base, qr, v_base, stride_vs, stride_vd, mask_base,
                                         stride_mm, stride_mn, q_raw_base, stride_qs, stride_qd, kn_base, flag_ptr,
                                         j, nblk, c_rows, offs_m, S1, S2, causal_offset, sp_scale, h_scale, sp_safe,
                                         z_safe, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
@@ -597,7 +633,7 @@ def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, frame_p
                                         H_MODE, SCALE_FOLD, KV_TMA, NCHUNK, FALLBACK)
     for j in range(n_plain, hi):
         acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base,
-                                        frame_base, h_base, qr, v_base, stride_vs, stride_vd, mask_base,
+                                        c_ref, h_base, qr, v_base, stride_vs, stride_vd, mask_base,
                                         stride_mm, stride_mn, q_raw_base, stride_qs, stride_qd, kn_base, flag_ptr,
                                         j, nblk, c_rows, offs_m, S1, S2, causal_offset, sp_scale, h_scale, sp_safe,
                                         z_safe, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
@@ -609,19 +645,13 @@ def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, frame_p
         seen = aux > 0
     out = acc / tl.where(seen, l_i, 1.0)[:, None]
     if VARIANT == 0:
-        out = out * tl.load(scale_ptr + bh * 3 + 2)                                    # 2^εv (bf16 slices)
+        out = out * out_scale                                                         # 2^εv (bf16 slices)
     if VARIANT == 2:
         out = _fp16(out)
     out = tl.where(seen[:, None], out, 0.0)
     tl.store(out_ptr + b.to(tl.int64) * stride_ob + h * stride_oh + offs_m[:, None] * stride_os
              + offs_d[None, :] * stride_od, out.to(out_ptr.dtype.element_ty),
              mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D) & run)
-
-
-def fallback_config(dp: int, tile_n: int, h_mode: int) -> dict:
-    """The exact variant's fallback launch (op.attention_triton): 64 query rows on 4 warps and one pipeline stage,
-    which leaves shared memory for the fallback's raw q and K tiles; its programs mostly exit at once."""
-    return {"BLOCK_M": 64, "num_warps": 4, "num_stages": 1}
 
 
 # the same kernel, tuned once per key (the host calls it only with PASA_CUDA_AUTOTUNE=1: on the H100 the tuner's

@@ -33,7 +33,9 @@ AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "0") == "1"   # 1: tune the laun
 KERNEL_FLAGS = {"SCALE_FOLD": True, "KV_TMA": True}
 H4_MAX_DP = 64
 H_TABLE_LIMIT = 4.0
-SHIFT_FLAGS = {"DC": 64, "num_warps": 4}   # the key and query passes: columns per program, warps (docs/cuda.md)
+# the key and query passes: columns per program (at most 8192 values per tile: the key pass's centre, K' and norms
+# of a 256-row block in 64 columns spill in sm_90 compiles), warps (docs/cuda.md)
+SHIFT_FLAGS = {"DC": 64, "num_warps": 4}
 VARIANT_IDS = {"exact": 0, "pasa": 1, "paper": 2}
 
 
@@ -57,7 +59,7 @@ def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, m_
     b, nkv, s2, d = k.shape
     nblk = triton.cdiv(s2, block_n)
     c_rows = triton.cdiv(nblk, 16) * 16
-    dc = min(dp, SHIFT_FLAGS["DC"])
+    dc = min(dp, SHIFT_FLAGS["DC"], 8192 // tile_n)
     kp = torch.empty((b, nkv, nblk * tile_n, dp), dtype=torch.float16, device=k.device)
     if m_entries is None:
         c = torch.zeros((b, nkv, c_rows, dp), dtype=torch.float16, device=k.device)
@@ -77,24 +79,21 @@ def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, m_
 def exact_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
     """The exact variant's fp16 inputs (docs/numerics.md, "Notation and inputs"): float16 tensors as they are;
     bfloat16 ones with each (batch, head) slice scaled by its power of two 2^−ε into fp16 (model.fp16_slices).
-    Returns (q16, k16, v16, exps), exps = (εq (B, N), εk, εv (B, Nkv)) fp32, or None for float16 inputs."""
+    Returns (q16, k16, v16, head_exps): head_exps (B·N, 2) fp32 holds, per query head, εq + εk (the scores' power
+    of two) and εv (the output's), or None for float16 inputs."""
     if q.dtype != torch.bfloat16:
         return q, k, v, None
-    sliced = [fp16_slices(t) for t in (q, k, v)]
-    return (*(x.half() for x, _ in sliced), tuple(e.flatten(2).squeeze(-1) for _, e in sliced))
+    (q16, eq), (k16, ek), (v16, ev) = (fp16_slices(t) for t in (q, k, v))
+    groups = q.shape[1] // k.shape[1]
+    ek, ev = (e.repeat_interleave(groups, dim=1) for e in (ek, ev))
+    return q16.half(), k16.half(), v16.half(), torch.cat([eq + ek, ev], dim=-1).reshape(-1, 2).contiguous()
 
 
-def head_scales(scale: float, b: int, n: int, groups: int, exps, device) -> torch.Tensor:
-    """Per (batch, head), fp32 (B·N, 3): log2e·s_rest_h and log2e·s_h (the score scales in log2 units, with
-    s_h = s·2^(εq + εk) for bf16 slices, model._exact_call) and the output's 2^εv."""
-    base = torch.tensor([np.float32(split_scale(scale)[1] * kernels.LOG2E),
-                         np.float32(np.float32(scale) * kernels.LOG2E), 1.0], device=device)
-    if exps is None:
-        return base.expand(b * n, 3).contiguous()
-    eq, ek, ev = exps
-    factor = torch.exp2(eq + ek.repeat_interleave(groups, dim=1)).reshape(-1, 1)
-    out_scale = torch.exp2(ev.repeat_interleave(groups, dim=1)).reshape(-1, 1)
-    return torch.cat([base[:2] * factor, out_scale], dim=1).contiguous()
+def score_scales(scale: float) -> tuple[float, float]:
+    """(log2e·s_rest, log2e·s) in fp32: the scales of S' + g and of h in log2 units (model.split_scale; bf16 slices
+    multiply both by each head's 2^(εq + εk) inside the kernels)."""
+    return (float(np.float32(split_scale(scale)[1] * kernels.LOG2E)),
+            float(np.float32(np.float32(scale) * kernels.LOG2E)))
 
 
 def live_keys(mask: torch.Tensor | None, causal: bool, causal_offset: int, b: int, nkv: int, s1: int, s2: int,
@@ -109,8 +108,8 @@ def live_keys(mask: torch.Tensor | None, causal: bool, causal_offset: int, b: in
     visible = m if m.dtype == torch.bool else m != float("-inf")
     if causal:   # row i sees keys ≤ i + offset; a row dimension of 1 stands for every row, so for the last one
         keys = torch.arange(s2, device=m.device)
-        rows = torch.arange(s1, device=m.device)[:, None] if visible.shape[2] > 1 else torch.tensor([[s1 - 1]],
-                                                                                                  device=m.device)
+        rows = (torch.arange(s1, device=m.device)[:, None] if visible.shape[2] > 1
+                else torch.full((1, 1), s1 - 1, device=m.device))
         visible = visible & (keys[None, :] <= rows + causal_offset)
     any_row = visible.any(dim=2)                                               # (B|1, N|1, S2|1)
     if any_row.shape[1] > 1:                                                   # any head of the KV group
@@ -118,63 +117,58 @@ def live_keys(mask: torch.Tensor | None, causal: bool, causal_offset: int, b: in
     return any_row.expand(b, nkv, s2).contiguous().view(torch.uint8), s2
 
 
-def frame_halves(c: torch.Tensor, nblk: int) -> torch.Tensor:
-    """c_j − c_0 (each block's centre relative to block 0's, the rows' fixed frame), as fp16 halves: (B, Nkv, 2,
-    c_rows, DP) with c_j − c_0 = 2·(hi + lo), hi = fp16((c_j − c_0)/2), lo = fp16((c_j − c_0)/2 − hi); zero rows past
-    nblk. A pair of fp16 dots with hi and lo gives q·(c_j − c_0) to about fp32's precision (the difference needs up
-    to 40 bits, which no fp16 holds; halved, hi cannot overflow)."""
-    cf = c.float()
-    half = (cf - cf[:, :, :1]) * 0.5
-    half[:, :, nblk:] = 0.0
-    hi = half.half()
-    return torch.stack([hi, (half - hi.float()).half()], dim=2)
-
-
 @dataclass
 class ExactPrep:
-    """The exact variant's per-call data for a kernel (``prepare_exact``). Shapes: q16 (B, N, S1, D), k16 and v16
-    (B, Nkv, S2, D) fp16 (the inputs, bf16 slices scaled); q_prime (B, N, S1, DP) fp16 (Q'); a (B, N, groups, DP)
-    fp16 (query centres); k_prime (B, Nkv, nblk·tile_n, DP) fp16; c (B, Nkv, c_rows, DP) fp16 (block centres over
-    live keys); kn (B, Nkv, nblk, DP / DC) fp32 (key-norm bounds); frame (B, Nkv, 2, c_rows, DP) fp16 (c_j − c_0
-    halves); h (B·N, nblk, S1) fp32 (log2e·s_h·q·(c_j − c_0); h_mode 3, else None); scales (B·N, 3) fp32
-    (``head_scales``). c_rows = nblk rounded up to 16."""
+    """The exact variant's per-call data for a kernel (``prepare_exact``), c_rows = nblk rounded up to 16:
+    q16 (B, N, S1, D), k16, v16 (B, Nkv, S2, D): the fp16 inputs (bf16 slices scaled, ``exact_inputs``);
+    head_exps (B·N, 2) fp32 or None: εq + εk and εv per query head;
+    sp_scale, h_scale: log2e·s_rest and log2e·s (``score_scales``; times 2^(εq + εk) per head for bf16);
+    q_prime (B, N, S1, DP) fp16: Q' = Q − a; a (B, N, groups, DP) fp16: the query centres (64-row groups);
+    k_prime (B, Nkv, nblk·tile_n, DP) fp16: K', zero-padded; c (B, Nkv, c_rows, DP) fp16: the block centres over live
+    keys, zero rows past nblk; kn (B, Nkv, nblk, DP / 64) fp32: key-norm bounds (the overflow screen);
+    h (B·N, nblk, S1) fp32 or None: the table log2e·s_h·q·(c_j − c_0) (h_mode 3);
+    flags (B·N, groups + 1) int32: zeroed; the attention loop sets a group's flag where a block of its rows fails
+    the overflow screen."""
     q16: torch.Tensor
     k16: torch.Tensor
     v16: torch.Tensor
+    head_exps: torch.Tensor | None
+    sp_scale: float
+    h_scale: float
     q_prime: torch.Tensor
     a: torch.Tensor
     k_prime: torch.Tensor
     c: torch.Tensor
     kn: torch.Tensor
-    frame: torch.Tensor
     h: torch.Tensor | None
-    scales: torch.Tensor
+    flags: torch.Tensor
 
 
 def prepare_exact(q, k, v, mask, scale: float, causal: bool, causal_offset: int, block_n: int, dp: int, tile_n: int,
                   h_mode: int) -> ExactPrep:
     """Everything the exact variant computes once per call before its attention loop (model._exact_call and the
-    per-block centres): the fp16 inputs, the key pass (live keys, centres, K', norm bounds), the frame, the query
-    pass (query centres, Q', and the h table where h_mode is 3), and the per-head scales. Arguments as attention_triton's, after its checks; dp, tile_n: the padded head dim and
-    KV tile."""
+    per-block centres): the fp16 inputs, the key pass (live keys, centres, K', norm bounds) and the query pass
+    (query centres, Q', the zeroed overflow flags, and the h table where h_mode is 3). Arguments as attention_triton's
+    after its checks; dp, tile_n: the padded head dim and KV tile."""
     b, n, s1, d = q.shape
     nkv, s2 = k.shape[1], k.shape[2]
     groups = n // nkv
-    q16, k16, v16, exps = exact_inputs(q, k, v)
-    scales = head_scales(scale, b, n, groups, exps, q.device)
+    q16, k16, v16, head_exps = exact_inputs(q, k, v)
+    sp_scale, h_scale = score_scales(scale)
     live, live_end = live_keys(mask, causal, causal_offset, b, nkv, s1, s2, groups)
     kp, c, kn = shift_k(k16, block_n, split_scale(scale)[0], dp, tile_n, live=live, live_end=live_end)
     nblk = triton.cdiv(s2, block_n)
-    frame = frame_halves(c, nblk)
     n_groups = triton.cdiv(s1, QUERY_GROUP)
     qp = torch.empty((b, n, s1, dp), dtype=torch.float16, device=q.device)
     a = torch.empty((b, n, n_groups, dp), dtype=torch.float16, device=q.device)
+    flags = torch.empty((b * n, n_groups + 1), dtype=torch.int32, device=q.device)
     htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device) if h_mode == 3 else None
     kernels.shift_q_kernel[(n_groups, b * n)](
-        q16, qp, a, frame, htab if htab is not None else qp, scales, *q16.stride(), n, groups, s1, n_groups, nblk,
-        c.shape[2], causal_offset, D=d, DP=dp, DC=min(dp, SHIFT_FLAGS["DC"]), H_TABLE=h_mode == 3,
-        CAUSAL=bool(causal), KV_LEN=block_n, num_warps=SHIFT_FLAGS["num_warps"])
-    return ExactPrep(q16, k16, v16, qp, a, kp, c, kn, frame, htab, scales)
+        q16, qp, a, c, htab if htab is not None else qp, head_exps if head_exps is not None else qp, flags,
+        *q16.stride(), n, groups, s1, n_groups, nblk, c.shape[2], causal_offset, h_scale, D=d, DP=dp,
+        DC=min(dp, SHIFT_FLAGS["DC"]), H_TABLE=h_mode == 3, SLICES=head_exps is not None, CAUSAL=bool(causal),
+        KV_LEN=block_n, num_warps=SHIFT_FLAGS["num_warps"])
+    return ExactPrep(q16, k16, v16, head_exps, sp_scale, h_scale, qp, a, kp, c, kn, htab, flags)
 
 
 def exact_h_mode(d: int, dp: int, nblk: int, element_size: int) -> int:
@@ -207,16 +201,17 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
     last_n = s2 - (nblk - 1) * block_n
     causal_offset = s2 - s1 if causal_align == "bottom_right" else 0
     with torch.cuda.device(q.device) if q.is_cuda else contextlib.nullcontext():
-        flags = dict(KERNEL_FLAGS, VARIANT=VARIANT_IDS[variant], NCHUNK=1)
-        coef_full = coef_last = 0.0
+        flags = dict(KERNEL_FLAGS, VARIANT=VARIANT_IDS[variant], NCHUNK=1, SLICES=False)
+        sp_scale = h_scale = coef_full = coef_last = 0.0
         if variant == "exact":
             flags["H_MODE"] = exact_h_mode(d, dp, nblk, q.element_size())
             flags["SCALE_FOLD"] = flags["SCALE_FOLD"] and (mask is None or mask.dtype == torch.bool)
             prep = prepare_exact(q, k, v, mask, scale, causal, causal_offset, block_n, dp, tile_n, flags["H_MODE"])
-            flags["NCHUNK"] = prep.kn.shape[-1]
+            flags.update(NCHUNK=prep.kn.shape[-1], SLICES=prep.head_exps is not None)
             q_raw, k_raw, v, kp = prep.q16, prep.k16, prep.v16, prep.k_prime
-            exact_ptrs = (prep.q_prime, prep.a, k_raw, kp, prep.c, prep.kn, prep.frame,
-                          prep.h if prep.h is not None else kp, prep.scales)
+            sp_scale, h_scale = prep.sp_scale, prep.h_scale
+            exact_ptrs = (prep.q_prime, prep.a, k_raw, kp, prep.c, prep.kn, _or(prep.h, kp), _or(prep.head_exps, kp),
+                          prep.flags)
         else:   # pasa, paper: K' = M·K with M's fp16 entries for the block's length; the shift comes from S'
             kp = shift_k(k, block_n, 1.0, dp, tile_n,
                          m_entries=shift_entries(scale, beta, block_n) + shift_entries(scale, beta, last_n))[0]
@@ -237,20 +232,23 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
             launch, config = kernels.attention_kernel_tuned, {}
         else:
             launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n, flags["H_MODE"],
-                                                                              flags["VARIANT"])
-        flags_t = torch.zeros(b * n * (triton.cdiv(s1, QUERY_GROUP) + 1), dtype=torch.int32, device=q.device)
+                                                                              flags["VARIANT"], flags["KV_TMA"])
         grid = lambda meta: (triton.cdiv(s1, meta["BLOCK_M"]), b * n)  # noqa: E731
-        args = (q_raw, *exact_ptrs, flags_t, v, mask_t if mask_t is not None else q, out, kp_desc, v_desc,
+        args = (q_raw, *exact_ptrs, v, _or(mask_t, q), out, kp_desc, v_desc,
                 *q_raw.stride(), *k_raw.stride(), *v.stride(), *mstride, *out.stride(),
-                n, n // nkv, s1, s2, causal_offset, coef_full, coef_last, _bucket(s1), _bucket(s2))
+                n, n // nkv, s1, s2, causal_offset, sp_scale, h_scale, coef_full, coef_last, _bucket(s1), _bucket(s2))
         consts = dict(D=d, DP=dp, KV_LEN=block_n, BLOCK_N=tile_n, CAUSAL=bool(causal), MASK_KIND=mask_kind,
                       Q_BF16=q.dtype == torch.bfloat16)
         launch[grid](*args, **consts, **flags, **config)
-        if variant == "exact":   # the programs whose overflow screen failed, again with the fp32 fallback
+        if variant == "exact":   # the query groups whose overflow screen failed, again with the fp32 fallback
             flags.update(FALLBACK=True, SCALE_FOLD=False)
-            kernels.attention_kernel[grid](*args, **consts, **flags,
-                                           **kernels.fallback_config(dp, tile_n, flags["H_MODE"]))
+            kernels.attention_kernel[grid](*args, **consts, **flags, **kernels.fallback_config(dp, tile_n))
     return out
+
+
+def _or(t: torch.Tensor | None, stand_in: torch.Tensor) -> torch.Tensor:
+    """t, or a tensor that stands in for a pointer argument the launch does not read."""
+    return stand_in if t is None else t
 
 
 def _tma_ready(t: torch.Tensor) -> bool:
