@@ -5,8 +5,8 @@ that Triton cannot lower for Hopper would pass there and fail on a GPU. scripts/
 launch of a call as Triton would on an sm_90 device, with Triton's bundled ptxas; it runs here in a process of its own
 because this test session has Triton in interpreter mode. One case per kind of code path: the benchmark's launch
 (D = 128), D = 64 (q·(c − c_0) in the loop), bf16 with D = 80, a bool mask and the paths the default leaves for other
-calls (pointer loads, the scale outside the exponent), h from a dot per block at D = 128, the paper variant with an
-additive mask, and D = 256. Every kernel must also fit the shared memory a block may take (kernels.SMEM_BYTES): a
+calls (pointer loads, the scale outside the exponent), h from a dot per block at D = 128, a bool mask at D = 128 (the
+mask tile's stages), the paper variant with an additive mask, and D = 256. Every kernel must also fit the shared memory a block may take (kernels.SMEM_BYTES): a
 launch that does not would fail on the GPU, so this checks kernels.default_config's choice of pipeline stages.
 """
 import importlib.util
@@ -27,6 +27,7 @@ CASES = {
     "bf16-d80-mask-pointers": ["--shape", "2,8,2,300,700,80", "--dtype", "bfloat16", "--causal", "--mask", "bool",
                                "--flags", "SCALE_FOLD=0", "KV_TMA=0"],
     "in-loop-h-d128": ["--flags", "H_MODE=2", "--causal"],
+    "bool-mask-d128": ["--shape", "2,8,2,600,900,128", "--mask", "bool"],
     "paper-float-mask": ["--shape", "1,4,4,200,333,64", "--variant", "paper", "--mask", "float", "--causal"],
     "d256": ["--shape", "1,2,1,100,300,256", "--block-n", "64"],
 }

@@ -263,7 +263,8 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, a16, k_base, stride_ks, stride_kd,
                 sp_safe, z_safe, kp_desc, v_desc, kp_row0, b, hkv, KV_TMA: tl.constexpr,
                 D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                 MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr,
-                H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr, NCHUNK: tl.constexpr, FALLBACK: tl.constexpr):
+                H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr, NCHUNK: tl.constexpr, FALLBACK: tl.constexpr,
+                ROWSUM_DOT: tl.constexpr):
     """One KV block of the exact variant's loop (log2 units). MASKED: some key of the block is hidden from some row.
 
     z = S' + g: S' = fp16(Q'·K'ᵀ), g = a·K'ᵀ for the program's query groups (a16: their centres, group t of the
@@ -358,7 +359,10 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, a16, k_base, stride_ks, stride_kd,
     f_new = tl.where(skip, f_i, top)
     alpha = tl.where(skip, 1.0, tl.math.exp2(f_i - f_new))                            # f = −inf at first: 0
     p = tl.math.exp2(x * x_scale - tl.where(skip, float("inf"), r)[:, None]).to(tl.float16)  # P = fp16(exp(x − r))
-    rowsum = tl.sum(p.to(tl.float32), axis=1)                                         # skipped rows: P = 0
+    if ROWSUM_DOT:   # Σ P on the tensor cores (fp32 accumulation; 16 equal columns, one taken by a row max)
+        rowsum = tl.max(tl.dot(p, tl.full([BLOCK_N, 16], 1.0, tl.float16)), axis=1)
+    else:
+        rowsum = tl.sum(p.to(tl.float32), axis=1)                                     # skipped rows: P = 0
     if KV_TMA:
         v = v_desc.load([b, hkv, j * KV_LEN, 0]).reshape(BLOCK_N, DP)
     else:
@@ -443,14 +447,14 @@ def _step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base
           kp_desc, v_desc, kp_row0, b, hkv, MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr,
           V_BF16: tl.constexpr, D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
           VARIANT: tl.constexpr, H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr, KV_TMA: tl.constexpr,
-          NCHUNK: tl.constexpr, FALLBACK: tl.constexpr):
+          NCHUNK: tl.constexpr, FALLBACK: tl.constexpr, ROWSUM_DOT: tl.constexpr):
     """One KV block of the variant's loop (MASKED: the step for blocks some row sees only in part)."""
     if VARIANT == 0:
         return _block_step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base, c_ref,
                            h_base, qr, v_base, stride_vs, stride_vd, mask_base, stride_mm, stride_mn, q_raw_base,
                            stride_qs, stride_qd, kn_base, flag_ptr, j, nblk, c_rows, offs_m, S1, S2, causal_offset,
                            sp_scale, h_scale, sp_safe, z_safe, kp_desc, v_desc, kp_row0, b, hkv, KV_TMA, D, DP, KV_LEN,
-                           BLOCK_N, MASKED, CAUSAL, MASK_KIND, H_MODE, SCALE_FOLD, NCHUNK, FALLBACK)
+                           BLOCK_N, MASKED, CAUSAL, MASK_KIND, H_MODE, SCALE_FOLD, NCHUNK, FALLBACK, ROWSUM_DOT)
     else:
         return _block_step_shifted(acc, l_i, m_i, f_i, aux, q, kp_base, v_base, stride_vs, stride_vd, mask_base,
                                    stride_mm, stride_mn, j, offs_m, S1, S2, causal_offset, coef_full, coef_last, D, DP,
@@ -461,34 +465,37 @@ SMEM_BYTES = 227 * 1024   # shared memory one block may take on the H100 and H20
 
 
 def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int = 3, variant: int = 0,
-                  kv_tma: bool = True) -> int:
+                  kv_tma: bool = True, rowsum_dot: bool = False, mask_bytes: int = 0) -> int:
     """Shared memory of one program, as sm_90 compiles take it (scripts/cuda_compile_report.py), plus 2 KiB for
-    Triton's own (its barriers take about 1 KiB): the Q tile, and per pipeline stage a K' tile and a V tile. The exact
-    variant (variant 0) adds its 16-row a tile and g-parts tile, the raw q tile and two 16-row c_j − c_0 tiles where
-    h comes from inside the loop (h_mode 2, 4), and its K' ring has one buffer fewer than the stages where tensor
-    descriptors load it (its first reader, the g product, reads it synchronously)."""
+    Triton's own (its barriers take about 1 KiB): the Q tile, per pipeline stage a K' tile and a V tile, and where a
+    mask is read (mask_bytes per entry) a BLOCK_M × BLOCK_N mask tile per stage but one. The exact variant (variant 0)
+    adds its 16-row a tile and g-parts tile, the ones tile of rowsum_dot, the raw q tile and two 16-row c_j − c_0
+    tiles where h comes from inside the loop (h_mode 2, 4), and its K' ring has one buffer fewer than the stages where
+    tensor descriptors load it (its first reader, the g product, reads it synchronously)."""
     k_bufs = stages
     extra = 0
     if variant == 0:
         k_bufs = max(1, stages - 1) if kv_tma else stages
-        extra = 16 * dp + 16 * tile_n + (block_m * dp + 32 * dp if h_mode in (2, 4) else 0)
-    return 2 * (block_m * dp + (k_bufs + stages) * tile_n * dp + extra) + 2048
+        extra = 16 * dp + 16 * tile_n * (2 if rowsum_dot else 1) + (block_m * dp + 32 * dp if h_mode in (2, 4) else 0)
+    mask_tiles = max(1, stages - 1) * block_m * tile_n * mask_bytes
+    return 2 * (block_m * dp + (k_bufs + stages) * tile_n * dp + extra) + mask_tiles + 2048
 
 
-def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0, kv_tma: bool = True) -> dict:
+def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0, kv_tma: bool = True,
+                   rowsum_dot: bool = False, mask_bytes: int = 0) -> dict:
     """The launch used without autotuning (the best measured on an H100, docs/cuda.md): 128 query rows and
     8 warps where the widest tile is 128, else 64 rows and 4 warps; as many pipeline stages (≤ 3) as shared memory
-    holds. pasa and paper (variant 1, 2) keep P·V beside O, a second fp32 tile: 64 rows on 8 warps and ≤ 2 stages,
-    the launch that spills least in sm_90 compiles (scripts/cuda_compile_report.py: none at D = 80 and 128 with
-    and without masks, 40 bytes for paper with an additive mask at D = 64; 64 rows on 4 warps spill up to 312 bytes,
-    128 on 8 up to 384; not yet timed)."""
+    holds (``smem_estimate``). pasa and paper (variant 1, 2) keep P·V beside O, a second fp32 tile: 64 rows on 8 warps
+    and ≤ 2 stages, the launch that spills least in sm_90 compiles (scripts/cuda_compile_report.py: none at D = 80 and
+    128 with and without masks, 40 bytes for paper with an additive mask at D = 64; 64 rows on 4 warps spill up to 312
+    bytes, 128 on 8 up to 384; not yet timed)."""
     if variant != 0:
         block_m, warps = 64, 8
     else:
         block_m, warps = (128, 8) if max(dp, tile_n) == 128 else (64, 4)
     max_stages = 3 if variant == 0 else 2
-    stages = next((s for s in (3, 2, 1) if s <= max_stages
-                   and smem_estimate(block_m, dp, tile_n, s, h_mode, variant, kv_tma) <= SMEM_BYTES), 1)
+    stages = next((s for s in (3, 2, 1) if s <= max_stages and smem_estimate(
+        block_m, dp, tile_n, s, h_mode, variant, kv_tma, rowsum_dot, mask_bytes) <= SMEM_BYTES), 1)
     return {"BLOCK_M": block_m, "num_warps": warps, "num_stages": stages}
 
 
@@ -512,7 +519,8 @@ def _prune(configs, named_args, **kwargs):
     keep = [c for c in configs if per_thread(c) <= 128 and (c.num_warps == 8 or c.kwargs["BLOCK_M"] == 64 or
                                                              max(dp, tile_n) <= 64)
             and smem_estimate(c.kwargs["BLOCK_M"], dp, tile_n, c.num_stages, args["H_MODE"], args["VARIANT"],
-                              args["KV_TMA"]) <= SMEM_BYTES]
+                              args["KV_TMA"], args["ROWSUM_DOT"], args["mask_ptr"].element_size()
+                              if args["MASK_KIND"] else 0) <= SMEM_BYTES]
     return keep or [triton.Config({"BLOCK_M": 64}, num_warps=4, num_stages=1)]
 
 
@@ -529,7 +537,7 @@ def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, h_ptr, 
                      BLOCK_M: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, Q_BF16: tl.constexpr,
                      VARIANT: tl.constexpr = 0, H_MODE: tl.constexpr = 3, SCALE_FOLD: tl.constexpr = False,
                      KV_TMA: tl.constexpr = False, NCHUNK: tl.constexpr = 1, SLICES: tl.constexpr = False,
-                     FALLBACK: tl.constexpr = False):
+                     FALLBACK: tl.constexpr = False, ROWSUM_DOT: tl.constexpr = False):
     """VARIANT 0: exact (``_block_step``; the host's preparation, op.prepare_exact: Q' and a from the query pass,
     K', c and the key-norm bounds kn (NCHUNK per block) from the key pass, the frame c_j − c_0 as hi/lo halves, the
     h table (H_MODE 3) or the groups' a·(c_j − c_0) (hd; H_MODE 2, 4), and per head log2e·s_rest_h, log2e·s_h and
@@ -630,7 +638,7 @@ def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, h_ptr, 
                                         j, nblk, c_rows, offs_m, S1, S2, causal_offset, sp_scale, h_scale, sp_safe,
                                         z_safe, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
                                         h // groups, False, CAUSAL, MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT,
-                                        H_MODE, SCALE_FOLD, KV_TMA, NCHUNK, FALLBACK)
+                                        H_MODE, SCALE_FOLD, KV_TMA, NCHUNK, FALLBACK, ROWSUM_DOT)
     for j in range(n_plain, hi):
         acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, a16, k_base, stride_ks, stride_kd, kp_base, c_base,
                                         c_ref, h_base, qr, v_base, stride_vs, stride_vd, mask_base,
@@ -638,7 +646,7 @@ def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, h_ptr, 
                                         j, nblk, c_rows, offs_m, S1, S2, causal_offset, sp_scale, h_scale, sp_safe,
                                         z_safe, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
                                         h // groups, True, CAUSAL, MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT,
-                                        H_MODE, SCALE_FOLD, KV_TMA, NCHUNK, FALLBACK)
+                                        H_MODE, SCALE_FOLD, KV_TMA, NCHUNK, FALLBACK, ROWSUM_DOT)
     if VARIANT == 0:
         seen = m_i != float("-inf")
     else:

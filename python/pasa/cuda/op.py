@@ -23,14 +23,15 @@ BACKENDS = ("auto", "triton")
 HEAD_DIM_MAX = 256   # DP = 256 is the widest output tile that fits in registers beside the score tile
 BLOCK_N_MAX = 256    # the KV tile is one contract block wide
 AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "0") == "1"   # 1: tune the launch per shape (default_config else)
-# the exact variant's kernel paths (docs/cuda.md, chosen by the H200 timings there): SCALE_FOLD = the row max of z
-# itself, s_rest folded into the exponent's FFMA (off with an additive mask); KV_TMA = K' and V tiles through tensor
-# descriptors (where a tile is one contract block and V is aligned for them). h = s_h·q·(c_j − c_0): at a padded head
-# dim ≤ H4_MAX_DP from Q'·(c − c_0) for 16 KV blocks at once inside the loop (H_MODE 4); wider, precomputed per
-# (query row, KV block) by the query pass when that table stays within H_TABLE_LIMIT × Q's bytes (H_MODE 3), else a
-# 16-column dot per block inside the loop (H_MODE 2). An "H_MODE" key here overrides that choice
-# (scripts/tune_cuda.py, tests).
-KERNEL_FLAGS = {"SCALE_FOLD": True, "KV_TMA": True}
+# the exact variant's kernel paths (docs/cuda.md): SCALE_FOLD = the row max of z itself, s_rest folded into the
+# exponent's FFMA (off with an additive mask); KV_TMA = K' and V tiles through tensor descriptors (where a tile is one
+# contract block and V is aligned for them), both chosen by the H200 timings there; ROWSUM_DOT = Σ P by a tensor-core
+# product with a ones tile (fits beside 3 pipeline stages since the K' ring has one buffer fewer; not yet timed).
+# h = s_h·q·(c_j − c_0): at a padded head dim ≤ H4_MAX_DP from q·(c − c_0) for 16 KV blocks at once inside the loop
+# (H_MODE 4); wider, precomputed per (query row, KV block) by the query pass when that table stays within
+# H_TABLE_LIMIT × Q's bytes (H_MODE 3), else a 16-column dot per block inside the loop (H_MODE 2). An "H_MODE" key
+# here overrides that choice (scripts/tune_cuda.py, tests).
+KERNEL_FLAGS = {"SCALE_FOLD": True, "KV_TMA": True, "ROWSUM_DOT": True}
 H4_MAX_DP = 64
 H_TABLE_LIMIT = 4.0
 # the key and query passes: columns per program (at most 8192 values per tile: the key pass's centre, K' and norms
@@ -222,17 +223,22 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
                 coef_full = coef_last = paper_coefficient(beta)
             q_raw, k_raw = q, k
             exact_ptrs = (q, q, k, kp) + (kp,) * 5
-        kp_desc, v_desc = kp, v
+        mask_t, mask_kind, mstride = _mask_args(mask, b, n, s1, s2)
         flags["KV_TMA"] = flags["KV_TMA"] and tile_n == block_n and _tma_ready(v)
+        flags["ROWSUM_DOT"] = flags["ROWSUM_DOT"] and flags["KV_TMA"]   # beside pointer loads it spills (sm_90)
+        config = _default_config(dp, tile_n, flags, mask_t)
+        if flags["KV_TMA"] and mask_t is not None and config["num_stages"] < 3:
+            # with a mask tile beside them, tensor-descriptor loads in fewer than 3 stages crash the ptxas of
+            # Triton 3.6 (sm_90, D = 128: a segmentation fault) and 3 stages do not fit: pointer loads instead
+            flags.update(KV_TMA=False, ROWSUM_DOT=False)
+            config = _default_config(dp, tile_n, flags, mask_t)
+        kp_desc, v_desc = kp, v
         if flags["KV_TMA"]:
             kp_desc = TensorDescriptor.from_tensor(kp.view(-1, dp), [tile_n, dp])
             v_desc = TensorDescriptor.from_tensor(v, [1, 1, tile_n, dp])      # zeros past S2 and past D
-        mask_t, mask_kind, mstride = _mask_args(mask, b, n, s1, s2)
+        launch = kernels.attention_kernel
         if AUTOTUNE:
             launch, config = kernels.attention_kernel_tuned, {}
-        else:
-            launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n, flags["H_MODE"],
-                                                                              flags["VARIANT"], flags["KV_TMA"])
         grid = lambda meta: (triton.cdiv(s1, meta["BLOCK_M"]), b * n)  # noqa: E731
         args = (q_raw, *exact_ptrs, v, _or(mask_t, q), out, kp_desc, v_desc,
                 *q_raw.stride(), *k_raw.stride(), *v.stride(), *mstride, *out.stride(),
@@ -241,9 +247,15 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
                       Q_BF16=q.dtype == torch.bfloat16)
         launch[grid](*args, **consts, **flags, **config)
         if variant == "exact":   # the query groups whose overflow screen failed, again with the fp32 fallback
-            flags.update(FALLBACK=True, SCALE_FOLD=False)
+            flags.update(FALLBACK=True, SCALE_FOLD=False, ROWSUM_DOT=False)
             kernels.attention_kernel[grid](*args, **consts, **flags, **kernels.fallback_config(dp, tile_n))
     return out
+
+
+def _default_config(dp: int, tile_n: int, flags: dict, mask_t: torch.Tensor | None) -> dict:
+    """kernels.default_config for a launch with these flags and mask."""
+    return kernels.default_config(dp, tile_n, flags["H_MODE"], flags["VARIANT"], flags["KV_TMA"], flags["ROWSUM_DOT"],
+                                  mask_t.element_size() if mask_t is not None else 0)
 
 
 def _or(t: torch.Tensor | None, stand_in: torch.Tensor) -> torch.Tensor:
