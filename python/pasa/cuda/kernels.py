@@ -265,21 +265,25 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, a16, k_base, stride_ks, stride_kd,
                 MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr,
                 H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr, NCHUNK: tl.constexpr, FALLBACK: tl.constexpr,
                 ROWSUM_DOT: tl.constexpr):
-    """One KV block of the exact variant's loop (log2 units). MASKED: some key of the block is hidden from some row.
+    """One KV block of the exact variant's loop (model._step_exact, log2 units). MASKED: some key of the block is
+    hidden from some row.
 
-    z = S' + g: S' = fp16(Q'·K'ᵀ), g = a·K'ᵀ for the program's query groups (a16: their centres, group t of the
-    program in rows t, t + NG, ...: the 16-row dot gives each group's g in NG rows, spread over its 64 rows).
-    Overflow screen: if |Q'|max²·Σkn < sp_safe and |a|max²·Σkn < z_safe (both set per program) no S' entry can
-    overflow and z stays finite, and the fallback's exact check is not run (``_fallback``; a branch that costs
-    nothing where it is not taken).
-    h = log2e·s_h·(q·(c_j − c_0)): H_MODE 3, from the table (h_cur: this block's, loaded one block ahead); H_MODE 4,
-    from Q'·(c_j − c_0) for 16 blocks at once (h_cur: BLOCK_M×16, one pair of dots with the hi and lo parts per 16
-    blocks) plus the group's a·(c_j − c_0) (hd, host-computed); H_MODE 2, the same with a 16-column dot per block
-    (hi_j and lo_j in its first two columns).
+    z = S' + g: S' = fp16(Q'·K'ᵀ) (q: the program's Q' rows); g = a·K'ᵀ, one 16-row product for the program's
+    NG = BLOCK_M / 64 query groups (a16: row r holds group r mod NG's centre), split into bf16 parts and added to S'
+    by a one-hot tensor-core product with S' as its accumulator (no per-score instruction).
+    Overflow screen: with |Q'|²max (sp_safe) and |a|²max·(2s/Z_SAFE)² (z_safe) of the program and Σ kn ≥ |K'|²max of
+    the block's live keys, sp_safe·Σkn < SP_SAFE_SQ means no S' entry can overflow and z_safe·Σkn < 1 that z stays far
+    inside fp32; both false for NaN. A block that fails it sets the flags of the program's query groups (a branch
+    that costs nothing where it is not taken), and the fallback launch (FALLBACK) recomputes those groups' rows:
+    there a failing block runs the exact check and the fp32 fallback (``_fallback``).
+    h = log2e·s_h·(q·(c_j − c_0)), q the raw fp16 rows: H_MODE 3, from the query pass's table (h_cur: this block's,
+    loaded one block ahead); H_MODE 4, for 16 blocks at once (h_cur: BLOCK_M×16, one pair of dots of qr with the hi
+    and lo halves of c − c_0, ``_frame_halves``); H_MODE 2, a 16-column dot per block (hi_j and lo_j in its first
+    two columns); H_MODE 0, no h (a timing bound only: wrong).
     SCALE_FOLD (not with an additive mask): the row max of z itself and s_rest folded into the exponent, x·s − r,
-    one FFMA per score; the same r, since rounding x·s is monotone in x; x_scale is per row (1 on fallback rows).
+    one FFMA per score; the same r, since rounding x·s is monotone in x.
     KV_TMA: K' and V tiles by tensor-memory-accelerator copies (descriptors; V zero-filled past S2 and D), only
-    where a tile is one whole contract block.
+    where a tile is one whole contract block. ROWSUM_DOT: Σ P by a product with a ones tile.
 
     O and l are kept in the frame f of the last block that counts (the model keeps them in the frame of the running
     max m, O' = α·O + γ·(P·V), which needs a second accumulator), so the update is O' = c·O + P·V, one accumulator
@@ -538,11 +542,13 @@ def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, h_ptr, 
                      VARIANT: tl.constexpr = 0, H_MODE: tl.constexpr = 3, SCALE_FOLD: tl.constexpr = False,
                      KV_TMA: tl.constexpr = False, NCHUNK: tl.constexpr = 1, SLICES: tl.constexpr = False,
                      FALLBACK: tl.constexpr = False, ROWSUM_DOT: tl.constexpr = False):
-    """VARIANT 0: exact (``_block_step``; the host's preparation, op.prepare_exact: Q' and a from the query pass,
-    K', c and the key-norm bounds kn (NCHUNK per block) from the key pass, the frame c_j − c_0 as hi/lo halves, the
-    h table (H_MODE 3) or the groups' a·(c_j − c_0) (hd; H_MODE 2, 4), and per head log2e·s_rest_h, log2e·s_h and
-    the output's 2^εv (scale_ptr); q and k: the raw fp16 inputs, read by the fallback only). 1: pasa, 2: paper
-    (q_ptr the raw input; coef_full/coef_last, the recovery coefficient for a full and for a shorter last block;
+    """VARIANT 0: exact (``_block_step``), reading the host's preparation (op.prepare_exact): Q' (qp) and the query
+    centres a from the query pass, K', the block centres c and the key-norm bounds kn (NCHUNK per block) from the key
+    pass, the h table (H_MODE 3), the overflow flags (one per query group), sp_scale and h_scale (log2e·s_rest,
+    log2e·s) and, for bf16 slices (SLICES), each head's exponents (exp_ptr); q and k: the fp16 inputs, read by the
+    fallback and by h inside the loop (H_MODE 2, 4). FALLBACK: the second launch, which recomputes the programs whose
+    groups' flags are set (the others exit at once), with the fp32 fallback. 1: pasa, 2: paper (q_ptr the raw
+    input; coef_full/coef_last, the recovery coefficient for a full and for a shorter last block;
     ``_block_step_shifted``; the exact-only pointers unused). kp_desc, v_desc: descriptors of K' (rows, DP) and V
     (B, Nkv, S2, D) where KV_TMA, else unused."""
     tl.static_assert(BLOCK_N >= KV_LEN)
@@ -593,7 +599,7 @@ def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, h_ptr, 
                     mask=(offs_m[:, None] < S1) & run, other=0.0)                       # Q'
         group16 = start_m * NGP + tl.arange(0, 16) % NGP                               # row r: group r mod NG
         a16 = tl.load(a_ptr + (bh.to(tl.int64) * n_groups + group16[:, None]) * DP + offs_d[None, :],
-                      mask=(group16 < n_groups)[:, None], other=0.0)                    # the groups' centres
+                      mask=(group16 < n_groups)[:, None] & run, other=0.0)              # the groups' centres
         sp_scale, h_scale, out_scale = _head_scales(exp_ptr, bh, sp_scale, h_scale, SLICES)
         c_ref = tl.load(c_base + offs_d)                                                # c_0, the rows' frame
         # the overflow screen's per-program factors (_block_step): the largest |Q'|² and |a|², and whether
