@@ -68,7 +68,7 @@ def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, m_
     else:
         c = kn = kp
     kernels.shift_k_kernel[(nblk, b * nkv, dp // dc)](
-        k, kp, c, kn, live if live is not None else kp, *k.stride(), nkv, s2, s2 if live_end is None else live_end,
+        k, kp, c, kn, _or(live, kp), *k.stride(), nkv, s2, s2 if live_end is None else live_end,
         c_rows, pow2, *(m_entries or (0.0, 0.0, 0.0, 0.0)), D=d, DP=dp, DC=dc, KV_LEN=block_n, BLOCK_N=tile_n,
         KV_POW2=block_n == tile_n, MATRIX=m_entries is not None, HAS_LIVE=live is not None,
         num_warps=SHIFT_FLAGS["num_warps"])
@@ -126,7 +126,7 @@ class ExactPrep:
     sp_scale, h_scale: log2e·s_rest and log2e·s (``score_scales``; times 2^(εq + εk) per head for bf16);
     q_prime (B, N, S1, DP) fp16: Q' = Q − a; a (B, N, groups, DP) fp16: the query centres (64-row groups);
     k_prime (B, Nkv, nblk·tile_n, DP) fp16: K', zero-padded; c (B, Nkv, c_rows, DP) fp16: the block centres over live
-    keys, zero rows past nblk; kn (B, Nkv, nblk, DP / 64) fp32: key-norm bounds (the overflow screen);
+    keys, zero rows past nblk; kn (B, Nkv, nblk, DP / DC) fp32: key-norm bounds (the overflow screen);
     h (B·N, nblk, S1) fp32 or None: the table log2e·s_h·q·(c_j − c_0) (h_mode 3);
     flags (B·N, groups + 1) int32: zeroed; the attention loop sets a group's flag where a block of its rows fails
     the overflow screen."""
@@ -165,7 +165,7 @@ def prepare_exact(q, k, v, mask, scale: float, causal: bool, causal_offset: int,
     flags = torch.empty((b * n, n_groups + 1), dtype=torch.int32, device=q.device)
     htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device) if h_mode == 3 else None
     kernels.shift_q_kernel[(n_groups, b * n)](
-        q16, qp, a, c, htab if htab is not None else qp, head_exps if head_exps is not None else qp, flags,
+        q16, qp, a, c, _or(htab, qp), _or(head_exps, qp), flags,
         *q16.stride(), n, groups, s1, n_groups, nblk, c.shape[2], causal_offset, h_scale, D=d, DP=dp,
         DC=min(dp, SHIFT_FLAGS["DC"]), H_TABLE=h_mode == 3, SLICES=head_exps is not None, CAUSAL=bool(causal),
         KV_LEN=block_n, num_warps=SHIFT_FLAGS["num_warps"])
