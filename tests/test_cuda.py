@@ -110,9 +110,10 @@ def test_in_loop_shift_matches_model(seed, monkeypatch, causal, align):
 
 
 # the exact kernel's paths that the default picks only for some calls (op.KERNEL_FLAGS): the shift table at D = 64
-# (the default there is H_MODE 4), and pointer loads with the scale outside the exponent (the default with an
-# additive mask, a non-power-of-two block_n or V not aligned for tensor descriptors)
-PATHS = [{"H_MODE": 3}, {"SCALE_FOLD": False, "KV_TMA": False}]
+# (the default there is H_MODE 4), h from a 16-column dot per block (H_MODE 2, the default only past the table's
+# size limit), and pointer loads with the scale outside the exponent (the default with an additive mask, a
+# non-power-of-two block_n or V not aligned for tensor descriptors)
+PATHS = [{"H_MODE": 3}, {"H_MODE": 2}, {"SCALE_FOLD": False, "KV_TMA": False}]
 
 
 @pytest.mark.parametrize("flags", [{}] + PATHS,
@@ -128,6 +129,23 @@ def test_kernel_paths_match_model(seed, monkeypatch, flags, mask_kind):
     q, k, v, mask = _to_dev(q, k, v, mask)
     kw = dict(mask=mask, causal=True, causal_align="bottom_right", block_n=32)
     check_against_model(run_triton(q, k, v, **kw), q, k, v, what=f"cuda {flags}", **kw)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_fallback_rows_match_model(seed, dtype):
+    """A key far from its block's centre makes the fp16 S' of the rows far from their query centre overflow: the
+    overflow screen flags their query groups and the fallback launch recomputes those groups' rows with fp32 scores
+    where S' overflowed (model._step_exact). GQA, causal bottom-right, several KV blocks, 128-row programs whose
+    flags the 64-row fallback programs read, and rows of other groups that never fall back."""
+    b, n, nkv, s1, s2, d = 1, 4, 2, 300, 700, 64
+    q, k, v = rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=0.0, amp=2.0, seed=seed)
+    q[0, 2, 150:170, 3] = 200.0        # 20 rows of group 2: Q' ≈ 140 there, S' = Q'·K' far past fp16's range
+    k[0, 1, 450, 3] = 30000.0          # in KV head 1 (query heads 2, 3), block 3
+    q, k, v = _to_dev(q, k, v)
+    kw = dict(causal=True, causal_align="bottom_right", block_n=128)
+    out = run_triton(q, k, v, **kw)
+    assert torch.isfinite(out).all()
+    check_against_model(out, q, k, v, what="cuda fallback", **kw)
 
 
 # the warp-specialised Hopper kernel (pasa/cuda/hopper.py, Gluon): on an sm_90 GPU it runs every call it covers (the
@@ -290,5 +308,5 @@ def test_bad_tensors_raise():
     with pytest.raises(ValueError, match="head dim D"):
         big = torch.zeros(1, 1, 8, 320, dtype=torch.float16, device=DEV)
         run_triton(big, big, big)
-    with pytest.raises(ValueError, match="range"):
-        run_triton(q.bfloat16() * 1e5, k.bfloat16(), v.bfloat16())
+    with pytest.raises(ValueError, match="range"):     # pasa and paper round bf16 to fp16; exact scales slices
+        run_triton(q.bfloat16() * 1e5, k.bfloat16(), v.bfloat16(), variant="pasa")
