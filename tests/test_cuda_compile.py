@@ -32,17 +32,21 @@ CASES = {
     "bool-mask-d128": ["--shape", "2,8,2,600,900,128", "--mask", "bool"],
     "paper-float-mask": ["--shape", "1,4,4,200,333,64", "--variant", "paper", "--mask", "float", "--causal"],
     "d256": ["--shape", "1,2,1,100,300,256", "--block-n", "64"],
-    # the warp-specialised Hopper kernel (Gluon): the benchmark's call, and bf16 D = 80 causal GQA, 64-key blocks
+    # the warp-specialised Hopper kernel (Gluon): the benchmark's call; bf16 D = 80 causal GQA, 64-key blocks, with lse
+    # and sinks; D = 64 causal
     "hopper": ["--hopper"],
-    "hopper-bf16-d80": ["--hopper", "--shape", "2,8,2,300,700,80", "--dtype", "bfloat16", "--causal",
-                        "--block-n", "64"],
+    "hopper-bf16-d80-lse-sinks": ["--hopper", "--shape", "2,8,2,300,700,80", "--dtype", "bfloat16", "--causal",
+                                  "--block-n", "64", "--lse", "--sinks"],
+    "hopper-d64": ["--hopper", "--shape", "4,32,32,2048,2048,64", "--causal"],
     # flash-decoding (one row against 4096 keys, 16-row tiles, the key axis split) with lse and sinks in the epilogue;
-    # packed sequences (program per sequence from cu_seqlens, K' tiles per sequence) of the pasa variant
+    # packed sequences (program per sequence from cu_seqlens, K' tiles per sequence) of the pasa and exact variants
     "decode-split-lse-sinks": ["--shape", "1,32,8,1,4096,128", "--causal", "--align", "bottom_right", "--lse",
                                "--sinks"],
     "varlen-pasa-lse": ["--shape", "3,8,2,100,300,64", "--varlen", "--variant", "pasa", "--causal", "--lse"],
+    "varlen-exact-bf16-lse-sinks": ["--shape", "3,8,2,100,300,128", "--varlen", "--dtype", "bfloat16", "--causal",
+                                    "--lse", "--sinks"],
 }
-KERNELS = {"hopper": "attention_kernel_ws:", "hopper-bf16-d80": "attention_kernel_ws:"}
+KERNELS = {case: "attention_kernel_ws:" for case in CASES if case.startswith("hopper")}
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))

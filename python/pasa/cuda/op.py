@@ -508,7 +508,7 @@ def _launch_hopper(prep: ExactPrep, q, out, lse, sinks, scale: float, causal: bo
     maxnreg, consumer_regs = hopper.REGISTERS[nc]
     grid = (triton.cdiv(s1, hopper.ROWS * nc), b * n)
     hopper.attention_kernel_ws[grid](
-        prep.q16, prep.q_prime, kp_desc, v_desc, prep.h, gtab, prep.c, prep.kn, prep.flags,
+        prep.q16, prep.q_prime, prep.a, kp_desc, v_desc, prep.h, gtab, prep.c, prep.kn, prep.flags,
         _or(prep.head_exps, gtab), _or(sinks, gtab), out, _or(lse if lse.numel() else None, gtab),
         *prep.q16.stride(), *prep.q_prime.stride()[:3], *out.stride(), *(lse.stride() if lse.numel() else (0, 0, 0)),
         n, groups, s1, prep.k16.shape[2], causal_offset, prep.sp_scale, float(np.float32(scale)),
