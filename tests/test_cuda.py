@@ -180,6 +180,27 @@ def relative_rmse(a, b):
     return float((a.double() - b.double()).pow(2).mean().sqrt() / b.double().pow(2).mean().sqrt())
 
 
+@pytest.mark.parametrize("causal,align", [(False, "top_left"), (True, "top_left"), (True, "bottom_right")])
+def test_hopper_g_table_matches_torch(seed, causal, align):
+    """The Hopper kernel's g table (a Triton kernel, so it runs in the interpreter too): g = a·K'_jᵀ per query group,
+    head and key of every block the group's rows see, against torch on the same query centres and K'."""
+    from pasa.cuda import op
+    b, n, nkv, s1, s2, d, block_n = 2, 4, 2, 200, 300, 64, 64
+    q, k, v = _to_dev(*rand_qkv(b, n, nkv, s1, s2, d, mean=2.0, amp=3.0, seed=seed))
+    seqs = op.Seqs(block_n, s1, s2, b)
+    prep = op.prepare_exact(q, k, v, None, d ** -0.5, causal, align, block_n, d, block_n, 3, seqs)
+    offset = s2 - s1 if align == "bottom_right" else 0
+    gtab = op.g_table(prep, n, n // nkv, s1, causal, offset, d, block_n)
+    a = prep.a.view(b, -1, n, d).double()                                   # (B, groups, N, DP)
+    kp = prep.k_prime.double().repeat_interleave(n // nkv, dim=1)          # (B, N, nblk·block_n, DP)
+    want = torch.einsum("bgnd,bnkd->bngk", a, kp).reshape(gtab.shape)
+    for t in range(a.shape[1]):
+        seen = min(s2, min(t * 64 + 63, s1 - 1) + offset + 1) if causal else s2   # up to the group's last row
+        blocks = -(-seen // block_n) * block_n
+        got, ref = gtab[:, t, :blocks].double(), want[:, t, :blocks]
+        assert torch.allclose(got, ref, rtol=1e-6, atol=1e-6 * float(ref.abs().max())), t
+
+
 @gpu_only
 @sm90_only
 @pytest.mark.parametrize("shape", HOPPER_SHAPES, ids=_id)

@@ -373,8 +373,7 @@ def _attention(q, k, v, mask, scale, beta, causal, causal_align, variant, block_
         sp_scale = h_scale = 0.0
         hopper = False
         if variant == "exact":
-            hopper = (use_hopper(q, mask, variant, block_n) and _table_fits(d, seqs, q.element_size())
-                      and not per_split and _g_table_fits(d, seqs, q.element_size()))
+            hopper = hopper_takes(q, mask, variant, block_n, seqs, per_split)
             flags["H_MODE"] = 3 if hopper else exact_h_mode(d, dp, seqs, q.element_size())
             flags["SCALE_FOLD"] = flags["SCALE_FOLD"] and (mask is None or mask.dtype == torch.bool)
             prep = prepare_exact(q, k, v, mask, scale, causal, causal_align, block_n, dp, tile_n, flags["H_MODE"], seqs)
@@ -474,10 +473,13 @@ def use_hopper(q: torch.Tensor, mask, variant: str, block_n: int) -> bool:
     return not q.is_cuda or (torch.cuda.get_device_capability(q.device) == (9, 0) and _gluon() is not None)
 
 
-def _g_table_fits(d: int, seqs: Seqs, element_size: int) -> bool:
-    """Whether the Hopper kernel's g table (one fp32 per 64-row query group and key, S2/64 floats per query row)
-    stays within G_TABLE_LIMIT × Q's bytes."""
-    return triton.cdiv(seqs.max_s2, QUERY_GROUP) * 4 <= G_TABLE_LIMIT * d * element_size
+def hopper_takes(q: torch.Tensor, mask, variant: str, block_n: int, seqs: Seqs, per_split: int = 0) -> bool:
+    """Whether the Hopper kernel runs a call (``use_hopper``, and a dense, unsplit call whose h table and g table —
+    one fp32 per 64-row query group and key, S2/64 floats per query row — stay within H_TABLE_LIMIT and
+    G_TABLE_LIMIT × Q's bytes)."""
+    d, size = q.shape[-1], q.element_size()
+    return (use_hopper(q, mask, variant, block_n) and _table_fits(d, seqs, size) and not per_split
+            and triton.cdiv(seqs.max_s2, QUERY_GROUP) * 4 <= G_TABLE_LIMIT * d * size)
 
 
 def _gluon():
@@ -489,19 +491,27 @@ def _gluon():
     return hopper
 
 
-def _launch_hopper(prep: ExactPrep, q, out, lse, sinks, scale: float, causal: bool, causal_offset: int, dp: int,
-                   tile_n: int, groups: int) -> None:
-    """The g table (kernels.shift_g_kernel), then hopper.attention_kernel_ws over the exact variant's preparation.
-    V goes by TMA in fp16 (the exact variant's v16): one a tensor descriptor cannot address is copied to a contiguous
-    tensor first."""
-    hopper = _gluon()
-    b, n, s1, d = q.shape
-    nblk = prep.k_prime.shape[2] // tile_n
+def g_table(prep: ExactPrep, n: int, groups: int, s1: int, causal: bool, causal_offset: int, dp: int,
+            tile_n: int) -> torch.Tensor:
+    """The Hopper kernel's g = a·K'_jᵀ per query group and key of a dense call (kernels.shift_g_kernel):
+    (B·N, ⌈S1/64⌉, nblk·tile_n) fp32; causal: only the blocks each group's rows can see are written."""
+    b, nkv, rows, _ = prep.k_prime.shape
+    nblk = rows // tile_n
     n_groups = triton.cdiv(s1, QUERY_GROUP)
-    gtab = torch.empty((b * n, n_groups, nblk * tile_n), dtype=torch.float32, device=q.device)
+    gtab = torch.empty((b * n, n_groups, nblk * tile_n), dtype=torch.float32, device=prep.a.device)
     kernels.shift_g_kernel[(triton.cdiv(n_groups, 64), b * n)](
         prep.a, prep.k_prime, gtab, n, groups, s1, nblk, causal_offset, DP=dp, BLOCK_N=tile_n, CAUSAL=bool(causal),
         num_warps=4)
+    return gtab
+
+
+def _launch_hopper(prep: ExactPrep, q, out, lse, sinks, scale: float, causal: bool, causal_offset: int, dp: int,
+                   tile_n: int, groups: int) -> None:
+    """The g table (``g_table``), then hopper.attention_kernel_ws over the exact variant's preparation. V goes by TMA
+    in fp16 (the exact variant's v16): one a tensor descriptor cannot address is copied to a contiguous tensor first."""
+    hopper = _gluon()
+    b, n, s1, d = q.shape
+    gtab = g_table(prep, n, groups, s1, causal, causal_offset, dp, tile_n)
     v = prep.v16 if _tma_ready(prep.v16) else prep.v16.contiguous()
     kp_desc, v_desc = hopper.descriptors(prep.k_prime, v, dp, tile_n)
     nc = hopper.consumers(dp)
