@@ -260,7 +260,8 @@ class Report:
                 json.dump(self.data, f, indent=1, default=float)
 
 
-def prefill(args, report: Report) -> None:
+def prefill(args, report: Report) -> str:
+    """The prefill rows, column by column (``columns``); returns the TFLOP/s and ratio tables."""
     cols = columns(args)
     peers = list(args.peers)
     rows = [dict(shape_of(d, s, c), tflops={}, rel_rmse_vs_flash={}) for d, s, c in args.rows]
@@ -305,22 +306,21 @@ def prefill(args, report: Report) -> None:
         r["target_vs_cudnn"] = target(r["D"], r["S"])
     report.save()
 
-    gpu = report.data["gpu"]
-    names = list(cols)
-    print(f"\nTFLOP/s on {gpu} (triton.testing.do_bench medians, one run; passes% = the exact variant's separate "
-          "passes / pasa)")
-    print(table(["D", "S", "mode"] + names + ["passes%"],
-                [[r["D"], r["S"], r["mode"]] + [r["tflops"].get(n, math.nan) for n in names]
-                 + [100 * r["passes_share"]] for r in rows]))
-    keys = list(rows[0]["ratios"]) if rows else []
-    print("\nratios (higher is better; issue 15: pasa/cudnn ≥ target, variants ≥ 0.6 × pasa)")
-    print(table(["D", "S", "mode", "target"] + keys,
-                [[r["D"], r["S"], r["mode"], r["target_vs_cudnn"] or "-"] + [r["ratios"][k] for k in keys]
-                 for r in rows], fmt="{:.2f}"))
+    names, keys = list(cols), list(rows[0]["ratios"]) if rows else []
+    return (f"\nTFLOP/s on {report.data['gpu']} (triton.testing.do_bench medians, one run; passes% = the exact "
+            "variant's separate passes / pasa)\n"
+            + table(["D", "S", "mode"] + names + ["passes%"],
+                    [[r["D"], r["S"], r["mode"]] + [r["tflops"].get(n, math.nan) for n in names]
+                     + [100 * r["passes_share"]] for r in rows])
+            + "\n\nratios (higher is better; issue 15: pasa/cudnn ≥ target, variants ≥ 0.6 × pasa)\n"
+            + table(["D", "S", "mode", "target"] + keys,
+                    [[r["D"], r["S"], r["mode"], r["target_vs_cudnn"] or "-"] + [r["ratios"][k] for k in keys]
+                     for r in rows], fmt="{:.2f}"))
 
 
-def decode(args, report: Report) -> None:
-    """Decode rows: pasa (bottom-right causal, split key axis) against each SDPA backend: ms per call, peer / pasa."""
+def decode(args, report: Report) -> str:
+    """Decode rows: pasa (bottom-right causal, split key axis) against each SDPA backend, ms per call and peer / pasa;
+    returns their table."""
     b, n, nkv, s1, d = args.decode_dims
     print(f"# decode: B={b} N={n} Nkv={nkv} S1={s1} D={d} fp16", flush=True)
     gen = torch.Generator(device="cuda").manual_seed(0)
@@ -361,11 +361,11 @@ def decode(args, report: Report) -> None:
         row["peer_over_pasa"] = {p: row["ms"][p] / row["ms"]["pasa"] for p in args.peers}
         print(f"# decode S2={s2}: " + ", ".join(f"{k} {t:.4f} ms" for k, t in row["ms"].items()), flush=True)
         report.save()
-    print(f"\ndecode, ms per call (peer/pasa: time ratio, > 1 where pasa is faster), B={b} N={n} Nkv={nkv} S1={s1} "
-          f"D={d}")
-    print(table(["S2", "pasa"] + [x for p in args.peers for x in (p, f"{p}/pasa")],
-                [[r["S2"], r["ms"]["pasa"]] + [x for p in args.peers for x in (r["ms"][p], r["peer_over_pasa"][p])]
-                 for r in rows], fmt="{:.4f}"))
+    return (f"\ndecode, ms per call (peer/pasa: time ratio, > 1 where pasa is faster), B={b} N={n} Nkv={nkv} S1={s1} "
+            f"D={d}\n"
+            + table(["S2", "pasa"] + [x for p in args.peers for x in (p, f"{p}/pasa")],
+                    [[r["S2"], r["ms"]["pasa"]] + [x for p in args.peers for x in (r["ms"][p], r["peer_over_pasa"][p])]
+                     for r in rows], fmt="{:.4f}"))
 
 
 def table(head: list[str], rows: list[list], fmt: str = "{:.1f}") -> str:
@@ -402,12 +402,14 @@ def main(argv=None) -> int:
           f"default kernel: {'hopper' if cuda_op.HOPPER else 'triton'}", flush=True)
     report = Report(args.json, gpu=gpu, torch=torch.__version__, triton=triton.__version__,
                     default_kernel="hopper" if cuda_op.HOPPER else "triton", argv=sys.argv[1:])
+    tables = []          # printed last, after the compiler's report
     if args.decode:      # first: it never takes the Hopper kernel, whose column runs last
-        decode(args, report)
+        tables.append(decode(args, report))
     if args.rows:
-        prefill(args, report)
+        tables.append(prefill(args, report))
     _print_compiled()
     report.save()
+    print("\n".join(tables))
     if report.data["errors"]:
         print(f"\n{len(report.data['errors'])} failures:\n  " + "\n  ".join(report.data["errors"]))
     return 1 if report.data["errors"] else 0

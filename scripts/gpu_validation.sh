@@ -87,7 +87,7 @@ stage ring 110 "$OUT/ring.log" python3 -m torch.distributed.run --standalone --n
         grep -E '^(FAILED|ERROR) ' "$OUT/$t.log" | head -20
     done
     echo "## bench (tail)"
-    tail -n 45 "$OUT/bench.log"
+    tail -n 60 "$OUT/bench.log"
     echo "## ring (tail)"
     grep -vE '^(W|I)[0-9]{4} ' "$OUT/ring.log" | tail -n 20
 } 2>/dev/null | tee -a "$LOG"
