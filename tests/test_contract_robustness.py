@@ -1,6 +1,7 @@
 """The default variant's robustness guarantees (docs/numerics.md, "exact"): hidden keys change nothing, no finite
-input overflows, bf16 inputs keep their range. Each example runs on the contract's model and on every CPU backend
-that implements the variant."""
+input overflows, bf16 inputs keep their range. Each example runs on the contract's model, on every CPU backend
+that implements the variant, and on the CUDA backend (on a GPU, or its Triton kernels in Triton's interpreter on
+CPU tensors, as tests/test_cuda.py runs them)."""
 import pytest
 import torch
 
@@ -9,13 +10,17 @@ from pasa.model import model_attention
 from pasa.reference import golden_attention
 
 from conftest import check_against_model
+from test_cuda import DEV, INTERPRETED, ON_GPU, run_triton
 
-BACKENDS = ["model", "native"]
+BACKENDS = ["model", "native"] + (["cuda"] if ON_GPU or INTERPRETED else [])
 
 
 def run(backend, q, k, v, **kw):
     if backend == "model":
         return model_attention(q, k, v, **kw)
+    if backend == "cuda":
+        moved = {key: val.to(DEV) if isinstance(val, torch.Tensor) else val for key, val in kw.items()}
+        return run_triton(q.to(DEV), k.to(DEV), v.to(DEV), **moved).cpu()
     return pasa.attention(q, k, v, backend=backend, **kw)
 
 
