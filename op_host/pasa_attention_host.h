@@ -10,8 +10,8 @@ namespace pasa_host {
 
 // Attribute order of the op (pasa_attention_def.cpp): scale, causal, causal_offset, variant, block_n, beta.
 enum AttrIndex : size_t { ATTR_SCALE = 0, ATTR_CAUSAL, ATTR_CAUSAL_OFFSET, ATTR_VARIANT, ATTR_BLOCK_N, ATTR_BETA };
-// Input order: q, k, v, mask (optional). Output: out.
-enum InputIndex : size_t { IN_Q = 0, IN_K, IN_V, IN_MASK };
+// Input order: q, k, v, mask, live_keys, head_scales (the last three optional). Output: out.
+enum InputIndex : size_t { IN_Q = 0, IN_K, IN_V, IN_MASK, IN_LIVE_KEYS, IN_HEAD_SCALES };
 
 ge::graphStatus InferShape(gert::InferShapeContext* context);
 ge::graphStatus InferDataType(gert::InferDataTypeContext* context);

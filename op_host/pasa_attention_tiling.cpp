@@ -67,6 +67,22 @@ ge::graphStatus Tiling(gert::TilingContext* context) {
     p.maskHeads = static_cast<uint32_t>(ms.GetDim(1));
     p.maskRows = static_cast<uint32_t>(ms.GetDim(2));
   }
+  // exact: the live keys [B, Nkv, S2] and the per-head scales [B, N, 3], where the bindings pass them
+  const gert::StorageShape* live = context->GetOptionalInputShape(IN_LIVE_KEYS);
+  if (live != nullptr) {
+    const gert::Shape& ls = live->GetStorageShape();
+    if (ls.GetDimNum() != 3 || ls.GetDim(0) != qs.GetDim(0) || ls.GetDim(1) != ks.GetDim(1) ||
+        ls.GetDim(2) != ks.GetDim(2))
+      return ge::GRAPH_FAILED;
+    p.liveKeys = true;
+  }
+  const gert::StorageShape* scales = context->GetOptionalInputShape(IN_HEAD_SCALES);
+  if (scales != nullptr) {
+    const gert::Shape& ss = scales->GetStorageShape();
+    if (ss.GetDimNum() != 3 || ss.GetDim(0) != qs.GetDim(0) || ss.GetDim(1) != qs.GetDim(1) || ss.GetDim(2) != 3)
+      return ge::GRAPH_FAILED;
+    p.headScales = true;
+  }
   const gert::CompileTimeTensorDesc* out = context->GetOutputDesc(0);
   if (out == nullptr) return ge::GRAPH_FAILED;
   p.outType = out->GetDataType() == ge::DT_BF16 ? PASA_OUT_BF16 : PASA_OUT_FP16;

@@ -45,6 +45,8 @@ void CheckProblem(const Problem& p, const Platform& hw) {
     Reject("beta must lie in (0, 1) for variants pasa and paper, got ", p.beta);
   if (p.maskType > PASA_MASK_FP32) Reject("unknown mask type ", static_cast<uint32_t>(p.maskType));
   if (p.outType > PASA_OUT_BF16) Reject("unknown output type ", static_cast<uint32_t>(p.outType));
+  if (p.variant != PASA_VARIANT_EXACT && (p.headScales || p.liveKeys))
+    Reject("per-head scales and live keys are inputs of variant exact only");
   if (p.maskType != PASA_MASK_NONE &&
       ((p.maskBatch != 1 && p.maskBatch != p.batch) || (p.maskHeads != 1 && p.maskHeads != p.heads) ||
        (p.maskRows != 1 && p.maskRows != p.s1)))
@@ -94,6 +96,8 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
   t.causalOffset = static_cast<int32_t>(p.causal ? p.causalOffset : 0);
   t.maskType = p.maskType;
   t.outType = p.outType;
+  t.headScales = p.headScales ? 1 : 0;
+  t.liveKeys = p.liveKeys ? 1 : 0;
   if (p.maskType != PASA_MASK_NONE) {  // strides of the mask as passed; 0 where it broadcasts
     t.maskRowStride = p.maskRows > 1 ? p.s2 : 0;
     t.maskHeadStride = p.maskHeads > 1 ? uint64_t(p.maskRows) * p.s2 : 0;
@@ -156,10 +160,17 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
   t.wsSOff = kp;
   t.wsPOff = kp + s;
   t.wsOOff = kp + 2 * s;
-  const uint32_t m = p.variant == PASA_VARIANT_EXACT ? 0 : PasaAlign(2 * p.blockN * p.blockN * 2, 512);
+  const bool exact = p.variant == PASA_VARIANT_EXACT;
+  const uint32_t m = exact ? 0 : PasaAlign(2 * p.blockN * p.blockN * 2, 512);
+  // exact: Q' of the task's rows, the centres of its (at most 2) query groups, g of one KV block per group
+  const uint32_t qp = exact ? PasaAlign(t.qRows * p.headDim * 2, 512) : 0;
+  const uint32_t a = exact ? PasaAlign(2 * p.headDim * 2, 512) : 0, g = exact ? PasaAlign(2 * p.blockN * 4, 512) : 0;
   t.wsCOff = kp + 2 * s + o;
-  t.wsMOff = kp + 2 * s + o + c;
-  t.wsPerCore = kp + 2 * s + o + c + m;
+  t.wsMOff = t.wsCOff + c;
+  t.wsQOff = t.wsMOff + m;
+  t.wsAOff = t.wsQOff + qp;
+  t.wsGOff = t.wsAOff + a;
+  t.wsPerCore = t.wsGOff + g;
   plan.workspaceBytes = uint64_t(t.wsPerCore) * t.usedCores;
   return plan;
 }

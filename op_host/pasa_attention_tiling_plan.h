@@ -37,6 +37,9 @@ struct Problem {
   PasaMaskType maskType = PASA_MASK_NONE;
   uint32_t maskBatch = 1, maskHeads = 1, maskRows = 1;
   PasaOutType outType = PASA_OUT_FP16;
+  // exact: per-head scales [batch, heads, 3] fp32 are passed (bf16 inputs); the live keys [batch, kvHeads, s2] are
+  // passed (a mask was given)
+  bool headScales = false, liveKeys = false;
 };
 
 struct Plan {

@@ -10,7 +10,7 @@ from pasa.reference import golden_attention
 
 from conftest import check_against_model
 
-BACKENDS = ["model", "native"]
+BACKENDS = ["model", "native", "ascend-sim"]
 
 
 def run(backend, q, k, v, **kw):

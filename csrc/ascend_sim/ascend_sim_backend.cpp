@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../../op_host/pasa_attention_tiling_plan.h"
+#include "../ascend_inputs.h"
 #include "pasa_attention_sim.h"
 
 namespace pasa::ascend_sim_backend {
@@ -66,8 +67,13 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
                      int64_t simUbBytes) {
   if (a.batch * a.heads * a.s1 * a.head_dim == 0 || a.s2 == 0)
     return at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options());
+  TORCH_CHECK_VALUE(a.head_dim <= 256, "pasa.attention backend 'ascend-sim': head dim D must be at most 256 for the ",
+                    "Ascend kernel, got ", a.head_dim);
+  // q, k, v in fp16 (exact: bf16 slices scaled by powers of two), the head dim padded to 16, the live keys and
+  // per-head scales (csrc/ascend_inputs.h)
+  const KernelInputs in = ascend_kernel_inputs(q_in, k_in, v_in, mask, a);
   pasa_tiling::Problem p;
-  p.batch = a.batch; p.heads = a.heads; p.kvHeads = a.kv_heads; p.s1 = a.s1; p.s2 = a.s2; p.headDim = a.head_dim;
+  p.batch = a.batch; p.heads = a.heads; p.kvHeads = a.kv_heads; p.s1 = a.s1; p.s2 = a.s2; p.headDim = in.head_dim;
   p.variant = to_variant(a.variant);
   p.causal = a.causal;
   p.causalOffset = a.align == CausalAlign::kBottomRight ? a.s2 - a.s1 : 0;
@@ -79,23 +85,24 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
   p.maskHeads = static_cast<uint32_t>(mask.heads);
   p.maskRows = static_cast<uint32_t>(mask.rows);
   p.outType = kernel_out_type(q_in.scalar_type());
+  p.headScales = in.head_scales.defined();
+  p.liveKeys = in.live_keys.defined();
   const auto hw = platform(soc, coreNum);
   const auto plan = make_plan(p, hw, maxQRows);
 
-  // the kernel computes in fp16: bf16 inputs are converted (check_attention_args ensured they fit fp16's range)
-  const at::Tensor q = q_in.to(at::kHalf).contiguous(), k = k_in.to(at::kHalf).contiguous(),
-                   v = v_in.to(at::kHalf).contiguous();
   // NaN-filled: a row the kernel leaves unwritten shows
-  auto out = at::full({a.batch, a.heads, a.s1, a.head_dim}, NAN, q_in.options());
+  auto out = at::full({a.batch, a.heads, a.s1, in.head_dim}, NAN, q_in.options());
   auto caps = capacities(hw);
   if (simUbBytes > 0) caps.ub = static_cast<uint64_t>(simUbBytes);
-  auto ws = at::full({static_cast<int64_t>(plan.workspaceBytes)}, 0xff, q.options().dtype(at::kByte));  // NaN fill
+  auto ws = at::full({static_cast<int64_t>(plan.workspaceBytes)}, 0xff, q_in.options().dtype(at::kByte));  // NaN fill
   ascend_sim::LaunchStats stats;
   try {
-    ascend_sim::RunPasaAttention(reinterpret_cast<const uint16_t*>(q.data_ptr()),
-                                 reinterpret_cast<const uint16_t*>(k.data_ptr()),
-                                 reinterpret_cast<const uint16_t*>(v.data_ptr()),
+    ascend_sim::RunPasaAttention(reinterpret_cast<const uint16_t*>(in.q.data_ptr()),
+                                 reinterpret_cast<const uint16_t*>(in.k.data_ptr()),
+                                 reinterpret_cast<const uint16_t*>(in.v.data_ptr()),
                                  mask.tensor.defined() ? mask.tensor.data_ptr() : nullptr,
+                                 p.liveKeys ? reinterpret_cast<const uint8_t*>(in.live_keys.data_ptr()) : nullptr,
+                                 p.headScales ? in.head_scales.data_ptr<float>() : nullptr,
                                  reinterpret_cast<uint16_t*>(out.data_ptr()), ws.data_ptr<uint8_t>(), plan.data,
                                  plan.blockDim, caps, 2, &stats);
   } catch (const ascend_sim::SimError& e) {
@@ -106,7 +113,7 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
                                mask.tensor.defined() ? mask.tensor.nbytes() : 0, " mask_shape=", mask.batch, "x",
                                mask.heads, "x", mask.rows, "x", mask.tensor.defined() ? a.s2 : 0,
                                " max_event_ids=", stats.max_event_peak, " events=", stats.event_peaks);
-  return out;
+  return in.head_dim == a.head_dim ? out : out.narrow(3, 0, a.head_dim).contiguous();
 }
 
 }  // namespace pasa::ascend_sim_backend

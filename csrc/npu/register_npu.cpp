@@ -22,7 +22,7 @@
 #endif
 #include "op_plugin/include/npu_cpp_extension.h"  // torch_npu's header for extensions: EXEC_NPU_CMD_EXT
 
-#include "../ascend_mask.h"
+#include "../ascend_inputs.h"
 #include "../attention_args.h"
 
 namespace {
@@ -38,15 +38,20 @@ at::Tensor attention_npu(const at::Tensor& q_in, const at::Tensor& k_in, const a
   const c10::OptionalDeviceGuard device_guard(at::device_of(q_in));
   if (a.batch * a.heads * a.s1 * a.head_dim == 0 || a.s2 == 0)
     return at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options());
+  TORCH_CHECK_VALUE(a.head_dim <= 256, "pasa.attention on NPU: head dim D must be at most 256 for the Ascend kernel, ",
+                    "got ", a.head_dim);
 
-  // the kernel takes fp16 BNSD, the mask as passed ([B or 1, N or 1, S1 or 1, S2], bool / fp16 / bf16 / fp32,
-  // csrc/ascend_mask.h) and writes q's dtype (fp16 or bf16; bf16 inputs are converted to fp16 for the kernel)
-  const at::Tensor q = q_in.to(at::kHalf).contiguous(), k = k_in.to(at::kHalf).contiguous(),
-                   v = v_in.to(at::kHalf).contiguous();
-  const pasa::KernelMask kmask = pasa::kernel_mask(mask, a);
-  const c10::optional<at::Tensor> mask_c =
-      kmask.tensor.defined() ? c10::optional<at::Tensor>(kmask.tensor) : c10::optional<at::Tensor>();
-  auto out = at::empty({a.batch, a.heads, a.s1, a.head_dim}, q_in.options());
+  // the kernel takes fp16 BNSD with D padded to 16 (exact: bf16 slices scaled by powers of two), the mask as passed
+  // ([B or 1, N or 1, S1 or 1, S2], bool / fp16 / bf16 / fp32), the exact variant's live keys and per-head scales
+  // (csrc/ascend_inputs.h), and writes q's dtype (fp16 or bf16)
+  const pasa::KernelInputs in = pasa::ascend_kernel_inputs(q_in, k_in, v_in, pasa::kernel_mask(mask, a), a);
+  const at::Tensor q = in.q, k = in.k, v = in.v;
+  auto optional = [](const at::Tensor& t) {
+    return t.defined() ? c10::optional<at::Tensor>(t) : c10::optional<at::Tensor>();
+  };
+  const c10::optional<at::Tensor> mask_c = optional(in.mask.tensor), live_c = optional(in.live_keys),
+                                  scales_c = optional(in.head_scales);
+  auto out = at::empty({a.batch, a.heads, a.s1, in.head_dim}, q_in.options());
   // the aclnn arguments: inputs, attributes in OpDef order (float as double, int as int64_t, string as char*),
   // outputs (pasa_attention_def.cpp); EXEC_NPU_CMD_EXT takes them as named values
   double scale_attr = a.scale, beta_attr = a.beta;
@@ -55,9 +60,9 @@ at::Tensor attention_npu(const at::Tensor& q_in, const at::Tensor& k_in, const a
   int64_t block_n_attr = a.block_n;
   std::string variant_name(variant);
   char* variant_attr = const_cast<char*>(variant_name.c_str());
-  EXEC_NPU_CMD_EXT(aclnnPasaAttention, q, k, v, mask_c, scale_attr, causal_attr, causal_offset, variant_attr,
-                   block_n_attr, beta_attr, out);
-  return out;
+  EXEC_NPU_CMD_EXT(aclnnPasaAttention, q, k, v, mask_c, live_c, scales_c, scale_attr, causal_attr, causal_offset,
+                   variant_attr, block_n_attr, beta_attr, out);
+  return in.head_dim == a.head_dim ? out : out.narrow(3, 0, a.head_dim).contiguous();
 }
 
 }  // namespace

@@ -1,0 +1,99 @@
+// What the Ascend kernel (op_kernel/) reads besides its attributes, prepared from pasa.attention's arguments; shared
+// by the simulator backend (csrc/ascend_sim) and the NPU binding (csrc/npu). ATen operations only, so they run where
+// the tensors live (the CPU for the simulator, the NPU for the binding). The contract's steps they carry out are
+// python/pasa/model.py's fp16_slices, _exact_call (the per-head scales) and live_keys (docs/numerics.md, "Notation
+// and inputs" and "exact").
+#pragma once
+
+#include <cmath>
+#include <tuple>
+
+#include <torch/types.h>
+
+#include "ascend_mask.h"
+#include "attention_args.h"
+
+namespace pasa {
+
+constexpr int64_t kAscendBf16SliceTop = 8;  // a bf16 slice's largest |x| is scaled into [2^7, 2^8) (BF16_SLICE_TOP)
+
+struct KernelInputs {
+  at::Tensor q, k, v;      // fp16, contiguous, the head dim padded with zeros to a multiple of 16
+  KernelMask mask;         // the mask as passed (kernel_mask)
+  at::Tensor live_keys;    // exact with a mask: [B, Nkv, S2] bool, the keys some row of some head of the group sees
+  at::Tensor head_scales;  // exact with bf16 inputs: [B, N, 3] fp32 (s_h, s_rest_h, 2^εv); else undefined
+  int64_t head_dim = 0;    // the head dim the kernel sees (a multiple of 16)
+};
+
+// x in fp16 for the exact variant with the exponent ε [B, H] (fp32) of its power-of-two scale per (batch, head)
+// slice (model.fp16_slices): fp16 input as it is, ε = 0; bf16 input x̃ = fp16(x·2^−ε), ε putting the slice's largest
+// finite |x| in [2^7, 2^8) (0 for an all-zero slice). Memory: an fp32 copy of x while it runs.
+inline std::pair<at::Tensor, at::Tensor> ascend_fp16_slice(const at::Tensor& x) {
+  const auto zero = at::zeros({x.size(0), x.size(1)}, x.options().dtype(at::kFloat));
+  if (x.scalar_type() != at::kBFloat16 || x.numel() == 0) return {x.to(at::kHalf), zero};
+  const auto xf = x.to(at::kFloat);
+  const auto amax = at::where(xf.isfinite(), xf.abs(), 0.f).amax({2, 3});
+  const auto eps = at::where(amax > 0, std::get<1>(at::frexp(amax)).to(at::kFloat) - kAscendBf16SliceTop, 0.f);
+  return {(xf * at::exp2(-eps).view({x.size(0), x.size(1), 1, 1})).to(at::kHalf), eps};
+}
+
+// The keys some row of some head of their KV head's group sees (model.live_keys over every block): [B, Nkv, S2]
+// bool, from the mask at its own size (bool: True; float: not −inf) and the causal limit (a mask row that broadcasts
+// over S1 stands for every row: the last row sees the most). Undefined without a mask: then the kernel takes the
+// keys up to the causal limit of the last row. Memory: a bool tensor of the mask's own element count.
+inline at::Tensor ascend_live_keys(const KernelMask& m, const AttentionArgs& a) {
+  if (!m.tensor.defined()) return at::Tensor();
+  at::Tensor visible = m.type == PASA_MASK_BOOL ? m.tensor : m.tensor.ne(-INFINITY);
+  if (a.causal) {  // row i sees keys ≤ i + offset
+    const int64_t offset = a.align == CausalAlign::kBottomRight ? a.s2 - a.s1 : 0;
+    const auto opts = at::TensorOptions().dtype(at::kLong).device(m.tensor.device());
+    const auto row = m.rows == 1 ? at::full({1, 1}, a.s1 - 1, opts) : at::arange(a.s1, opts).view({a.s1, 1});
+    visible = visible & (at::arange(a.s2, opts).view({1, a.s2}) <= row + offset);
+  }
+  auto any_row = visible.any(2);  // [B|1, N|1, S2]
+  if (any_row.size(1) > 1) any_row = any_row.view({any_row.size(0), a.kv_heads, a.group(), a.s2}).any(2);
+  return any_row.expand({a.batch, a.kv_heads, a.s2}).contiguous();
+}
+
+// q, k, v, the mask (kernel_mask) and, for the exact variant, the live keys and per-head scales as the kernel takes them. The exact
+// variant scales bf16 slices into fp16 (ascend_fp16_slice) and hands the kernel s_h = s·2^(εq + εk), s_rest,h =
+// s_rest·2^(εq + εk) (s = 2^e·s_rest, e = ⌊log₂ s⌋) and 2^εv per (batch, head), computed in fp32 as the model does;
+// pasa and paper round bf16 to fp16 (check_attention_args refused values beyond fp16's range). A head dim that is
+// not a multiple of 16 (Cube fractals are 16 wide) is padded with zero columns, which change no score, centre or
+// output column; the caller takes the output's first D columns. Copies: fp16 q, k, v where the inputs are not
+// already contiguous fp16 with such a head dim.
+inline KernelInputs ascend_kernel_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                         const KernelMask& mask, const AttentionArgs& a) {
+  KernelInputs in;
+  in.mask = mask;
+  if (a.variant == Variant::kExact) {
+    at::Tensor eq, ek, ev;
+    std::tie(in.q, eq) = ascend_fp16_slice(q);
+    std::tie(in.k, ek) = ascend_fp16_slice(k);
+    std::tie(in.v, ev) = ascend_fp16_slice(v);
+    if (q.scalar_type() == at::kBFloat16) {
+      const double pow2 = std::ldexp(1.0, static_cast<int>(std::floor(std::log2(a.scale))));
+      const auto factor = at::exp2(eq + ek.repeat_interleave(a.group(), 1));
+      in.head_scales = at::stack({factor * static_cast<float>(a.scale), factor * static_cast<float>(a.scale / pow2),
+                                  at::exp2(ev.repeat_interleave(a.group(), 1))}, -1).contiguous();
+    }
+    in.live_keys = ascend_live_keys(in.mask, a);
+  } else {
+    in.q = q.to(at::kHalf);
+    in.k = k.to(at::kHalf);
+    in.v = v.to(at::kHalf);
+  }
+  in.head_dim = (a.head_dim + 15) / 16 * 16;
+  if (in.head_dim != a.head_dim) {
+    const std::vector<int64_t> pad{0, in.head_dim - a.head_dim};
+    in.q = at::constant_pad_nd(in.q, pad);
+    in.k = at::constant_pad_nd(in.k, pad);
+    in.v = at::constant_pad_nd(in.v, pad);
+  }
+  in.q = in.q.contiguous();
+  in.k = in.k.contiguous();
+  in.v = in.v.contiguous();
+  return in;
+}
+
+}  // namespace pasa
