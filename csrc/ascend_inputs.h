@@ -25,16 +25,43 @@ struct KernelInputs {
   int64_t head_dim = 0;    // the head dim the kernel sees (a multiple of 16)
 };
 
-// x in fp16 for the exact variant with the exponent ε [B, H] (fp32) of its power-of-two scale per (batch, head)
-// slice (model.fp16_slices): fp16 input as it is, ε = 0; bf16 input x̃ = fp16(x·2^−ε), ε putting the slice's largest
-// finite |x| in [2^7, 2^8) (0 for an all-zero slice). Memory: an fp32 copy of x while it runs.
-inline std::pair<at::Tensor, at::Tensor> ascend_fp16_slice(const at::Tensor& x) {
-  const auto zero = at::zeros({x.size(0), x.size(1)}, x.options().dtype(at::kFloat));
+// Packed sequences (attention_varlen): which sequence each row of a [T, H, D] tensor belongs to.
+struct PackedRows {
+  at::Tensor seq;     // [T] int64: the sequence of each row
+  int64_t count = 0;  // sequences
+};
+
+inline PackedRows packed_rows(const std::vector<int64_t>& cu, const at::Device& device) {
+  const int64_t batch = static_cast<int64_t>(cu.size()) - 1;
+  const auto cut = at::tensor(cu, at::TensorOptions().dtype(at::kLong));
+  PackedRows rows;
+  rows.seq = at::repeat_interleave(at::arange(batch, cut.options()), cut.narrow(0, 1, batch) - cut.narrow(0, 0, batch))
+                 .to(device);
+  rows.count = batch;
+  return rows;
+}
+
+// x in fp16 for the exact variant with the exponent ε [B, H] (fp32) of its power-of-two scale per (batch or
+// sequence, head) slice (model.fp16_slices): fp16 input as it is, ε = 0; bf16 input x̃ = fp16(x·2^−ε), ε putting the
+// slice's largest finite |x| in [2^7, 2^8) (0 for an all-zero slice). x: [B, H, S, D], or [T, H, D] packed (`rows`).
+// Memory: an fp32 copy of x while it runs.
+inline std::pair<at::Tensor, at::Tensor> ascend_fp16_slice(const at::Tensor& x, const PackedRows* rows = nullptr) {
+  const int64_t batch = rows ? rows->count : x.size(0), heads = x.size(1);
+  const auto zero = at::zeros({batch, heads}, x.options().dtype(at::kFloat));
   if (x.scalar_type() != at::kBFloat16 || x.numel() == 0) return {x.to(at::kHalf), zero};
   const auto xf = x.to(at::kFloat);
-  const auto amax = at::where(xf.isfinite(), xf.abs(), 0.f).amax({2, 3});
+  const auto finite = at::where(xf.isfinite(), xf.abs(), 0.f);
+  at::Tensor amax;
+  if (rows) {  // the largest of each sequence's rows, per head
+    const auto per_row = finite.amax(-1);  // [T, H]
+    amax = zero.scatter_reduce(0, rows->seq.view({-1, 1}).expand_as(per_row), per_row, "amax");
+  } else {
+    amax = finite.amax({2, 3});
+  }
   const auto eps = at::where(amax > 0, std::get<1>(at::frexp(amax)).to(at::kFloat) - kAscendBf16SliceTop, 0.f);
-  return {(xf * at::exp2(-eps).view({x.size(0), x.size(1), 1, 1})).to(at::kHalf), eps};
+  const auto factor = rows ? at::exp2(-eps).index_select(0, rows->seq).view({-1, heads, 1})
+                           : at::exp2(-eps).view({batch, heads, 1, 1});
+  return {(xf * factor).to(at::kHalf), eps};
 }
 
 // The keys some row of some head of their KV head's group sees (model.live_keys over every block): [B, Nkv, S2]
@@ -55,7 +82,7 @@ inline at::Tensor ascend_live_keys(const KernelMask& m, const AttentionArgs& a) 
   return any_row.expand({a.batch, a.kv_heads, a.s2}).contiguous();
 }
 
-// q, k, v, the mask (kernel_mask) and, for the exact variant, the live keys and per-head scales as the kernel takes them. The exact
+// q, k, v (BNSD, or TND with q_rows and kv_rows: packed sequences), the mask (kernel_mask) and, for the exact variant, the live keys and per-head scales as the kernel takes them. The exact
 // variant scales bf16 slices into fp16 (ascend_fp16_slice) and hands the kernel s_h = s·2^(εq + εk), s_rest,h =
 // s_rest·2^(εq + εk) (s = 2^e·s_rest, e = ⌊log₂ s⌋) and 2^εv per (batch, head), computed in fp32 as the model does;
 // pasa and paper round bf16 to fp16 (check_attention_args refused values beyond fp16's range). A head dim that is
@@ -63,14 +90,15 @@ inline at::Tensor ascend_live_keys(const KernelMask& m, const AttentionArgs& a) 
 // output column; the caller takes the output's first D columns. Copies: fp16 q, k, v where the inputs are not
 // already contiguous fp16 with such a head dim.
 inline KernelInputs ascend_kernel_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                         const KernelMask& mask, const AttentionArgs& a) {
+                                         const KernelMask& mask, const AttentionArgs& a,
+                                         const PackedRows* q_rows = nullptr, const PackedRows* kv_rows = nullptr) {
   KernelInputs in;
   in.mask = mask;
   if (a.variant == Variant::kExact) {
     at::Tensor eq, ek, ev;
-    std::tie(in.q, eq) = ascend_fp16_slice(q);
-    std::tie(in.k, ek) = ascend_fp16_slice(k);
-    std::tie(in.v, ev) = ascend_fp16_slice(v);
+    std::tie(in.q, eq) = ascend_fp16_slice(q, q_rows);
+    std::tie(in.k, ek) = ascend_fp16_slice(k, kv_rows);
+    std::tie(in.v, ev) = ascend_fp16_slice(v, kv_rows);
     if (q.scalar_type() == at::kBFloat16) {
       const double pow2 = std::ldexp(1.0, static_cast<int>(std::floor(std::log2(a.scale))));
       const auto factor = at::exp2(eq + ek.repeat_interleave(a.group(), 1));

@@ -35,13 +35,19 @@ __aicore__ inline float NanMax(float a, float b) { return (a != a || b != b) ? a
 __aicore__ inline uint32_t Min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 __aicore__ inline uint32_t Align16(uint32_t x) { return (x + 15) / 16 * 16; }
 
+// One task: query rows [r0, r0 + rows) of head h of sequence b (BNSD: batch b), which has s1 query rows and s2 keys
+// (row i sees keys ≤ i + offset under the causal limit); q0, kv0, lse0: where position 0 of (b, h) and key 0 of
+// (b, kvh) start in q / out, k / v (elements) and the lse (values).
 struct Task {
-  uint32_t b, h, kvh, r0, rows, nBlocks;
+  uint32_t b, h, kvh, r0, rows, nBlocks, s1, s2;
+  int64_t offset;
+  uint64_t q0, kv0, lse0;
 };
 
 // Per-row statistics of the rows one AIV owns, as slots of one fp32 buffer.
 enum StatSlot : uint32_t { ST_M = 0, ST_L, ST_F, ST_CNT, ST_H, ST_MU, ST_RMAX, ST_RSUM, ST_SEEN, ST_ARG_A, ST_ARG_G,
-                           ST_NEWF, ST_ANY, ST_TMP16, ST_COUNT_SLOTS };
+                           ST_NEWF, ST_ANY, ST_TMP16, ST_FRAME, ST_LSE, ST_COUNT_SLOTS };
+static_assert(ST_COUNT_SLOTS <= 16, "the tiling sizes 16 statistics slots");
 // Columns of D fp32 values on the Vector core: column statistics and centres (COL_MIN doubles as a temporary row),
 // ColumnCentres' work slots, and for the exact variant block 0's key centre c_0 and one query row (or c_j − c_0).
 enum ColSlot : uint32_t { COL_SUM = 0, COL_MAX, COL_CENTRE, COL_MIN, COL_TOP16, COL_BITS, COL_ULP, COL_QUOT, COL_C0,
@@ -62,12 +68,24 @@ class PasaAttention {
   __aicore__ inline PasaAttention() {}
 
   __aicore__ inline void Init(GM_ADDR q, GM_ADDR k, GM_ADDR v, GM_ADDR mask, GM_ADDR liveKeys, GM_ADDR headScales,
-                              GM_ADDR out, GM_ADDR workspace, const PasaAttentionTilingData& tiling, TPipe* pipe) {
+                              GM_ADDR sinks, GM_ADDR cuSeqlensQ, GM_ADDR cuSeqlensK, GM_ADDR out, GM_ADDR lse,
+                              GM_ADDR workspace, const PasaAttentionTilingData& tiling, TPipe* pipe) {
     t_ = tiling;
     pipe_ = pipe;
     buf_ = PasaBuffers(t_);
-    const uint64_t qSize = uint64_t(t_.batch) * t_.heads * t_.s1 * t_.headDim;
-    const uint64_t kvSize = uint64_t(t_.batch) * t_.kvHeads * t_.s2 * t_.headDim;
+    const bool packed = t_.layout == PASA_LAYOUT_TND;
+    const uint64_t qRowsAll = packed ? t_.totalQ : uint64_t(t_.batch) * t_.s1;  // positions of one head, all calls
+    const uint64_t qSize = qRowsAll * t_.heads * t_.headDim;
+    const uint64_t kvSize = (packed ? t_.totalK : uint64_t(t_.batch) * t_.s2) * t_.kvHeads * t_.headDim;
+    qStride_ = packed ? t_.heads * t_.headDim : t_.headDim;
+    kvStride_ = packed ? t_.kvHeads * t_.headDim : t_.headDim;
+    if (packed) {
+      cuQGm_.SetGlobalBuffer(reinterpret_cast<__gm__ int64_t*>(cuSeqlensQ), t_.batch + 1);
+      cuKGm_.SetGlobalBuffer(reinterpret_cast<__gm__ int64_t*>(cuSeqlensK), t_.batch + 1);
+      LoadSequence();
+    }
+    if (t_.returnLse) lseGm_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(lse), qRowsAll * t_.heads);
+    if (t_.sinks) sinksGm_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(sinks), t_.heads);
     qGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(q), qSize);
     kGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(k), kvSize);
     vGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(v), kvSize);
@@ -131,26 +149,66 @@ class PasaAttention {
 
  private:
   // ---------------------------------------------------------------------------------------------------------
-  __aicore__ inline Task MakeTask(uint32_t id) const {
+  // Tasks are numbered (sequence or batch, head, query block), the query block fastest. A packed (TND) call walks
+  // its sequences with a cursor that only moves forward: each core takes its ids in increasing order.
+  __aicore__ inline Task MakeTask(uint32_t id) {
     Task task;
-    const uint32_t qb = id % t_.qBlocks, bh = id / t_.qBlocks;
-    task.b = bh / t_.heads;
-    task.h = bh % t_.heads;
+    uint32_t local = id;  // the task's number within its sequence or batch
+    if (t_.layout == PASA_LAYOUT_TND) {
+      while (id >= seqTask0_ + seqTasks_) {
+        seqTask0_ += seqTasks_;
+        ++seq_;
+        LoadSequence();
+      }
+      task.b = seq_;
+      task.s1 = seqS1_;
+      task.s2 = seqS2_;
+      task.offset = t_.causal && t_.bottomRight ? int64_t(seqS2_) - int64_t(seqS1_) : 0;
+      local = id - seqTask0_;
+    } else {
+      const uint32_t perBatch = t_.heads * t_.qBlocks;
+      task.b = id / perBatch;
+      local = id % perBatch;
+      task.s1 = t_.s1;
+      task.s2 = t_.s2;
+      task.offset = t_.causalOffset;
+    }
+    const uint32_t qBlocks = (task.s1 + t_.qRows - 1) / t_.qRows, qb = local % qBlocks;
+    task.h = local / qBlocks;
     task.kvh = task.h / (t_.heads / t_.kvHeads);
     task.r0 = qb * t_.qRows;
-    task.rows = Min32(t_.qRows, t_.s1 - task.r0);
-    int64_t last = int64_t(t_.s2) - 1;  // the last key any row of the task sees
+    task.rows = Min32(t_.qRows, task.s1 - task.r0);
+    int64_t last = int64_t(task.s2) - 1;  // the last key any row of the task sees
     if (t_.causal) {
-      const int64_t lim = int64_t(task.r0) + task.rows - 1 + t_.causalOffset;
+      const int64_t lim = int64_t(task.r0) + task.rows - 1 + task.offset;
       last = lim < last ? lim : last;
     }
     task.nBlocks = last < 0 ? 0 : static_cast<uint32_t>(last / t_.blockN + 1);
+    if (t_.layout == PASA_LAYOUT_TND) {
+      task.q0 = (seqQ0_ * t_.heads + task.h) * t_.headDim;
+      task.kv0 = (seqK0_ * t_.kvHeads + task.kvh) * t_.headDim;
+      task.lse0 = uint64_t(task.h) * t_.totalQ + seqQ0_;
+    } else {
+      task.lse0 = (uint64_t(task.b) * t_.heads + task.h) * t_.s1;
+      task.q0 = task.lse0 * t_.headDim;
+      task.kv0 = (uint64_t(task.b) * t_.kvHeads + task.kvh) * t_.s2 * t_.headDim;
+    }
     return task;
   }
-  __aicore__ inline uint64_t KvOffset(const Task& task, uint32_t key) const {
-    return ((uint64_t(task.b) * t_.kvHeads + task.kvh) * t_.s2 + key) * t_.headDim;
+  // TND: sequence seq_'s rows and keys (cu_seqlens), and how many tasks it makes
+  __aicore__ inline void LoadSequence() {
+    seqTasks_ = 0;
+    if (seq_ >= t_.batch) return;
+    seqQ0_ = static_cast<uint64_t>(cuQGm_.GetValue(seq_));
+    seqK0_ = static_cast<uint64_t>(cuKGm_.GetValue(seq_));
+    seqS1_ = static_cast<uint32_t>(static_cast<uint64_t>(cuQGm_.GetValue(seq_ + 1)) - seqQ0_);
+    seqS2_ = static_cast<uint32_t>(static_cast<uint64_t>(cuKGm_.GetValue(seq_ + 1)) - seqK0_);
+    seqTasks_ = t_.heads * ((seqS1_ + t_.qRows - 1) / t_.qRows);
   }
-  __aicore__ inline uint32_t BlockKeys(uint32_t j) const { return Min32(t_.blockN, t_.s2 - j * t_.blockN); }
+  __aicore__ inline uint64_t KvOffset(const Task& task, uint32_t key) const { return task.kv0 + uint64_t(key) * kvStride_; }
+  __aicore__ inline uint32_t BlockKeys(const Task& task, uint32_t j) const {
+    return Min32(t_.blockN, task.s2 - j * t_.blockN);
+  }
   // where K'_j lives in the workspace: its own slot with the cache, else the one slot
   __aicore__ inline uint64_t KpOffset(uint32_t j) const {
     return t_.keyCacheBlocks > 0 ? uint64_t(j) * t_.blockN * t_.headDim : 0;
@@ -231,8 +289,8 @@ class PasaAttention {
       ZeroPaddingRows(aL1, groups, 16, d);
       DataCopy(aL1, wsA_, Nd2NzParams(1, groups, d, 0, d, 16, 1, 0));
     } else {
-      const uint64_t qOff = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0) * d;
-      DataCopy(qL1, qGm_[qOff], Nd2NzParams(1, task.rows, d, 0, d, rowsPad, 1, 0));
+      DataCopy(qL1, qGm_[task.q0 + uint64_t(task.r0) * qStride_],
+               Nd2NzParams(1, task.rows, d, 0, static_cast<uint16_t>(qStride_), rowsPad, 1, 0));
     }
     qL1Que_.EnQue(qL1);
     return qL1Que_.DeQue<half>();
@@ -265,13 +323,14 @@ class PasaAttention {
   }
 
   // c1 (+)= A·B for one slice of cubeK keys, the inner step of both M·K and P·V: A [rowsPad, kcPad] already in L1
-  // (NZ, an aL1Que_ buffer, freed here), B = the kc rows of D columns at bGm, zero-padded to kcPad in L1.
+  // (NZ, an aL1Que_ buffer, freed here), B = the kc rows of D columns at bGm (kvStride_ apart), zero-padded to kcPad
+  // in L1.
   __aicore__ inline void MmadSlice(const LocalTensor<float>& c1, LocalTensor<half>& aL1, uint32_t rowsPad,
                                    const GlobalTensor<half>& bGm, uint32_t kc, uint32_t kcPad, bool first) {
     const uint32_t d = t_.headDim;
     LocalTensor<half> bL1 = bL1Que_.AllocTensor<half>();
     ZeroPaddingRows(bL1, kc, kcPad, d);
-    DataCopy(bL1, bGm, Nd2NzParams(1, kc, d, 0, d, kcPad, 1, 0));
+    DataCopy(bL1, bGm, Nd2NzParams(1, kc, d, 0, static_cast<uint16_t>(kvStride_), kcPad, 1, 0));
     bL1Que_.EnQue(bL1);
     bL1 = bL1Que_.DeQue<half>();
     const uint32_t st = AcquireL0();
@@ -290,7 +349,7 @@ class PasaAttention {
   // pasa / paper: K'_j = fp16(M·K_j) with M [nj, nj] fp16 (rows and columns nj..njPad zero), fp32 accumulation;
   // qRows rows of K' per L0C tile, cubeK keys per load. K' rows nj..njPad come out zero.
   __aicore__ inline void ShiftKeys(const Task& task, uint32_t j) {
-    const uint32_t d = t_.headDim, nj = BlockKeys(j), njPad = Align16(nj);
+    const uint32_t d = t_.headDim, nj = BlockKeys(task, j), njPad = Align16(nj);
     const uint64_t mOff = nj == t_.blockN ? 0 : uint64_t(t_.blockN) * t_.blockN;
     for (uint32_t m0 = 0; m0 < njPad; m0 += t_.qRows) {
       const uint32_t mc = Min32(t_.qRows, njPad - m0);
@@ -316,7 +375,7 @@ class PasaAttention {
   // S' = Q·K'ᵀ (exact: Q'·K'ᵀ), cubeN keys per L0C tile, cubeK head dims per L0A/L0B load; fp16 out with row
   // stride njPad. Exact: with each K' tile still in L1, g = A·K'ᵀ for the task's query groups (CentreScores).
   __aicore__ inline void Scores(const Task& task, uint32_t j, const LocalTensor<half>& qL1) {
-    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows), njPad = Align16(BlockKeys(j));
+    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows), njPad = Align16(BlockKeys(task, j));
     for (uint32_t n0 = 0; n0 < njPad; n0 += t_.cubeN) {
       const uint32_t nc = Min32(t_.cubeN, njPad - n0);
       LocalTensor<half> kL1 = bL1Que_.AllocTensor<half>();
@@ -378,7 +437,7 @@ class PasaAttention {
 
   // PV = P·V_j, cubeK keys per load; fp32 out [rows, D].
   __aicore__ inline void ValuesTimesP(const Task& task, uint32_t j) {
-    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows), nj = BlockKeys(j), njPad = Align16(nj);
+    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows), nj = BlockKeys(task, j), njPad = Align16(nj);
     LocalTensor<float> c1 = c1Que_.AllocTensor<float>();
     for (uint32_t k0 = 0; k0 < nj; k0 += t_.cubeK) {
       const uint32_t kc = Min32(t_.cubeK, nj - k0), kcPad = Align16(kc);
@@ -425,12 +484,10 @@ class PasaAttention {
     rowPitch_ = PasaAlign(t_.blockN * 4, 32) / 4;
     statPitch_ = PasaAlign(PasaRowsPerAiv(t_), 8);
     Sync<HardEvent::S_V>();
-    if (t_.variant != PASA_VARIANT_EXACT && group_ < t_.usedCores) {
-      // AIV 0 writes M for a full block, AIV 1 for the tail block (if any), before their first KP flag
-      const uint32_t tail = t_.s2 % t_.blockN;
-      if (sub_ == 0 && t_.s2 >= t_.blockN) WriteShiftMatrix(t_.blockN, 0);
-      if (sub_ == 1 && tail != 0) WriteShiftMatrix(tail, uint64_t(t_.blockN) * t_.blockN);
-    }
+    // pasa / paper: AIV 0 writes M for a full block before its first KP flag; AIV 1 writes a tail block's M when a
+    // task first needs one of that length (PrepareKeys: a packed call's sequences end in tails of many lengths)
+    if (t_.variant != PASA_VARIANT_EXACT && group_ < t_.usedCores && sub_ == 0 && t_.s2 >= t_.blockN)
+      WriteShiftMatrix(t_.blockN, 0);
   }
 
   // M = s·(I − (β/nj)·11ᵀ) with fp16 entries d (diagonal) and −e, as [blockN, blockN] rows (zero past nj).
@@ -478,10 +535,9 @@ class PasaAttention {
       Duplicate(o32Buf_.Get<float>(), 0.0f, static_cast<int32_t>(myRows_ * d));
       if (paper) Duplicate(o16Buf_.Get<half>(), static_cast<half>(0.0f), static_cast<int32_t>(myRows_ * d));
       if (t_.variant == PASA_VARIANT_EXACT) {
-        const uint64_t qOff = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_) * d;
         LocalTensor<half> q16 = q16Buf_.Get<half>();
         Sync<HardEvent::V_MTE2>();  // the previous task's vector reads of Q are done
-        DataCopy(q16, qGm_[qOff], myRows_ * d);
+        CopyRowsIn(q16, qGm_[task.q0 + uint64_t(task.r0 + myR0_) * qStride_], myRows_, qStride_);
         Sync<HardEvent::MTE2_V>();
       }
     }
@@ -533,11 +589,10 @@ class PasaAttention {
   __aicore__ inline void QueryCentres(const Task& task) {
     if (myRows_ == 0) return;
     const uint32_t d = t_.headDim, first = task.r0 + myR0_;
-    const uint32_t g0 = first / PASA_QUERY_GROUP * PASA_QUERY_GROUP, groupRows = Min32(PASA_QUERY_GROUP, t_.s1 - g0);
-    const uint64_t headRow = (uint64_t(task.b) * t_.heads + task.h) * t_.s1;
+    const uint32_t g0 = first / PASA_QUERY_GROUP * PASA_QUERY_GROUP, groupRows = Min32(PASA_QUERY_GROUP, task.s1 - g0);
     LocalTensor<float> kw = kWorkBuf_.Get<float>(), a = Col(COL_CENTRE);
     LocalTensor<half> q16 = q16Buf_.Get<half>();
-    ColumnStats(qGm_[(headRow + g0) * d], groupRows, groupRows, false, 0);
+    ColumnStats(qGm_[task.q0 + uint64_t(g0) * qStride_], qStride_, groupRows, groupRows, false, 0);
     ColumnCentres(Col(COL_SUM), Col(COL_MAX), a, groupRows);
     for (uint32_t r0 = 0; r0 < myRows_; r0 += t_.kRows) {
       const uint32_t cnt = Min32(t_.kRows, myRows_ - r0);
@@ -563,22 +618,23 @@ class PasaAttention {
     }
   }
 
-  // The last key any row of the problem sees by the causal limit (S2 − 1 without it): the keys after it are not
-  // live.
-  __aicore__ inline int64_t LastVisibleKey() const {
-    int64_t last = int64_t(t_.s2) - 1;
+  // The last key any row of the task's sequence sees by the causal limit (S2 − 1 without it): the keys after it
+  // are not live.
+  __aicore__ inline int64_t LastVisibleKey(const Task& task) const {
+    int64_t last = int64_t(task.s2) - 1;
     if (t_.causal) {
-      const int64_t lim = int64_t(t_.s1) - 1 + t_.causalOffset;
+      const int64_t lim = int64_t(task.s1) - 1 + task.offset;
       last = lim < last ? lim : last;
     }
     return last;
   }
 
-  // Column sums, maxima and max |x| (in COL_SUM, COL_MAX) of the first `counted` of `rows` fp16 rows at gm, leaving
-  // out, when useLive, the rows whose byte in liveGm_ (from liveOff) is 0; returns how many rows counted. One row at
-  // a time: three independent instructions, then a barrier, as each accumulates into the previous rows' results.
-  __aicore__ inline uint32_t ColumnStats(const GlobalTensor<half>& gm, uint32_t rows, uint32_t counted, bool useLive,
-                                         uint64_t liveOff) {
+  // Column sums, maxima and max |x| (in COL_SUM, COL_MAX) of the first `counted` of `rows` fp16 rows at gm (`stride`
+  // elements apart), leaving out, when useLive, the rows whose byte in liveGm_ (from liveOff) is 0; returns how many
+  // rows counted. One row at a time: three independent instructions, then a barrier, as each accumulates into the
+  // previous rows' results.
+  __aicore__ inline uint32_t ColumnStats(const GlobalTensor<half>& gm, uint32_t stride, uint32_t rows,
+                                         uint32_t counted, bool useLive, uint64_t liveOff) {
     const int32_t d = static_cast<int32_t>(t_.headDim);
     LocalTensor<float> kw = kWorkBuf_.Get<float>();
     LocalTensor<float> colSum = Col(COL_SUM), colMax = Col(COL_MAX), colMin = Col(COL_MIN);
@@ -589,7 +645,7 @@ class PasaAttention {
     uint32_t n = 0;
     for (uint32_t r0 = 0; r0 < rows; r0 += t_.kRows) {
       const uint32_t cnt = Min32(t_.kRows, rows - r0);
-      LoadRows(gm[uint64_t(r0) * t_.headDim], cnt, kw);
+      LoadRows(gm[uint64_t(r0) * stride], stride, cnt, kw);
       for (uint32_t r = 0; r < cnt; ++r) {
         if (useLive && liveGm_.GetValue(liveOff + r0 + r) == 0) continue;  // a key no row sees
         ++n;
@@ -611,8 +667,15 @@ class PasaAttention {
   // to the workspace, and h for the own rows. A key is live when some row of some head of the KV group sees it: the
   // host's live-key bytes with a mask, else the causal limit. pasa / paper: nothing (the Cube shifts the keys).
   __aicore__ inline void PrepareKeys(const Task& task, uint32_t j) {
-    const uint32_t d = t_.headDim, c0 = j * t_.blockN, nj = BlockKeys(j), njPad = Align16(nj);
-    if (t_.variant != PASA_VARIANT_EXACT) return;  // pasa / paper: the Cube shifts the keys (ShiftKeys)
+    const uint32_t d = t_.headDim, c0 = j * t_.blockN, nj = BlockKeys(task, j), njPad = Align16(nj);
+    if (t_.variant != PASA_VARIANT_EXACT) {  // pasa / paper: the Cube shifts the keys (ShiftKeys) with M
+      if (nj < t_.blockN && nj != tailM_ && !(j < cachedBlocks_)) {
+        if (sub_ == 1) WriteShiftMatrix(nj, uint64_t(t_.blockN) * t_.blockN);  // this tail's M (AIV 1 writes it)
+        tailM_ = nj;
+      }
+      if (t_.keyCacheBlocks > 0 && !(j < cachedBlocks_)) cachedBlocks_ = j + 1;
+      return;
+    }
     LocalTensor<float> kw = kWorkBuf_.Get<float>(), centre = Col(COL_CENTRE);
     if (j < cachedBlocks_) {  // K'_j of this KV head is in the workspace already: reload c_j for h
       if (myRows_ > 0) {
@@ -624,9 +687,10 @@ class PasaAttention {
       return;
     }
     Sync<HardEvent::S_V>();  // RowShifts' scalar reads of the previous block are done
-    const int64_t live = LastVisibleKey() - int64_t(c0) + 1;  // keys [c0, c0 + live) pass the causal limit
-    const uint32_t counted = ColumnStats(kGm_[KvOffset(task, c0)], nj, live <= 0 ? 0 : Min32(nj, uint32_t(live)),
-                                         t_.liveKeys != 0, (uint64_t(task.b) * t_.kvHeads + task.kvh) * t_.s2 + c0);
+    const int64_t live = LastVisibleKey(task) - int64_t(c0) + 1;  // keys [c0, c0 + live) pass the causal limit
+    const uint32_t counted =
+        ColumnStats(kGm_[KvOffset(task, c0)], kvStride_, nj, live <= 0 ? 0 : Min32(nj, uint32_t(live)),
+                    t_.liveKeys != 0, (uint64_t(task.b) * t_.kvHeads + task.kvh) * t_.s2 + c0);
     if (counted == 0) {
       Duplicate(centre, 0.0f, static_cast<int32_t>(d));
       VBarrier();
@@ -640,7 +704,7 @@ class PasaAttention {
       const uint32_t cnt = Min32(t_.kRows, hi - r0), valid = r0 < nj ? Min32(cnt, nj - r0) : 0;
       LocalTensor<half> kout = outQue_.AllocTensor<half>();
       if (valid > 0) {
-        LoadRows(kGm_[KvOffset(task, c0 + r0)], valid, kw);
+        LoadRows(kGm_[KvOffset(task, c0 + r0)], kvStride_, valid, kw);
         VBarrier();
         for (uint32_t r = 0; r < valid; ++r) Sub(kw[r * d], kw[r * d], centre, static_cast<int32_t>(d));
         VBarrier();
@@ -688,11 +752,35 @@ class PasaAttention {
     Sync<HardEvent::S_V>();
   }
 
-  // cnt rows of D fp16 values at gm -> fp32 in kw (through the `in` queue).
-  __aicore__ inline void LoadRows(const GlobalTensor<half>& gm, uint32_t cnt, const LocalTensor<float>& kw) {
+  // cnt rows of D fp16 values, `stride` elements apart in GM (D: contiguous, BNSD; heads·D: TND), to and from
+  // contiguous rows in UB: one DataCopy when contiguous, else a DataCopyPad with the row gap (its srcStride in bytes
+  // in GM for GM -> UB, dstStride in bytes in GM for UB -> GM: DataCopyPad（GMToUB…）.md, DataCopyPad（UBToGM…）.md).
+  __aicore__ inline void CopyRowsIn(const LocalTensor<half>& dst, const GlobalTensor<half>& src, uint32_t cnt,
+                                    uint32_t stride) {
+    const uint32_t d = t_.headDim;
+    if (stride == d) {
+      DataCopy(dst, src, cnt * d);
+    } else {
+      DataCopyPad(dst, src, DataCopyExtParams(static_cast<uint16_t>(cnt), d * 2, (stride - d) * 2, 0, 0),
+                  DataCopyPadExtParams<half>(false, 0, 0, static_cast<half>(0.0f)));
+    }
+  }
+  __aicore__ inline void CopyRowsOut(const GlobalTensor<half>& dst, const LocalTensor<half>& src, uint32_t cnt,
+                                     uint32_t stride) {
+    const uint32_t d = t_.headDim;
+    if (stride == d) {
+      DataCopy(dst, src, cnt * d);
+    } else {
+      DataCopyPad(dst, src, DataCopyExtParams(static_cast<uint16_t>(cnt), d * 2, 0, (stride - d) * 2, 0));
+    }
+  }
+
+  // cnt rows of D fp16 values at gm (`stride` elements apart) -> fp32 in kw (through the `in` queue).
+  __aicore__ inline void LoadRows(const GlobalTensor<half>& gm, uint32_t stride, uint32_t cnt,
+                                  const LocalTensor<float>& kw) {
     const uint32_t d = t_.headDim;
     LocalTensor<half> kin = inQue_.AllocTensor<half>();
-    DataCopy(kin, gm, cnt * d);
+    CopyRowsIn(kin, gm, cnt, stride);
     inQue_.EnQue(kin);
     kin = inQue_.DeQue<half>();
     VBarrier();  // the previous rows' reads of kw are done
@@ -737,7 +825,7 @@ class PasaAttention {
   // whose z is not finite at a key it sees), the mask, causal limit and tail by selection; P = fp16(exp(x − r)); the
   // running statistics.
   __aicore__ inline void Softmax(const Task& task, uint32_t j) {
-    const uint32_t c0 = j * t_.blockN, nj = BlockKeys(j), njPad = Align16(nj);
+    const uint32_t c0 = j * t_.blockN, nj = BlockKeys(task, j), njPad = Align16(nj);
     const bool exact = t_.variant == PASA_VARIANT_EXACT, paper = t_.variant == PASA_VARIANT_PAPER;
     LocalTensor<float> x = x32Buf_.Get<float>(), red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[rowPitch_];
     LocalTensor<float> mu = Stat(ST_MU), rmax = Stat(ST_RMAX), rsum = Stat(ST_RSUM);
@@ -879,7 +967,7 @@ class PasaAttention {
     const float ref = red.GetValue(0) * sH_;
     for (uint32_t r0 = 0; r0 < nj; r0 += t_.kRows) {
       const uint32_t cnt = Min32(t_.kRows, nj - r0);
-      LoadRows(kGm_[KvOffset(task, j * t_.blockN + r0)], cnt, kw);
+      LoadRows(kGm_[KvOffset(task, j * t_.blockN + r0)], kvStride_, cnt, kw);
       for (uint32_t r = 0; r < cnt; ++r) {
         VBarrier();
         Mul(tmp, kw[r * d], qf, static_cast<int32_t>(d));
@@ -1044,9 +1132,9 @@ class PasaAttention {
   // The last key own row i may see, relative to block key c0, clamped to [−1, njPad] (so the fp32 sum with the ramp
   // is exact and never 0); the block's padding keys nj..njPad are past S2 − 1.
   __aicore__ inline int64_t RowLimit(const Task& task, uint32_t c0, uint32_t njPad, uint32_t i) const {
-    int64_t limit = int64_t(t_.s2) - 1;
+    int64_t limit = int64_t(task.s2) - 1;
     if (t_.causal) {
-      const int64_t lim = int64_t(task.r0) + myR0_ + i + t_.causalOffset;
+      const int64_t lim = int64_t(task.r0) + myR0_ + i + task.offset;
       limit = lim < limit ? lim : limit;
     }
     const int64_t rel = limit - int64_t(c0);
@@ -1099,16 +1187,7 @@ class PasaAttention {
       argG.SetValue(i, paper ? RoundHalf(top - mNew) : top - mNew);
     }
     Sync<HardEvent::S_V>();
-    if (paper) {  // fp16 exp of fp16 arguments
-      LocalTensor<half> a16 = Stat(ST_TMP16).ReinterpretCast<half>();
-      Cast(a16, argA, RoundMode::CAST_RINT, 2 * statPitch_);
-      VBarrier();
-      Exp(a16, a16, static_cast<int32_t>(2 * statPitch_));
-      VBarrier();
-      Cast(argA, a16, RoundMode::CAST_NONE, 2 * statPitch_);
-    } else {
-      Exp(argA, argA, static_cast<int32_t>(2 * statPitch_));
-    }
+    ExpStatistics(paper);  // fp16 exp of fp16 arguments for paper
     Sync<HardEvent::V_S>();
     for (uint32_t i = 0; i < myRows_; ++i) {
       if (seen.GetValue(i) == 0.0f) continue;
@@ -1173,7 +1252,7 @@ class PasaAttention {
     const uint32_t d = t_.headDim;
     const bool paper = t_.variant == PASA_VARIANT_PAPER, bf16 = t_.outType == PASA_OUT_BF16;
     LocalTensor<float> o = o32Buf_.Get<float>(), l = Stat(ST_L), seenAny = Stat(ST_ANY), tmp = Col(COL_MIN);
-    const uint64_t outRow = (uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_;
+    if (myRows_ > 0 && (t_.sinks || t_.returnLse)) Epilogue(task);
     for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {
       const uint32_t vr = Min32(t_.vecRows, myRows_ - rc);
       LocalTensor<half> out = outQue_.AllocTensor<half>();  // fp16, or bf16 bits (outType)
@@ -1208,10 +1287,101 @@ class PasaAttention {
       }
       outQue_.EnQue(out);
       out = outQue_.DeQue<half>();
-      DataCopy(outGm_[(outRow + rc) * d], out, vr * d);
+      CopyRowsOut(outGm_[task.q0 + uint64_t(task.r0 + myR0_ + rc) * qStride_], out, vr, qStride_);
       outQue_.FreeTensor(out);
     }
+    if (myRows_ > 0 && t_.returnLse) {  // the own rows' lse, contiguous in [B, N, S1] or [N, Tq]
+      LocalTensor<float> lse = Stat(ST_LSE);
+      Sync<HardEvent::S_MTE3>();
+      DataCopyPad(lseGm_[task.lse0 + task.r0 + myR0_], lse, DataCopyExtParams(1, myRows_ * 4, 0, 0, 0));
+      Sync<HardEvent::MTE3_S>();  // the next task's scalar stores overwrite what MTE3 read
+      Sync<HardEvent::MTE3_V>();  // and its vector fills
+    }
     Sync<HardEvent::S_V>();  // the next task's vector fills overwrite the statistics read here
+  }
+
+  // After the last block, before O / l (docs/numerics.md, "Log-sum-exp" and "Attention sinks"): each own row's frame
+  // F (exact: s_h·(q·c_0), one fp32 dot; pasa / paper: the pseudo-average f), the sink joining its normaliser in that
+  // frame (t = sink − F, m' = max(m, t), l' = α·l + γ, O' = α·O; each step fp16 for paper), then lse = (m + F) +
+  // log l into ST_LSE (−inf, or the sink, for a row that saw no key). Scalar per row, one vector Exp and one Ln.
+  __aicore__ inline void Epilogue(const Task& task) {
+    const uint32_t d = t_.headDim;
+    const bool exact = t_.variant == PASA_VARIANT_EXACT, paper = t_.variant == PASA_VARIANT_PAPER;
+    LocalTensor<float> m = Stat(ST_M), l = Stat(ST_L), f = Stat(ST_F), any = Stat(ST_ANY), frame = Stat(ST_FRAME);
+    LocalTensor<float> argA = Stat(ST_ARG_A), argG = Stat(ST_ARG_G), lse = Stat(ST_LSE), red = redBuf_.Get<float>();
+    const int32_t pitch = static_cast<int32_t>(statPitch_);
+    if (exact && task.nBlocks > 0) {  // F = s_h·(q·c_0) per row
+      LocalTensor<float> tmp = Col(COL_MIN), work = rowBuf_.Get<float>()[rowPitch_];
+      LocalTensor<half> q16 = q16Buf_.Get<half>();
+      for (uint32_t i = 0; i < myRows_; ++i) {  // ReduceSum ends with V_S and S_V: the next row's Cast may follow
+        Cast(tmp, q16[i * d], RoundMode::CAST_NONE, d);
+        VBarrier();
+        Mul(tmp, tmp, Col(COL_C0), static_cast<int32_t>(d));
+        VBarrier();
+        ReduceSum(red, tmp, work, static_cast<int32_t>(d));
+        Sync<HardEvent::V_S>();
+        frame.SetValue(i, red.GetValue(0) * sH_);
+      }
+    } else {
+      Sync<HardEvent::V_S>();
+      for (uint32_t i = 0; i < myRows_; ++i) frame.SetValue(i, exact ? 0.0f : f.GetValue(i));
+    }
+    const float sink = t_.sinks ? sinksGm_.GetValue(task.h) : NegInf();
+    if (t_.sinks) {
+      Sync<HardEvent::S_V>();
+      Duplicate(argA, 0.0f, 2 * pitch);  // ARG_A and ARG_G
+      Sync<HardEvent::V_S>();
+      for (uint32_t i = 0; i < myRows_; ++i) {
+        if (any.GetValue(i) == 0.0f) continue;
+        const float t = paper ? RoundHalf(RoundHalf(sink) - frame.GetValue(i)) : sink - frame.GetValue(i);
+        const float mOld = m.GetValue(i), mNew = NanMax(mOld, t);
+        m.SetValue(i, mNew);
+        argA.SetValue(i, paper ? RoundHalf(mOld - mNew) : mOld - mNew);
+        argG.SetValue(i, paper ? RoundHalf(t - mNew) : t - mNew);
+      }
+      Sync<HardEvent::S_V>();
+      ExpStatistics(paper);
+      Sync<HardEvent::V_S>();
+      for (uint32_t i = 0; i < myRows_; ++i) {
+        if (any.GetValue(i) == 0.0f) continue;
+        const float alpha = argA.GetValue(i), gamma = argG.GetValue(i);
+        l.SetValue(i, paper ? RoundHalf(RoundHalf(alpha * l.GetValue(i)) + gamma) : alpha * l.GetValue(i) + gamma);
+        if (paper) {
+          LocalTensor<half> o16 = o16Buf_.Get<half>()[i * d];
+          Muls(o16, o16, static_cast<half>(alpha), static_cast<int32_t>(d));
+        } else {
+          LocalTensor<float> o = o32Buf_.Get<float>()[i * d];
+          Muls(o, o, alpha, static_cast<int32_t>(d));
+        }
+      }
+      VBarrier();
+    }
+    if (t_.returnLse) {
+      LocalTensor<float> lnL = Stat(ST_TMP16);
+      Sync<HardEvent::S_V>();
+      Ln(lnL, l, pitch);
+      Sync<HardEvent::V_S>();
+      for (uint32_t i = 0; i < myRows_; ++i)
+        lse.SetValue(i, any.GetValue(i) == 0.0f ? sink : (m.GetValue(i) + frame.GetValue(i)) + lnL.GetValue(i));
+    }
+    Sync<HardEvent::S_V>();
+  }
+
+  // α and γ of every own row from their arguments in ARG_A and ARG_G: one vector Exp (paper: fp16 arguments and
+  // results).
+  __aicore__ inline void ExpStatistics(bool paper) {
+    LocalTensor<float> argA = Stat(ST_ARG_A);
+    const int32_t count = static_cast<int32_t>(2 * statPitch_);
+    if (paper) {
+      LocalTensor<half> a16 = Stat(ST_TMP16).ReinterpretCast<half>();
+      Cast(a16, argA, RoundMode::CAST_RINT, count);
+      VBarrier();
+      Exp(a16, a16, count);
+      VBarrier();
+      Cast(argA, a16, RoundMode::CAST_NONE, count);
+    } else {
+      Exp(argA, argA, count);
+    }
   }
 
   template <HardEvent E>
@@ -1228,8 +1398,14 @@ class PasaAttention {
   uint32_t group_ = 0, sub_ = 0, myR0_ = 0, myRows_ = 0, rowPitch_ = 0, statPitch_ = 0;
   uint32_t cachedB_ = 0xffffffffu, cachedKvh_ = 0xffffffffu, cachedBlocks_ = 0;  // the AIV's K' cache
   GlobalTensor<half> qGm_, kGm_, vGm_, outGm_, wsKp_, wsS_, wsP_, wsM_, wsQ_, wsA_;
-  GlobalTensor<float> wsO_, wsC_, wsG_, scalesGm_;
+  GlobalTensor<float> wsO_, wsC_, wsG_, scalesGm_, sinksGm_, lseGm_;
   GlobalTensor<uint8_t> liveGm_;
+  GlobalTensor<int64_t> cuQGm_, cuKGm_;  // TND: the sequences' first rows and keys (cu_seqlens)
+  uint32_t qStride_ = 0, kvStride_ = 0;  // elements from one position of a head to the next in q / out and k / v
+  // TND: the task cursor (sequence seq_, its first task id, task count, first rows and lengths)
+  uint32_t seq_ = 0, seqTask0_ = 0, seqTasks_ = 0, seqS1_ = 0, seqS2_ = 0;
+  uint64_t seqQ0_ = 0, seqK0_ = 0;
+  uint32_t tailM_ = 0;  // pasa / paper: the block length of the tail shift matrix in the workspace (0: none yet)
   GlobalTensor<uint8_t> maskBool_;  // the mask, in the one of these its type names
   GlobalTensor<half> maskHalf_;
   GlobalTensor<bfloat16_t> maskBf16_;

@@ -16,18 +16,26 @@ enum PasaVariant : uint32_t { PASA_VARIANT_EXACT = 0, PASA_VARIANT_PASA = 1, PAS
 // added to the score (−inf hides it).
 enum PasaMaskType : uint32_t { PASA_MASK_NONE = 0, PASA_MASK_BOOL, PASA_MASK_FP16, PASA_MASK_BF16, PASA_MASK_FP32 };
 enum PasaOutType : uint32_t { PASA_OUT_FP16 = 0, PASA_OUT_BF16 = 1 };
+// q, k, v and out in GM: BNSD (dense calls) or TND (packed sequences of attention_varlen: q [totalQ, heads, D], k and
+// v [totalK, kvHeads, D], sequence b's rows from cu_seqlens[b])
+enum PasaLayout : uint32_t { PASA_LAYOUT_BNSD = 0, PASA_LAYOUT_TND = 1 };
 
 PASA_TILING_FN uint32_t PasaMaskBytes(uint32_t maskType) {
   return maskType == PASA_MASK_BOOL ? 1 : maskType == PASA_MASK_FP32 ? 4 : maskType == PASA_MASK_NONE ? 0 : 2;
 }
 
 struct PasaAttentionTilingData {
-  // shape (BNSD): q [batch, heads, s1, headDim], k/v [batch, kvHeads, s2, headDim]
+  // shape (BNSD): q [batch, heads, s1, headDim], k/v [batch, kvHeads, s2, headDim]; TND: batch sequences of at most
+  // s1 query rows and s2 keys, totalQ and totalK rows in all (the lse of TND is [heads, totalQ])
   uint32_t batch, heads, kvHeads, s1, s2, headDim;
+  uint32_t layout, totalQ, totalK;  // PasaLayout
   // attributes
   uint32_t variant;      // PasaVariant
   uint32_t causal;       // 1: row i sees keys 0..i + causalOffset
-  int32_t causalOffset;  // 0 (top-left) or s2 - s1 (bottom-right)
+  int32_t causalOffset;  // BNSD: 0 (top-left) or s2 - s1 (bottom-right)
+  uint32_t bottomRight;  // TND: the causal offset of each sequence is its s2 − s1 (else 0)
+  uint32_t returnLse;    // 1: write the log-sum-exp of every row (fp32, [batch, heads, s1] or [heads, totalQ])
+  uint32_t sinks;        // 1: the per-head sink logits [heads] fp32 join every row's normaliser
   uint32_t maskType;     // PasaMaskType
   uint32_t blockN;       // KV block length n (a numerics parameter: multiple of 16)
   float scale;           // softmax scale s

@@ -62,21 +62,45 @@ ascend_sim::Capacities capacities(const pasa_tiling::Platform& hw) {
 
 }  // namespace
 
-at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in, const KernelMask& mask,
-                     const AttentionArgs& a, const std::string& soc, int64_t coreNum, int64_t maxQRows,
-                     int64_t simUbBytes) {
-  if (a.batch * a.heads * a.s1 * a.head_dim == 0 || a.s2 == 0)
-    return at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options());
+std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
+                                       const KernelMask& mask, const AttentionArgs& a, const Packed& packed,
+                                       const at::Tensor& sinks, bool return_lse, const SimOptions& o) {
+  const bool tnd = !packed.cu_q.empty();
+  const int64_t tq = tnd ? packed.cu_q.back() : 0, tk = tnd ? packed.cu_k.back() : 0;
+  const std::vector<int64_t> out_shape = tnd ? std::vector<int64_t>{tq, a.heads, a.head_dim}
+                                             : std::vector<int64_t>{a.batch, a.heads, a.s1, a.head_dim};
+  const std::vector<int64_t> lse_shape = tnd ? std::vector<int64_t>{a.heads, tq}
+                                             : std::vector<int64_t>{a.batch, a.heads, a.s1};
+  const auto f32 = q_in.options().dtype(at::kFloat);
+  // a row that sees no key: zeros, and lse = the sink or −inf
+  auto empty_lse = [&] {
+    if (!return_lse) return at::Tensor();
+    if (!sinks.defined()) return at::full(lse_shape, -INFINITY, f32);
+    const auto s = sinks.to(at::kFloat);
+    return (tnd ? s.view({a.heads, 1}) : s.view({1, a.heads, 1})).expand(lse_shape).contiguous();
+  };
+  if ((tnd ? tq * a.heads * a.head_dim : a.batch * a.heads * a.s1 * a.head_dim) == 0 || (tnd ? tk : a.s2) == 0)
+    return {at::zeros(out_shape, q_in.options()), empty_lse()};
   TORCH_CHECK_VALUE(a.head_dim <= 256, "pasa.attention backend 'ascend-sim': head dim D must be at most 256 for the ",
                     "Ascend kernel, got ", a.head_dim);
   // q, k, v in fp16 (exact: bf16 slices scaled by powers of two), the head dim padded to 16, the live keys and
   // per-head scales (csrc/ascend_inputs.h)
-  const KernelInputs in = ascend_kernel_inputs(q_in, k_in, v_in, mask, a);
+  PackedRows q_rows, kv_rows;
+  if (tnd) {
+    q_rows = packed_rows(packed.cu_q, q_in.device());
+    kv_rows = packed_rows(packed.cu_k, q_in.device());
+  }
+  const KernelInputs in = ascend_kernel_inputs(q_in, k_in, v_in, mask, a, tnd ? &q_rows : nullptr,
+                                               tnd ? &kv_rows : nullptr);
   pasa_tiling::Problem p;
   p.batch = a.batch; p.heads = a.heads; p.kvHeads = a.kv_heads; p.s1 = a.s1; p.s2 = a.s2; p.headDim = in.head_dim;
+  p.layout = tnd ? PASA_LAYOUT_TND : PASA_LAYOUT_BNSD;
+  p.cuQ = packed.cu_q;
+  p.cuK = packed.cu_k;
   p.variant = to_variant(a.variant);
   p.causal = a.causal;
   p.causalOffset = a.align == CausalAlign::kBottomRight ? a.s2 - a.s1 : 0;
+  p.bottomRight = a.align == CausalAlign::kBottomRight;
   p.blockN = static_cast<uint32_t>(a.block_n);
   p.scale = a.scale;
   p.beta = a.beta;
@@ -87,33 +111,54 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
   p.outType = kernel_out_type(q_in.scalar_type());
   p.headScales = in.head_scales.defined();
   p.liveKeys = in.live_keys.defined();
-  const auto hw = platform(soc, coreNum);
-  const auto plan = make_plan(p, hw, maxQRows);
+  p.returnLse = return_lse;
+  p.sinks = sinks.defined();
+  const auto hw = platform(o.soc, o.core_num);
+  const auto plan = make_plan(p, hw, o.max_q_rows);
 
   // NaN-filled: a row the kernel leaves unwritten shows
-  auto out = at::full({a.batch, a.heads, a.s1, in.head_dim}, NAN, q_in.options());
+  std::vector<int64_t> padded = out_shape;
+  padded.back() = in.head_dim;
+  auto out = at::full(padded, NAN, q_in.options());
+  auto lse = return_lse ? at::full(lse_shape, NAN, f32) : at::Tensor();
+  const auto sinks32 = sinks.defined() ? sinks.to(at::kFloat).contiguous() : at::Tensor();
+  const auto cu_q = at::tensor(packed.cu_q, at::TensorOptions().dtype(at::kLong));
+  const auto cu_k = at::tensor(packed.cu_k, at::TensorOptions().dtype(at::kLong));
   auto caps = capacities(hw);
-  if (simUbBytes > 0) caps.ub = static_cast<uint64_t>(simUbBytes);
+  if (o.sim_ub_bytes > 0) caps.ub = static_cast<uint64_t>(o.sim_ub_bytes);
   auto ws = at::full({static_cast<int64_t>(plan.workspaceBytes)}, 0xff, q_in.options().dtype(at::kByte));  // NaN fill
+  ascend_sim::KernelBuffers gm;
+  gm.q = reinterpret_cast<const uint16_t*>(in.q.data_ptr());
+  gm.k = reinterpret_cast<const uint16_t*>(in.k.data_ptr());
+  gm.v = reinterpret_cast<const uint16_t*>(in.v.data_ptr());
+  gm.mask = mask.tensor.defined() ? mask.tensor.data_ptr() : nullptr;
+  gm.liveKeys = p.liveKeys ? reinterpret_cast<const uint8_t*>(in.live_keys.data_ptr()) : nullptr;
+  gm.headScales = p.headScales ? in.head_scales.data_ptr<float>() : nullptr;
+  gm.sinks = p.sinks ? sinks32.data_ptr<float>() : nullptr;
+  gm.cuSeqlensQ = tnd ? cu_q.data_ptr<int64_t>() : nullptr;
+  gm.cuSeqlensK = tnd ? cu_k.data_ptr<int64_t>() : nullptr;
+  gm.out = reinterpret_cast<uint16_t*>(out.data_ptr());
+  gm.lse = return_lse ? lse.data_ptr<float>() : nullptr;
+  gm.workspace = ws.data_ptr<uint8_t>();
   ascend_sim::LaunchStats stats;
   try {
-    ascend_sim::RunPasaAttention(reinterpret_cast<const uint16_t*>(in.q.data_ptr()),
-                                 reinterpret_cast<const uint16_t*>(in.k.data_ptr()),
-                                 reinterpret_cast<const uint16_t*>(in.v.data_ptr()),
-                                 mask.tensor.defined() ? mask.tensor.data_ptr() : nullptr,
-                                 p.liveKeys ? reinterpret_cast<const uint8_t*>(in.live_keys.data_ptr()) : nullptr,
-                                 p.headScales ? in.head_scales.data_ptr<float>() : nullptr,
-                                 reinterpret_cast<uint16_t*>(out.data_ptr()), ws.data_ptr<uint8_t>(), plan.data,
-                                 plan.blockDim, caps, 2, &stats);
+    ascend_sim::RunPasaAttention(gm, plan.data, plan.blockDim, caps, 2, &stats);
   } catch (const ascend_sim::SimError& e) {
     TORCH_CHECK(false, "pasa.attention backend 'ascend-sim': ", e.what());
   }
   std::lock_guard<std::mutex> lock(last_launch_mu);
   last_launch = pasa_text::Cat("workspace=", plan.workspaceBytes, " mask_bytes=",
                                mask.tensor.defined() ? mask.tensor.nbytes() : 0, " mask_shape=", mask.batch, "x",
-                               mask.heads, "x", mask.rows, "x", mask.tensor.defined() ? a.s2 : 0,
-                               " max_event_ids=", stats.max_event_peak, " events=", stats.event_peaks);
-  return in.head_dim == a.head_dim ? out : out.narrow(3, 0, a.head_dim).contiguous();
+                               mask.heads, "x", mask.rows, "x", mask.tensor.defined() ? a.s2 : 0, " tasks=",
+                               plan.data.totalTasks, " max_event_ids=", stats.max_event_peak, " events=",
+                               stats.event_peaks);
+  if (in.head_dim != a.head_dim) out = out.narrow(-1, 0, a.head_dim).contiguous();
+  return {out, lse};
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const KernelMask& mask,
+                     const AttentionArgs& a, const SimOptions& o) {
+  return std::get<0>(run(q, k, v, mask, a, Packed(), at::Tensor(), false, o));
 }
 
 }  // namespace pasa::ascend_sim_backend
@@ -126,8 +171,12 @@ at::Tensor sim_run(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v
                    int64_t max_q_rows, int64_t sim_ub_bytes) {
   const auto args = pasa::check_attention_args(q, k, v, mask, scale, causal, std::string(causal_align),
                                                std::string(variant), block_n, beta);
-  return pasa::ascend_sim_backend::attention(q, k, v, pasa::kernel_mask(mask, args), args, std::string(soc),
-                                             core_num, max_q_rows, sim_ub_bytes);
+  pasa::ascend_sim_backend::SimOptions o;
+  o.soc = std::string(soc);
+  o.core_num = core_num;
+  o.max_q_rows = max_q_rows;
+  o.sim_ub_bytes = sim_ub_bytes;
+  return pasa::ascend_sim_backend::attention(q, k, v, pasa::kernel_mask(mask, args), args, o);
 }
 
 std::string sim_plan(int64_t b, int64_t n, int64_t nkv, int64_t s1, int64_t s2, int64_t d, c10::string_view variant,

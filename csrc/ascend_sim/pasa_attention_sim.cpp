@@ -7,16 +7,15 @@
 
 namespace ascend_sim {
 
-void RunPasaAttention(const uint16_t* q, const uint16_t* k, const uint16_t* v, const void* mask,
-                      const uint8_t* liveKeys, const float* headScales, uint16_t* out, uint8_t* workspace,
-                      const PasaAttentionTilingData& tiling, uint32_t blockDim, const Capacities& caps,
-                      int parallelGroups, LaunchStats* stats) {
+void RunPasaAttention(const KernelBuffers& b, const PasaAttentionTilingData& tiling, uint32_t blockDim,
+                      const Capacities& caps, int parallelGroups, LaunchStats* stats) {
   PasaAttentionTilingData copy = tiling;  // the kernel reads its tiling from "GM"
   auto gm = [](const void* p) { return reinterpret_cast<GM_ADDR>(const_cast<void*>(p)); };
   launch_mix_1_2(
       blockDim, caps,
       [&] {
-        pasa_attention(gm(q), gm(k), gm(v), gm(mask), gm(liveKeys), gm(headScales), gm(out), workspace, gm(&copy));
+        pasa_attention(gm(b.q), gm(b.k), gm(b.v), gm(b.mask), gm(b.liveKeys), gm(b.headScales), gm(b.sinks),
+                       gm(b.cuSeqlensQ), gm(b.cuSeqlensK), gm(b.out), gm(b.lse), b.workspace, gm(&copy));
       },
       parallelGroups, stats);
 }
