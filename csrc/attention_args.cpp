@@ -10,7 +10,13 @@ namespace pasa {
 const char* const kSchema =
     "attention(Tensor q, Tensor k, Tensor v, Tensor? mask=None, float? scale=None, bool causal=False, "
     "str causal_align=\"top_left\", str variant=\"exact\", int block_n=128, float? beta=None, "
-    "str backend=\"auto\") -> Tensor";
+    "str backend=\"auto\", bool return_lse=False, Tensor? sinks=None) -> (Tensor out, Tensor lse)";
+
+const char* const kVarlenSchema =
+    "attention_varlen(Tensor q, Tensor k, Tensor v, Tensor cu_seqlens_q, Tensor cu_seqlens_k, int max_seqlen_q, "
+    "int max_seqlen_k, float? scale=None, bool causal=False, str causal_align=\"top_left\", "
+    "str variant=\"exact\", int block_n=128, float? beta=None, str backend=\"auto\", bool return_lse=False, "
+    "Tensor? sinks=None) -> (Tensor out, Tensor lse)";
 
 namespace {
 
@@ -30,12 +36,112 @@ std::string shape_str(const at::Tensor& t) {
   return s + "]";
 }
 
-void check_tensor(const at::Tensor& t, const char* name) {
-  PASA_CHECK_VALUE(t.defined(), "pasa.attention: ", name, " must be a tensor, got None");
-  PASA_CHECK_VALUE(t.dim() == 4, "pasa.attention: ", name, " must be 4-D (B, N, S, D), got shape ",
-                    shape_str(t));
-  PASA_CHECK_TYPE(t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16, "pasa.attention: ", name,
+// dims 4: pasa.attention's (B, N, S, D); dims 3: pasa.attention_varlen's (T, N, D).
+void check_tensor(const at::Tensor& t, const char* name, int64_t dims, const char* op) {
+  PASA_CHECK_VALUE(t.defined(), op, ": ", name, " must be a tensor, got None");
+  PASA_CHECK_VALUE(t.dim() == dims, op, ": ", name, dims == 4 ? " must be 4-D (B, N, S, D)" : " must be 3-D (T, N, D)",
+                   ", got shape ", shape_str(t));
+  PASA_CHECK_TYPE(t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16, op, ": ", name,
                    " must be float16 or bfloat16, got ", name_of(t.scalar_type()));
+}
+
+// q, k, v with `dims` dimensions (N in dim 1, D last); one dtype, one device, k and v alike.
+void check_qkv(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t dims, const char* op) {
+  check_tensor(q, "q", dims, op);
+  check_tensor(k, "k", dims, op);
+  check_tensor(v, "v", dims, op);
+  PASA_CHECK_TYPE(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), op,
+                   ": q, k and v must share one dtype, got ", name_of(q.scalar_type()), ", ",
+                   name_of(k.scalar_type()), ", ", name_of(v.scalar_type()));
+  PASA_CHECK_VALUE(k.device() == q.device() && v.device() == q.device(), op,
+                    ": q, k and v must be on one device, got ", name_of(q.device()), ", ", name_of(k.device()), ", ",
+                    name_of(v.device()));
+  PASA_CHECK_VALUE(k.sizes() == v.sizes(), op, ": k and v must have the same shape, got k ", shape_str(k),
+                    " and v ", shape_str(v));
+  const int64_t d = dims - 1, n = 1;  // D's and N's dims: BNSD (3, 1), TND (2, 1)
+  PASA_CHECK_VALUE(k.size(d) == q.size(d), op, ": k's head dim D must equal q's (", q.size(d), "), got ", k.size(d));
+  PASA_CHECK_VALUE(q.size(d) >= 1 && q.size(d) <= kHeadDimMax, op, ": head dim D must be in [1, ", kHeadDimMax,
+                    "], got ", q.size(d));
+  PASA_CHECK_VALUE(k.size(n) >= 1 && q.size(n) % k.size(n) == 0, op, ": q's head count N (", q.size(n),
+                    ") must be a multiple of k's head count Nkv (", k.size(n), ") for GQA/MQA");
+}
+
+// variant, causal alignment, block_n, scale and beta into `a` (head_dim set).
+void resolve_attributes(AttentionArgs& a, std::optional<double> scale, bool causal, const std::string& causal_align,
+                        const std::string& variant, int64_t block_n, std::optional<double> beta, const char* op) {
+  if (variant == "exact") a.variant = Variant::kExact;
+  else if (variant == "pasa") a.variant = Variant::kPasa;
+  else if (variant == "paper") a.variant = Variant::kPaper;
+  else PASA_CHECK_VALUE(false, op, ": variant must be 'exact', 'pasa' or 'paper', got '", variant, "'");
+
+  if (causal_align == "top_left") a.align = CausalAlign::kTopLeft;
+  else if (causal_align == "bottom_right") a.align = CausalAlign::kBottomRight;
+  else PASA_CHECK_VALUE(false, op, ": causal_align must be 'top_left' or 'bottom_right', got '", causal_align, "'");
+  a.causal = causal;
+  // flash-attn and SDPA have no alignment without a causal mask: asking for one and getting full attention would
+  // be a silent wrong answer
+  PASA_CHECK_VALUE(causal || a.align == CausalAlign::kTopLeft, op,
+                    ": causal_align='bottom_right' places a causal mask, so it needs causal=True");
+
+  PASA_CHECK_VALUE(block_n >= kBlockMin && block_n <= kBlockMax && block_n % kBlockMultiple == 0, op,
+                    ": block_n must be a multiple of ", kBlockMultiple, " in [", kBlockMin, ", ", kBlockMax,
+                    "], got ", block_n);
+  a.block_n = block_n;
+
+  a.scale = scale.has_value() ? *scale : 1.0 / std::sqrt(static_cast<double>(a.head_dim));
+  PASA_CHECK_VALUE(std::isfinite(a.scale) && a.scale > 0, op, ": scale must be finite and > 0, got ", a.scale);
+  if (a.variant == Variant::kExact) {
+    PASA_CHECK_VALUE(!beta.has_value() || *beta == 1.0, op,
+                      ": beta is fixed at 1 for variant 'exact'; pass beta=None, got ", beta.value_or(1.0));
+    a.beta = 1.0;
+  } else {
+    a.beta = beta.has_value() ? *beta : 0.984497;  // the authors' final value (python/pasa/beta.py)
+    PASA_CHECK_VALUE(a.beta > 0 && a.beta < 1, op, ": beta must lie in (0, 1) for variant '", variant, "', got ",
+                      a.beta);
+  }
+}
+
+// sinks: one floating logit per query head, on q's device.
+void check_sinks(AttentionArgs& a, const std::optional<at::Tensor>& sinks, const at::Tensor& q, const char* op) {
+  a.has_sinks = sinks.has_value() && sinks->defined();
+  if (!a.has_sinks) return;
+  const at::Tensor& t = *sinks;
+  PASA_CHECK_TYPE(at::isFloatingType(t.scalar_type()), op, ": sinks must be floating (one logit per query head), got ",
+                   name_of(t.scalar_type()));
+  PASA_CHECK_VALUE(t.dim() == 1 && t.size(0) == a.heads, op, ": sinks must have shape (N,) = (", a.heads,
+                    ",), one logit per query head, got shape ", shape_str(t));
+  PASA_CHECK_VALUE(t.device() == q.device(), op, ": sinks must be on q's device ", name_of(q.device()), ", got ",
+                    name_of(t.device()));
+}
+
+// cu_seqlens: B + 1 integers on q's device; where they hold data, 0 = cu[0] <= cu[1] <= ... <= cu[B] = tokens and
+// no sequence longer than max_seqlen. Returns the values (empty for meta tensors).
+std::vector<int64_t> check_cu_seqlens(const at::Tensor& cu, const char* name, int64_t tokens, int64_t max_seqlen,
+                                      const char* max_name, const at::Tensor& q, bool check_values) {
+  const char* op = "pasa.attention_varlen";
+  PASA_CHECK_TYPE(cu.scalar_type() == at::kInt || cu.scalar_type() == at::kLong, op, ": ", name,
+                   " must be int32 or int64, got ", name_of(cu.scalar_type()));
+  PASA_CHECK_VALUE(cu.dim() == 1 && cu.size(0) >= 1, op, ": ", name,
+                    " must be 1-D with B + 1 entries (the start of each sequence, then the token count), got shape ",
+                    shape_str(cu));
+  PASA_CHECK_VALUE(cu.device() == q.device(), op, ": ", name, " must be on q's device ", name_of(q.device()),
+                    ", got ", name_of(cu.device()));
+  PASA_CHECK_VALUE(max_seqlen >= 0, op, ": ", max_name, " must be >= 0, got ", max_seqlen);
+  std::vector<int64_t> values;
+  if (!check_values || cu.is_meta()) return values;
+  const at::Tensor host = cu.to(at::kCPU, at::kLong).contiguous();
+  values.assign(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
+  PASA_CHECK_VALUE(values.front() == 0, op, ": ", name, "[0] must be 0, got ", values.front());
+  for (size_t i = 1; i < values.size(); ++i) {
+    const int64_t len = values[i] - values[i - 1];
+    PASA_CHECK_VALUE(len >= 0, op, ": ", name, " must be non-decreasing, got ", values[i - 1], " then ", values[i],
+                      " at index ", static_cast<int64_t>(i));
+    PASA_CHECK_VALUE(len <= max_seqlen, op, ": sequence ", static_cast<int64_t>(i - 1), " has ", len,
+                      " tokens, more than ", max_name, " = ", max_seqlen);
+  }
+  PASA_CHECK_VALUE(values.back() == tokens, op, ": ", name, "[-1] must equal the token count ", tokens, ", got ",
+                    values.back());
+  return values;
 }
 
 void check_fp16_range(const at::Tensor& t, const char* name) {
@@ -51,63 +157,22 @@ void check_fp16_range(const at::Tensor& t, const char* name) {
 AttentionArgs check_attention_args(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                    const std::optional<at::Tensor>& mask, std::optional<double> scale,
                                    bool causal, const std::string& causal_align, const std::string& variant,
-                                   int64_t block_n, std::optional<double> beta, bool check_values) {
-  check_tensor(q, "q");
-  check_tensor(k, "k");
-  check_tensor(v, "v");
-  PASA_CHECK_TYPE(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(),
-                   "pasa.attention: q, k and v must share one dtype, got ", name_of(q.scalar_type()), ", ",
-                   name_of(k.scalar_type()), ", ", name_of(v.scalar_type()));
-  PASA_CHECK_VALUE(k.device() == q.device() && v.device() == q.device(),
-                    "pasa.attention: q, k and v must be on one device, got ", name_of(q.device()), ", ",
-                    name_of(k.device()), ", ", name_of(v.device()));
-  PASA_CHECK_VALUE(k.sizes() == v.sizes(), "pasa.attention: k and v must have the same shape, got k ",
-                    shape_str(k), " and v ", shape_str(v));
-  PASA_CHECK_VALUE(k.size(0) == q.size(0), "pasa.attention: k must have q's batch size ", q.size(0), ", got ",
-                    k.size(0), " (q ", shape_str(q), ", k ", shape_str(k), ")");
-  PASA_CHECK_VALUE(k.size(3) == q.size(3), "pasa.attention: k's head dim D must equal q's (", q.size(3),
-                    "), got ", k.size(3));
-  PASA_CHECK_VALUE(q.size(3) >= 1 && q.size(3) <= kHeadDimMax, "pasa.attention: head dim D must be in [1, ",
-                    kHeadDimMax, "], got ", q.size(3));
-  PASA_CHECK_VALUE(k.size(1) >= 1 && q.size(1) % k.size(1) == 0, "pasa.attention: q's head count N (",
-                    q.size(1), ") must be a multiple of k's head count Nkv (", k.size(1), ") for GQA/MQA");
-
+                                   int64_t block_n, std::optional<double> beta, bool check_values, bool return_lse,
+                                   const std::optional<at::Tensor>& sinks) {
+  const char* op = "pasa.attention";
+  check_qkv(q, k, v, 4, op);
+  PASA_CHECK_VALUE(k.size(0) == q.size(0), op, ": k must have q's batch size ", q.size(0), ", got ", k.size(0),
+                    " (q ", shape_str(q), ", k ", shape_str(k), ")");
   AttentionArgs a{};
-  if (variant == "exact") a.variant = Variant::kExact;
-  else if (variant == "pasa") a.variant = Variant::kPasa;
-  else if (variant == "paper") a.variant = Variant::kPaper;
-  else PASA_CHECK_VALUE(false, "pasa.attention: variant must be 'exact', 'pasa' or 'paper', got '", variant, "'");
-
-  if (causal_align == "top_left") a.align = CausalAlign::kTopLeft;
-  else if (causal_align == "bottom_right") a.align = CausalAlign::kBottomRight;
-  else PASA_CHECK_VALUE(false, "pasa.attention: causal_align must be 'top_left' or 'bottom_right', got '",
-                         causal_align, "'");
-  a.causal = causal;
-
-  PASA_CHECK_VALUE(block_n >= kBlockMin && block_n <= kBlockMax && block_n % kBlockMultiple == 0,
-                    "pasa.attention: block_n must be a multiple of ", kBlockMultiple, " in [", kBlockMin, ", ",
-                    kBlockMax, "], got ", block_n);
-  a.block_n = block_n;
-
-  a.scale = scale.has_value() ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
-  PASA_CHECK_VALUE(std::isfinite(a.scale) && a.scale > 0, "pasa.attention: scale must be finite and > 0, got ",
-                    a.scale);
-  if (a.variant == Variant::kExact) {
-    PASA_CHECK_VALUE(!beta.has_value() || *beta == 1.0,
-                      "pasa.attention: beta is fixed at 1 for variant 'exact'; pass beta=None, got ", *beta);
-    a.beta = 1.0;
-  } else {
-    a.beta = beta.has_value() ? *beta : 0.984497;  // the authors' final value (python/pasa/beta.py)
-    PASA_CHECK_VALUE(a.beta > 0 && a.beta < 1, "pasa.attention: beta must lie in (0, 1) for variant '",
-                      variant, "', got ", a.beta);
-  }
-
   a.batch = q.size(0);
   a.heads = q.size(1);
   a.kv_heads = k.size(1);
   a.s1 = q.size(2);
   a.s2 = k.size(2);
   a.head_dim = q.size(3);
+  a.return_lse = return_lse;
+  resolve_attributes(a, scale, causal, causal_align, variant, block_n, beta, op);
+  check_sinks(a, sinks, q, op);
 
   if (mask.has_value() && mask->defined()) {
     const at::Tensor& m = *mask;
@@ -133,6 +198,39 @@ AttentionArgs check_attention_args(const at::Tensor& q, const at::Tensor& k, con
   return a;
 }
 
+AttentionArgs check_varlen_args(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                const at::Tensor& cu_seqlens_q, const at::Tensor& cu_seqlens_k, int64_t max_seqlen_q,
+                                int64_t max_seqlen_k, std::optional<double> scale, bool causal,
+                                const std::string& causal_align, const std::string& variant, int64_t block_n,
+                                std::optional<double> beta, bool return_lse, const std::optional<at::Tensor>& sinks,
+                                bool check_values) {
+  const char* op = "pasa.attention_varlen";
+  check_qkv(q, k, v, 3, op);
+  AttentionArgs a{};
+  a.heads = q.size(1);
+  a.kv_heads = k.size(1);
+  a.head_dim = q.size(2);
+  a.s1 = max_seqlen_q;
+  a.s2 = max_seqlen_k;
+  a.return_lse = return_lse;
+  resolve_attributes(a, scale, causal, causal_align, variant, block_n, beta, op);
+  check_sinks(a, sinks, q, op);
+  PASA_CHECK_VALUE(cu_seqlens_q.defined() && cu_seqlens_k.defined(), op,
+                    ": cu_seqlens_q and cu_seqlens_k must be tensors, got None");
+  PASA_CHECK_VALUE(cu_seqlens_q.dim() != 1 || cu_seqlens_k.dim() != 1 || cu_seqlens_q.size(0) == cu_seqlens_k.size(0),
+                    op, ": cu_seqlens_q and cu_seqlens_k must have the same length B + 1, got ", cu_seqlens_q.size(0),
+                    " and ", cu_seqlens_k.size(0));
+  a.cu_q = check_cu_seqlens(cu_seqlens_q, "cu_seqlens_q", q.size(0), max_seqlen_q, "max_seqlen_q", q, check_values);
+  a.cu_k = check_cu_seqlens(cu_seqlens_k, "cu_seqlens_k", k.size(0), max_seqlen_k, "max_seqlen_k", q, check_values);
+  a.batch = cu_seqlens_q.size(0) - 1;
+  if (check_values) {
+    check_fp16_range(q, "q");
+    check_fp16_range(k, "k");
+    check_fp16_range(v, "v");
+  }
+  return a;
+}
+
 at::Tensor mask_as_bias(const std::optional<at::Tensor>& mask, const AttentionArgs& a) {
   if (!mask.has_value() || !mask->defined()) return at::Tensor();
   const at::Tensor& m = *mask;
@@ -141,5 +239,7 @@ at::Tensor mask_as_bias(const std::optional<at::Tensor>& mask, const AttentionAr
                         : m.to(at::kFloat);
   return bias.expand({a.batch, a.heads, a.s1, a.s2});
 }
+
+at::Tensor no_lse(const at::Tensor& q) { return at::empty({0}, q.options().dtype(at::kFloat)); }
 
 }  // namespace pasa

@@ -2,6 +2,7 @@
 
     python scripts/bench_cuda.py [--seqs 1024 4096 16384] [--dims 64 128] [--modes full causal]
                                  [--variants pasa paper] [--json FILE]
+    python scripts/bench_cuda.py --decode 4096 16384 65536 131072 [--decode-shape 1,32,8,1,128]
 
 One run: first the correctness checks (pasa vs the contract's model through pasa.tolerance.check_backend on a
 small shape per head dim, then pasa vs SDPA-flash on every benchmark input), then the timings. Inputs are fp16,
@@ -11,6 +12,11 @@ reads its inputs from the L2 of the previous one (pasa runs its default launch; 
 it). TFLOP/s = 4·B·H·S²·D / time, halved for causal. The table of TFLOP/s comes first, the ratios pasa / peer
 last. The K-shift pass (pasa's separate pass over K) is also timed
 alone, and its share of pasa's time printed.
+
+--decode S2 ... times KV-cache decoding instead: S1 query rows (default 1) of B, N, Nkv, D = 1, 32, 8, 128 against
+each cache length S2 (GQA 32/8), pasa with bottom-right causal alignment (flash-decoding: the key axis split over
+programs and merged by lse) against the SDPA backends with enable_gqa and no mask (one row sees every key), after a
+check of pasa against the model's split form at S2 = 4096.
 """
 from __future__ import annotations
 
@@ -108,7 +114,11 @@ def main():
                         help="also time these variants (columns pasa[...]; the ratios are the default's)")
     parser.add_argument("--sets", type=int, default=3, help="input sets to rotate over")
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--decode", nargs="+", type=int, metavar="S2", help="time decoding against these cache lengths")
+    parser.add_argument("--decode-shape", default="1,32,8,1,128", help="B,N,Nkv,S1,D of the decode rows")
     args = parser.parse_args()
+    if args.decode:
+        return decode(args)
 
     name = torch.cuda.get_device_name()
     print(f"# {name}, torch {torch.__version__}, triton {__import__('triton').__version__}, fp16 BNSD, "
@@ -170,6 +180,43 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"gpu": name, "rows": rows}, f, indent=1)
+
+
+def decode(args):
+    """Decode rows: pasa (bottom-right causal, split key axis) against each SDPA backend, time per call and ratio."""
+    b, n, nkv, s1, d = (int(x) for x in args.decode_shape.split(","))
+    name = torch.cuda.get_device_name()
+    print(f"# decode on {name}, torch {torch.__version__}: B={b} N={n} Nkv={nkv} S1={s1} D={d} fp16")
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    q, k, v = (torch.randn(b, h, s, d, device="cuda", generator=gen, dtype=torch.float16)
+               for h, s in ((n, s1), (nkv, 4096), (nkv, 4096)))
+    kw = dict(causal=True, causal_align="bottom_right")
+    cuts = cuda_op.kv_split_cuts(b, n, s1, 4096, 128, "exact", q.device)
+    fig = check_backend(pasa.attention(q, k, v, **kw), model_attention(q, k, v, kv_splits=cuts, **kw),
+                        golden_attention(q, k, v, **kw), what="decode")
+    print(f"# check S2=4096 (cuts {cuts}): RMSE vs model {fig['dev_from_model']:.2e}, model vs golden "
+          f"{fig['err_model']:.2e}")
+    print(f"{'S2':>8s} {'pasa ms':>9s} " + " ".join(f"{p + ' ms':>12s} {'ratio':>6s}" for p in args.peers))
+    for s2 in args.decode:
+        inputs = [tuple(torch.randn(b, h, s, d, device="cuda", generator=gen, dtype=torch.float16)
+                        for h, s in ((n, s1), (nkv, s2), (nkv, s2))) for _ in range(args.sets)]
+        mask = None if s1 == 1 else torch.ones(s1, s2, dtype=torch.bool, device="cuda").tril(s2 - s1)
+
+        def peer(backend, mask=mask):
+            def run(q, k, v, causal):
+                with sdpa_kernel([backend]):
+                    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+            return run
+        ours = median_ms(lambda q, k, v, causal: pasa.attention(q, k, v, **kw), inputs, True)
+        line = f"{s2:8d} {ours:9.4f} "
+        for p in args.peers:
+            try:
+                t = median_ms(peer(PEERS[p]), inputs, False)
+                line += f"{t:12.4f} {ours / t:6.2f} "
+            except RuntimeError as exc:   # a backend that does not take this call
+                line += f"{'-':>12s} {'-':>6s} "
+                print(f"# {p} S2={s2}: {str(exc).splitlines()[0]}")
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

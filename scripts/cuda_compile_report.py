@@ -96,6 +96,11 @@ def main(argv=None) -> int:
     parser.add_argument("--flags", nargs="*", default=[], help="pasa.cuda.op.KERNEL_FLAGS overrides, KEY=INT")
     parser.add_argument("--hopper", action="store_true",
                         help="the warp-specialised Hopper kernel (pasa.cuda.hopper) for the calls it covers")
+    parser.add_argument("--align", default="top_left", choices=["top_left", "bottom_right"])
+    parser.add_argument("--lse", action="store_true", help="return_lse=True")
+    parser.add_argument("--sinks", action="store_true", help="one sink per head")
+    parser.add_argument("--varlen", action="store_true",
+                        help="pasa.attention_varlen on B packed sequences of S1 query and S2 key tokens")
     parser.add_argument("--sass-dir", type=Path, help="also write each kernel's SASS and TTGIR here")
     args = parser.parse_args(argv)
     b, n, nkv, s1, s2, d = map(int, args.shape.split(","))
@@ -112,9 +117,17 @@ def main(argv=None) -> int:
     q = torch.zeros(b, n, s1, d, dtype=dtype)
     k = torch.zeros(b, nkv, s2, d, dtype=dtype)
     mask = {None: None, "bool": torch.ones(s1, s2, dtype=torch.bool), "float": torch.zeros(s1, s2)}[args.mask]
-    op.attention_triton(q, k, k.clone(), mask=mask, causal=args.causal, variant=args.variant, block_n=args.block_n)
-    print(f"B={b} N={n} Nkv={nkv} S1={s1} S2={s2} D={d} {args.dtype} causal={args.causal} mask={args.mask} "
-          f"variant={args.variant} block_n={args.block_n} flags={op.KERNEL_FLAGS} hopper={args.hopper}; compiled for sm_90 by Triton "
+    kw = dict(causal=args.causal, causal_align=args.align, variant=args.variant, block_n=args.block_n,
+              return_lse=args.lse, sinks=torch.zeros(n) if args.sinks else None)
+    if args.varlen:   # the same tokens as B packed sequences, TND
+        cu_q, cu_k = (torch.arange(0, b * s + 1, s, dtype=torch.int32) for s in (s1, s2))
+        q, k = (t.transpose(1, 2).reshape(-1, t.shape[1], d) for t in (q, k))
+        op.attention_varlen_triton(q, k, k.clone(), cu_q, cu_k, s1, s2, **kw)
+    else:
+        op.attention_triton(q, k, k.clone(), mask=mask, **kw)
+    print(f"B={b} N={n} Nkv={nkv} S1={s1} S2={s2} D={d} {args.dtype} causal={args.causal} {args.align} "
+          f"mask={args.mask} variant={args.variant} block_n={args.block_n} lse={args.lse} sinks={args.sinks} "
+          f"varlen={args.varlen} flags={op.KERNEL_FLAGS} hopper={args.hopper}; compiled for sm_90 by Triton "
           f"{triton.__version__}")
     for name, kernel in compiled:
         report(kernel, name, args.sass_dir)

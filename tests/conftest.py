@@ -12,7 +12,7 @@ if triton_interpreter.wanted():     # no GPU: the CUDA backend's Triton kernels 
 import pasa  # noqa: E402,F401  (registers torch.ops.pasa.attention)
 from pasa.model import model_attention  # noqa: E402
 from pasa.reference import golden_attention  # noqa: E402
-from pasa.tolerance import check_backend  # noqa: E402
+from pasa.tolerance import check_backend, check_lse  # noqa: E402
 
 
 def pytest_configure(config):
@@ -61,14 +61,19 @@ def make_mask(kind, b, n, s1, s2, seed):
     raise ValueError(f"unknown mask kind {kind!r}")
 
 
-GOLDEN_KEYWORDS = ("mask", "scale", "causal", "causal_align")
+GOLDEN_KEYWORDS = ("mask", "scale", "causal", "causal_align", "sinks", "return_lse")
 
 
 def check_against_model(out, q, k, v, what="backend", **kw):
     """pasa.tolerance.check_backend of a backend's `out` for pasa.attention(q, k, v, **kw) against the model and the
-    float64 golden of the same call (the golden takes the keywords that change the exact result); prints and
-    returns the figures."""
+    float64 golden of the same call (the golden takes the keywords that change the exact result); with
+    ``return_lse=True`` out is (out, lse) and check_lse checks the lse too. Prints and returns the figures."""
     golden = golden_attention(q, k, v, **{key: kw[key] for key in GOLDEN_KEYWORDS if key in kw})
-    figures = check_backend(out, model_attention(q, k, v, **kw), golden, what=what, variant=kw.get("variant"))
+    model = model_attention(q, k, v, **kw)
+    if not kw.get("return_lse"):
+        out, model, golden = (out,), (model,), (golden,)
+    figures = check_backend(out[0], model[0], golden[0], what=what, variant=kw.get("variant"))
+    if kw.get("return_lse"):
+        figures["lse"] = check_lse(out[1], model[1], golden[1], what=what, variant=kw.get("variant"))
     print(figures)
     return figures

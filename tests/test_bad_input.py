@@ -1,4 +1,5 @@
 """Bad input raises a ValueError/TypeError that names the argument (never a crash, a hang or a wrong answer)."""
+import numpy as np
 import pytest
 import torch
 
@@ -31,12 +32,79 @@ Q, K, V = rand_qkv(1, 4, 2, 16, 24, 64)
     (dict(layout="SBND"), ValueError, r"layout must be one of"),
     (dict(backend="cuda"), ValueError, r"backend for CPU tensors must be"),
     (dict(zip("qkv", rand_qkv(1, 4, 2, 16, 24, 1024))), ValueError, r"head dim D must be in \[1, 512\]"),
+    (dict(causal_align="bottom_right"), ValueError, r"causal_align='bottom_right' .* needs causal=True"),
+    # wrong types: a TypeError naming the argument and the expected type, before the dispatcher sees them
+    (dict(q=Q.numpy()), TypeError, r"q must be a torch.Tensor, got numpy.ndarray \(torch.from_numpy"),
+    (dict(k=K.tolist()), TypeError, r"k must be a torch.Tensor, got list"),
+    (dict(v=None), TypeError, r"v must be a torch.Tensor, got NoneType"),
+    (dict(mask=np.ones((16, 24), dtype=bool)), TypeError, r"mask must be None or a torch.Tensor, got numpy"),
+    (dict(block_n=64.0), TypeError, r"block_n must be an int, got float 64.0"),
+    (dict(block_n=True), TypeError, r"block_n must be an int, got bool"),
+    (dict(causal="yes"), TypeError, r"causal must be a bool, got str 'yes'"),
+    (dict(causal=1), TypeError, r"causal must be a bool, got int"),
+    (dict(causal=True, causal_align=None), TypeError, r"causal_align must be a str"),
+    (dict(scale="0.1"), TypeError, r"scale must be None or a float, got str"),
+    (dict(beta=[0.9], variant="pasa"), TypeError, r"beta must be None or a float, got list"),
+    (dict(variant=0), TypeError, r"variant must be a str"),
+    (dict(layout=("B", "S")), TypeError, r"layout must be a str"),
+    (dict(backend=None), TypeError, r"backend must be a str"),
 ])
 def test_bad_argument_is_named(kwargs, exc, pattern):
     args = dict(q=Q, k=K, v=V)
     args.update(kwargs)
     with pytest.raises(exc, match=pattern):
         pasa.attention(args.pop("q"), args.pop("k"), args.pop("v"), **args)
+
+
+def test_errors_are_one_line():
+    # the dispatcher's own type error (a numpy array, a float block_n) listed the schema and a C++ trace
+    for kwargs in (dict(block_n=64.0), dict(causal="yes"), dict(variant="x"), dict(block_n=100)):
+        with pytest.raises((TypeError, ValueError)) as err:
+            pasa.attention(Q, K, V, **kwargs)
+        assert "\n" not in str(err.value), str(err.value)
+
+
+def test_numpy_scalars_are_accepted_as_numbers():
+    ref = pasa.attention(Q, K, V, block_n=64, scale=0.25)
+    torch.testing.assert_close(pasa.attention(Q, K, V, block_n=np.int64(64), scale=np.float32(0.25)), ref,
+                               rtol=0, atol=0)
+
+
+def test_bsnd_tensors_with_the_default_layout_get_the_layout_hint():
+    q, k, v = (t.transpose(1, 2) for t in rand_qkv(1, 4, 2, 16, 24, 64))   # (B, S, N, D)
+    with pytest.raises(ValueError, match=r"head count .* pass layout='BSND'"):
+        pasa.attention(q, k, v)
+    torch.testing.assert_close(pasa.attention(q, k, v, layout="BSND"),
+                               pasa.attention(*rand_qkv(1, 4, 2, 16, 24, 64)).transpose(1, 2), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"multiple of k's head count") as err:   # no BSND reading fits: no hint
+        pasa.attention(*rand_qkv(1, 4, 3, 16, 24, 64))
+    assert "layout" not in str(err.value)
+
+
+@pytest.mark.parametrize("factory,align", [("causal_upper_left", "top_left"), ("causal_lower_right", "bottom_right")])
+def test_causal_bias_mask_is_read_as_the_causal_flags(factory, align):
+    from torch.nn.attention import bias
+    causal_bias = getattr(bias, factory)(16, 24)
+    out = pasa.attention(Q, K, V, mask=causal_bias)
+    torch.testing.assert_close(out, pasa.attention(Q, K, V, causal=True, causal_align=align), rtol=0, atol=0)
+    torch.testing.assert_close(out, pasa.attention(Q, K, V, mask=causal_bias._materialize()), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"mask is a CausalBias.* leave causal"):
+        pasa.attention(Q, K, V, mask=causal_bias, causal=True)
+    with pytest.raises(ValueError, match=r"CausalBias for \(S1, S2\) = \(16, 23\)"):
+        pasa.attention(Q, K, V, mask=getattr(bias, factory)(16, 23))
+
+
+def test_other_tensor_subclass_masks_are_refused():
+    class Lazy(torch.Tensor):   # a subclass that gives torch functions its own meaning, as CausalBias does
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    mask = torch.ones(16, 24, dtype=torch.bool).as_subclass(Lazy)
+    with pytest.raises(TypeError, match=r"mask is a .*Lazy, a tensor subclass that overrides torch functions"):
+        pasa.attention(Q, K, V, mask=mask)
+    plain = torch.nn.Parameter(torch.zeros(16, 24), requires_grad=False)   # a subclass without such overrides
+    torch.testing.assert_close(pasa.attention(Q, K, V, mask=plain), pasa.attention(Q, K, V), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("variant", ["pasa", "paper"])

@@ -99,8 +99,13 @@ def test_torch_compile_and_opcheck(seed):
     q, k, v = rand_qkv(1, 4, 2, 40, 70, 64, seed=seed)
     samples = [((q, k, v, None, None, False, "top_left", "exact", 128, None, "auto"), {}),
                ((q, k, v, torch.ones(40, 70, dtype=torch.bool), 0.2, True, "bottom_right", "pasa", 32, 0.97,
-                 "native"), {})]
+                 "native"), {}),
+               ((q, k, v), {"return_lse": True, "sinks": torch.randn(4), "variant": "paper"})]
     for args, kwargs in samples:
         torch.library.opcheck(torch.ops.pasa.attention.default, args, kwargs)
     compiled = torch.compile(lambda a, b, c: pasa.attention(a, b, c, causal=True), fullgraph=True)
     torch.testing.assert_close(compiled(q, k, v), pasa.attention(q, k, v, causal=True), rtol=0, atol=0)
+    sinks = torch.randn(4)
+    compiled = torch.compile(lambda a, b, c: pasa.attention(a, b, c, sinks=sinks, return_lse=True), fullgraph=True)
+    for got, want in zip(compiled(q, k, v), pasa.attention(q, k, v, sinks=sinks, return_lse=True)):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)

@@ -31,7 +31,8 @@ def run_triton(q, k, v, **kw):
     if ON_GPU:
         return pasa.attention(q, k, v, **kw)
     from pasa.cuda.op import attention_triton
-    return attention_triton(q, k, v, **kw)
+    out, lse = attention_triton(q, k, v, **kw)
+    return (out, lse) if kw.get("return_lse") else out
 
 
 # (B, N, Nkv, S1, S2, D, causal, align, block_n, dtype)
@@ -162,8 +163,8 @@ def test_hopper_kernel_matches_model(seed, monkeypatch, shape):
 @gpu_only
 def test_op_dispatch_and_layouts(seed):
     q, k, v = _to_dev(*rand_qkv(2, 4, 2, 100, 140, 64, mean=1.0, amp=2.0, seed=seed))
-    direct = pasa._cuda.attention_triton(q, k, v, None, None, True, "top_left", "exact", 128, None, "auto")
-    via_op = torch.ops.pasa.attention(q, k, v, None, None, True, "top_left", "exact", 128, None, "triton")
+    direct = pasa._cuda.attention_triton(q, k, v, None, None, True, "top_left", "exact", 128, None, "auto")[0]
+    via_op = torch.ops.pasa.attention(q, k, v, None, None, True, "top_left", "exact", 128, None, "triton")[0]
     bsnd = pasa.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), causal=True, layout="BSND")
     assert torch.equal(direct, via_op)
     assert torch.equal(direct, bsnd.transpose(1, 2))

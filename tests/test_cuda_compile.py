@@ -5,8 +5,9 @@ that Triton cannot lower for Hopper would pass there and fail on a GPU. scripts/
 launch of a call as Triton would on an sm_90 device, with Triton's bundled ptxas; it runs here in a process of its own
 because this test session has Triton in interpreter mode. One case per kind of code path: the benchmark's launch
 (D = 128), D = 64 (Q·c in the loop), bf16 with D = 80, a bool mask and the paths the default leaves for other calls
-(pointer loads, the scale outside the exponent), the paper variant with an additive mask, D = 256, and the
-warp-specialised Hopper kernel (Gluon, pasa/cuda/hopper.py) for two of the calls it covers.
+(pointer loads, the scale outside the exponent), the paper variant with an additive mask, D = 256, split-K decoding
+with lse and sinks, packed sequences, and the warp-specialised Hopper kernel (Gluon, pasa/cuda/hopper.py) for two of
+the calls it covers.
 """
 import importlib.util
 import os
@@ -30,6 +31,11 @@ CASES = {
     "hopper": ["--hopper"],
     "hopper-bf16-d80": ["--hopper", "--shape", "2,8,2,300,700,80", "--dtype", "bfloat16", "--causal",
                         "--block-n", "64"],
+    # flash-decoding (one row against 4096 keys, 16-row tiles, the key axis split) with lse and sinks in the epilogue;
+    # packed sequences (program per sequence from cu_seqlens, K' tiles per sequence) of the pasa variant
+    "decode-split-lse-sinks": ["--shape", "1,32,8,1,4096,128", "--causal", "--align", "bottom_right", "--lse",
+                               "--sinks"],
+    "varlen-pasa-lse": ["--shape", "3,8,2,100,300,64", "--varlen", "--variant", "pasa", "--causal", "--lse"],
 }
 KERNELS = {"hopper": "attention_kernel_ws:", "hopper-bf16-d80": "attention_kernel_ws:"}
 

@@ -1,6 +1,7 @@
 """python -m pasa accuracy on a tiny shape: the table, the JSON record, the PNG plot and the help text."""
 import json
 import math
+import re
 
 import pytest
 
@@ -57,7 +58,80 @@ def test_help_explains_every_option(capsys):
         cli.main(["accuracy", "--help"])
     text = capsys.readouterr().out
     for option in ("--suite", "--shape", "--dtype", "--seed", "--backend", "--block-n", "--beta", "--out-dir",
-                   "--no-plot", "--no-progress", "accuracy.png", "fa16"):
+                   "--no-plot", "--no-progress", "accuracy.png", "fa16", "native:", "ascend-sim:", "triton:", "npu:"):
         assert option in text
-    with pytest.raises(SystemExit):
-        cli.main(["accuracy", "--shape", "1,2,3"])
+
+
+@pytest.mark.parametrize("argv,reason", [
+    (["--backend", "bogus"], r"argument --backend: invalid choice: 'bogus'"),
+    (["--block-n", "100"], r"block_n must be a multiple of 16 in \[16, 1024\], got 100"),
+    (["--beta", "1.5"], r"beta must lie in \(0, 1\) for variant 'pasa', got 1.5"),
+    (["--shape", "1,3,2,64,32"], r"argument --shape: N \(3\) must be a multiple of Nkv \(2\)"),
+    (["--shape", "1,2,3"], r"argument --shape: shape must be five positive integers"),
+    (["--shape", "1,2,1,64,1024"], r"head dim D must be in \[1, 512\], got 1024"),
+    (["--shape", "1,2,1,64,100", "--backend", "ascend-sim"], r"backend ascend-sim .*multiple of 16 in \[16, 256\]"),
+    (["--out-dir", "{file}/sub"], r"argument --out-dir: cannot write into"),
+])
+def test_bad_options_fail_before_any_work(tmp_path, capsys, argv, reason):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    argv = [a.format(file=a_file) for a in argv]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["accuracy", "--suite", "stress", "--shape", "1,2,1,64,32", *argv])
+    captured = capsys.readouterr()
+    assert exit_.value.code == 2
+    assert captured.out == ""                                  # no header, no table
+    lines = captured.err.strip().splitlines()
+    assert lines[0].startswith("usage: python -m pasa accuracy")
+    assert re.search(reason, lines[-1]) and lines[-1].startswith("python -m pasa accuracy: error: "), lines[-1]
+    assert "%" not in captured.err and "Traceback" not in captured.err     # no progress bar, no traceback
+
+
+def test_triton_backend_needs_a_gpu(capsys):
+    from pasa import cuda
+    if cuda.AVAILABLE:
+        pytest.skip("a CUDA device with Triton is present")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["accuracy", "--backend", "triton", "--shape", "1,2,1,64,32"])
+    assert exit_.value.code == 2 and "triton needs a CUDA device" in capsys.readouterr().err
+
+
+def _stress_records():
+    ok = {"rmse": 1e-3, "rel_rmse": 1e-3, "max_abs": 1e-2, "nonfinite": 0}
+    bad = {"rmse": math.inf, "rel_rmse": math.inf, "max_abs": math.inf, "nonfinite": 7}
+    zero = {"rmse": 0.0, "rel_rmse": 0.0, "max_abs": 0.0, "nonfinite": 0}
+    from pasa.suites import suite_cases
+    return [{"suite": c.suite, "name": c.name, "causal": c.causal, "params": c.params,
+             "errors": {s: (bad if s == "fa16" else zero if i == 0 else ok) for s in SCHEMES}}
+            for i, c in enumerate(suite_cases("stress"))]
+
+
+@pytest.mark.parametrize("suites", [("stress",), ("uniform", "stress"), ("uniform", "hybrid", "stress")])
+def test_plot_is_readable_for_any_subset_of_suites(suites):
+    """The title fits, the stress case names do not overprint, and overflowed and exactly-zero points lie inside
+    the frame (they sat on its edge), for the stress suite alone as for the whole set."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    from pasa.suites import suite_cases
+    ok = {"rmse": 1e-3, "rel_rmse": 1e-3, "max_abs": 1e-2, "nonfinite": 0}
+    records = [{"suite": c.suite, "name": c.name, "causal": c.causal, "params": c.params,
+                "errors": {s: ok for s in SCHEMES}} for s in suites if s != "stress" for c in suite_cases(s)]
+    records += _stress_records()
+    title = ("pasa accuracy: fp16, B,N,Nkv,S,D = 1,2,1,300,64, block_n 128, backend ascend-sim, seed 2024724, "
+             "and a long tail so that it has to wrap")
+    fig = report.accuracy_figure(records, SCHEMES, title)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    frame = fig.bbox
+    title_box = fig._suptitle.get_window_extent(renderer)
+    assert frame.x0 <= title_box.x0 and title_box.x1 <= frame.x1, (title_box, frame)
+    stress_ax = fig.axes[-1]
+    boxes = [t.get_window_extent(renderer) for t in stress_ax.get_xticklabels()]
+    assert len(boxes) == 5 and not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:]))
+    bottom, top = stress_ax.get_ylim()
+    for line in stress_ax.get_lines():
+        ys = [y for y in line.get_ydata() if math.isfinite(y)]
+        assert all(bottom * 1.5 < y < top / 1.5 for y in ys), (line.get_marker(), ys, bottom, top)
+    markers = {line.get_marker() for line in stress_ax.get_lines()}
+    assert {"x", "v"} <= markers                      # overflow and exact zero each have their mark
+    plt.close(fig)

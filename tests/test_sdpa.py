@@ -137,3 +137,99 @@ def test_transformers_attention_function_causal_gqa_and_mask(seed):
     _assert_close(out, _torch64(q, k, v, is_causal=True, enable_gqa=True).transpose(1, 2), 2e-3, "4-D mask")
     with pytest.raises(ValueError, match="dropout"):
         fn(Decoder(), q, k, v, None, dropout=0.1)
+
+
+@pytest.mark.parametrize("heads", [2, 4])
+@pytest.mark.parametrize("factory", ["causal_lower_right", "causal_upper_left"])
+@pytest.mark.parametrize("s1,s2", [(4, 9), (9, 4)])
+def test_sdpa_causal_bias_masks_match_torch_sdpa(seed, heads, factory, s1, s2):
+    # a CausalBias holds no mask values (its storage is uninitialised): it is read as pasa's causal flags
+    import warnings
+    from torch.nn.attention import bias
+    q, k, v = rand_qkv(1, heads, heads, s1, s2, 16, mean=1.0, amp=2.0, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # torch warns that lower-right with S1 > S2 leaves rows unseen
+        mask = getattr(bias, factory)(s1, s2)
+    out = pasa.sdpa(q, k, v, attn_mask=mask)
+    assert torch.equal(out, pasa.sdpa(q, k, v, attn_mask=mask))          # the same on every call
+    golden = _torch64(q, k, v, attn_mask=mask._materialize())
+    _assert_close(out, golden, _fa16_bound(q, k, v, golden, mask=mask._materialize()), f"{factory} {s1}x{s2}")
+    with pytest.raises(ValueError, match="not both"):
+        pasa.sdpa(q, k, v, attn_mask=mask, is_causal=True)
+    with pytest.raises(ValueError, match=r"CausalBias for \(S1, S2\)"):
+        pasa.sdpa(q[:, :, :1], k, v, attn_mask=mask)
+
+
+def test_sdpa_refuses_tensor_subclass_masks_it_cannot_read():
+    from torch.masked import masked_tensor
+    q, k, v = rand_qkv(1, 1, 1, 3, 4, 8)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # torch.masked is a prototype
+        mask = masked_tensor(torch.ones(3, 4), torch.ones(3, 4, dtype=torch.bool))
+    with pytest.raises(TypeError, match="attn_mask is a MaskedTensor, a tensor subclass"):
+        pasa.sdpa(q, k, v, attn_mask=mask)
+
+
+@pytest.mark.parametrize("q_shape,kv_shape", [
+    ((1, 1, 0, 1), (1, 1, 5, 1)),     # no query rows: empty output
+    ((1, 1, 3, 8), (1, 1, 0, 8)),     # no keys: zeros
+    ((2, 4, 8), (2, 0, 8)),           # 3-D, no keys
+    ((0, 2, 3, 8), (0, 2, 5, 8)),     # empty batch
+    ((2, 0, 3, 8), (2, 0, 5, 8)),     # no heads
+    ((1, 2, 0, 8), (1, 2, 0, 8)),     # neither
+    ((0, 8), (5, 8)),                 # 2-D
+])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_sdpa_empty_shapes_match_torch_sdpa(q_shape, kv_shape, dtype):
+    q, k = torch.randn(q_shape, dtype=dtype), torch.randn(kv_shape, dtype=dtype)
+    out = pasa.sdpa(q, k, k)
+    expected = F.scaled_dot_product_attention(q.float(), k.float(), k.float())
+    assert out.shape == expected.shape and out.dtype == dtype
+    assert torch.equal(out.float(), expected)
+    mask = torch.ones(q_shape[-2], kv_shape[-2], dtype=torch.bool)
+    assert torch.equal(pasa.sdpa(q, k, k, attn_mask=mask).float(), expected)
+
+
+def _compile(fn):
+    # aot_eager: Dynamo's fullgraph capture and AOT's fake-tensor trace (where a data-dependent branch fails),
+    # without Inductor's C++ compile per graph; test_sdpa_compiles_with_inductor covers Inductor
+    return torch.compile(fn, fullgraph=True, backend="aot_eager")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_sdpa_compiles_fullgraph(seed, dtype):
+    from torch.nn.attention.bias import causal_lower_right
+    torch._dynamo.reset()
+    q, k, v = (t.to(dtype) for t in rand_qkv(1, 4, 2, 20, 33, 16, mean=1.0, amp=2.0, seed=seed))
+    g = torch.Generator().manual_seed(seed)
+    masks = {"bool": torch.rand(1, 1, 20, 33, generator=g) > 0.3, "float": torch.randn(20, 33, generator=g),
+             "causal-bias": causal_lower_right(20, 33)}
+    causal = _compile(lambda q, k, v: pasa.sdpa(q, k, v, is_causal=True, enable_gqa=True))
+    torch.testing.assert_close(causal(q, k, v), pasa.sdpa(q, k, v, is_causal=True, enable_gqa=True), rtol=0, atol=0)
+    masked = _compile(lambda q, k, v, m: pasa.sdpa(q, k, v, attn_mask=m, enable_gqa=True))
+    for name, mask in masks.items():
+        out = masked(q, k, v, mask)
+        assert out.dtype == dtype, name
+        torch.testing.assert_close(out, pasa.sdpa(q, k, v, attn_mask=mask, enable_gqa=True), rtol=0, atol=0)
+    if dtype == torch.float32:     # the float16 range check runs inside its op, compiled or not
+        with pytest.raises(ValueError, match="query holds values beyond float16's range"):
+            causal(q * 1e5, k, v)
+
+
+def test_sdpa_compiles_with_inductor(seed):
+    torch._dynamo.reset()
+    q, k = (t.float() for t in rand_qkv(1, 2, 2, 16, 16, 16, seed=seed)[:2])
+    compiled = torch.compile(lambda q, k: pasa.sdpa(q, k, k, is_causal=True), fullgraph=True)
+    torch.testing.assert_close(compiled(q, k), pasa.sdpa(q, k, k, is_causal=True), rtol=0, atol=0)
+
+
+def test_round_to_float16_op_passes_opcheck():
+    from pasa.sdpa import round_to_float16
+    for x in (torch.randn(2, 3, 5, 8), torch.randn(4, 6, dtype=torch.float64).t(), torch.empty(0, 8)):
+        torch.library.opcheck(round_to_float16, (x, "query"))
+        assert torch.equal(round_to_float16(x, "query"), x.half())
+    with pytest.raises(ValueError, match="key holds values beyond float16's range"):
+        round_to_float16(torch.tensor([1.0, 7e4]), "key")
+    inf = torch.tensor([float("inf"), float("nan"), -1.0])      # non-finite values pass through, as they propagate
+    assert torch.equal(round_to_float16(inf, "value").isnan(), inf.isnan())

@@ -36,6 +36,27 @@ inline void round_fp16_inplace(float* x, int64_t n) {
   for (; i < n; ++i) x[i] = round_fp16(x[i]);
 }
 
+// dst[i] = the float value of the fp16 bit pattern src[i] (exact), for i < n.
+inline void fp16_to_fp32(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+#ifdef PASA_CPU_AVX2
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+#endif
+  for (; i < n; ++i) dst[i] = static_cast<float>(c10::Half(src[i], c10::Half::from_bits()));
+}
+
+// dst[i] = fp16(src[i]) as a bit pattern (round to nearest even), for i < n.
+inline void fp32_to_fp16(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+#ifdef PASA_CPU_AVX2
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+  for (; i < n; ++i) dst[i] = c10::Half(src[i]).x;
+}
+
 // Σ x[i] in fp32 over 8 lanes (SIMD order, as the model's torch reductions use a SIMD order too).
 inline float sum_of(const float* x, int64_t n) {
   int64_t i = 0;
@@ -90,33 +111,42 @@ inline float max_of(const float* x, int64_t n) {
   return nan ? std::numeric_limits<float>::quiet_NaN() : r;
 }
 
-// x[i] = (x[i] + g[i])·s for i < n; returns max |x[i]|, NaN if any x[i] is NaN (the exact variant's z = s_rest·(S' + g)
-// and the test for its fp32 fallback: a finite result means no score of the row overflowed).
-inline float add_scale_maxabs(float* x, const float* g, float s, int64_t n) {
+// x[i] = (x[i] + g[i])·s for i < n; returns max x[i] (−inf for n = 0) and sets *top to max |x[i]|, both NaN if any
+// x[i] is NaN (the exact variant's z = s_rest·(S' + g), its row max where every key is visible, and the test for its
+// fp32 fallback: a finite *top means no score of the row overflowed).
+inline float add_scale_max(float* x, const float* g, float s, int64_t n, float* top) {
   int64_t i = 0;
-  float top = 0.f;
+  float hi = -std::numeric_limits<float>::infinity(), mag = 0.f;
   bool nan = false;
 #ifdef PASA_CPU_AVX2
   const __m256 vs = _mm256_set1_ps(s), sign = _mm256_set1_ps(-0.f);
-  __m256 acc = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+  __m256 vhi = _mm256_set1_ps(hi), vmag = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
   for (; i + 8 <= n; i += 8) {
     const __m256 z = _mm256_mul_ps(_mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(g + i)), vs);
     _mm256_storeu_ps(x + i, z);
-    acc = _mm256_max_ps(acc, _mm256_andnot_ps(sign, z));
+    vhi = _mm256_max_ps(vhi, z);
+    vmag = _mm256_max_ps(vmag, _mm256_andnot_ps(sign, z));
     bad = _mm256_or_ps(bad, _mm256_cmp_ps(z, z, _CMP_UNORD_Q));
   }
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, acc);
-  for (float lane : lanes) top = lane > top ? lane : top;
+  alignas(32) float lanes[8], mags[8];
+  _mm256_store_ps(lanes, vhi);
+  _mm256_store_ps(mags, vmag);
+  for (int j = 0; j < 8; ++j) {
+    hi = lanes[j] > hi ? lanes[j] : hi;
+    mag = mags[j] > mag ? mags[j] : mag;
+  }
   nan = _mm256_movemask_ps(bad) != 0;
 #endif
   for (; i < n; ++i) {
     x[i] = (x[i] + g[i]) * s;
+    hi = x[i] > hi ? x[i] : hi;
     const float a = std::fabs(x[i]);
-    top = a > top ? a : top;
+    mag = a > mag ? a : mag;
     nan |= x[i] != x[i];
   }
-  return nan ? std::numeric_limits<float>::quiet_NaN() : top;
+  const float qnan = std::numeric_limits<float>::quiet_NaN();
+  *top = nan ? qnan : mag;
+  return nan ? qnan : hi;
 }
 
 // p[i] = fp16(exp(x[i] - r)); with `round_arg` the argument is rounded to fp16 first (the paper's fp16 vector

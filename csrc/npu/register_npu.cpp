@@ -9,6 +9,7 @@
 #include <torch/version.h>
 
 #include <string>
+#include <tuple>
 
 // torch_npu's op_plugin/utils/Version.h compares CURRENT_VERSION with V2R<minor>, and nothing in the torch_npu wheel
 // defines it; undefined, its NamedTensorCompat.h includes ATen/NamedTensorUtils.h, which torch 2.13 removed.
@@ -27,17 +28,24 @@
 
 namespace {
 
-at::Tensor attention_npu(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
-                         const std::optional<at::Tensor>& mask, std::optional<double> scale, bool causal,
-                         c10::string_view causal_align, c10::string_view variant, int64_t block_n,
-                         std::optional<double> beta, c10::string_view backend) {
+std::tuple<at::Tensor, at::Tensor> attention_npu(const at::Tensor& q_in, const at::Tensor& k_in,
+                                                 const at::Tensor& v_in, const std::optional<at::Tensor>& mask,
+                                                 std::optional<double> scale, bool causal,
+                                                 c10::string_view causal_align, c10::string_view variant,
+                                                 int64_t block_n, std::optional<double> beta,
+                                                 c10::string_view backend, bool return_lse,
+                                                 const std::optional<at::Tensor>& sinks) {
   const auto a = pasa::check_attention_args(q_in, k_in, v_in, mask, scale, causal, std::string(causal_align),
-                                            std::string(variant), block_n, beta);
+                                            std::string(variant), block_n, beta, /*check_values=*/true, return_lse,
+                                            sinks);
   TORCH_CHECK_VALUE(backend == "auto" || backend == "npu",
                     "pasa.attention: backend for NPU tensors must be 'auto' or 'npu', got '", std::string(backend), "'");
+  // the kernel does not yet write the log-sum-exp or take sinks
+  TORCH_CHECK_NOT_IMPLEMENTED(!return_lse, "pasa.attention: return_lse=True is not implemented by the NPU backend yet");
+  TORCH_CHECK_NOT_IMPLEMENTED(!a.has_sinks, "pasa.attention: sinks are not implemented by the NPU backend yet");
   const c10::OptionalDeviceGuard device_guard(at::device_of(q_in));
   if (a.batch * a.heads * a.s1 * a.head_dim == 0 || a.s2 == 0)
-    return at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options());
+    return {at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options()), pasa::no_lse(q_in)};
   TORCH_CHECK_VALUE(a.head_dim <= 256, "pasa.attention on NPU: head dim D must be at most 256 for the Ascend kernel, ",
                     "got ", a.head_dim);
 
@@ -62,11 +70,25 @@ at::Tensor attention_npu(const at::Tensor& q_in, const at::Tensor& k_in, const a
   char* variant_attr = const_cast<char*>(variant_name.c_str());
   EXEC_NPU_CMD_EXT(aclnnPasaAttention, q, k, v, mask_c, live_c, scales_c, scale_attr, causal_attr, causal_offset,
                    variant_attr, block_n_attr, beta_attr, out);
-  return in.head_dim == a.head_dim ? out : out.narrow(3, 0, a.head_dim).contiguous();
+  return {in.head_dim == a.head_dim ? out : out.narrow(3, 0, a.head_dim).contiguous(), pasa::no_lse(q_in)};
+}
+
+std::tuple<at::Tensor, at::Tensor> attention_varlen_npu(
+    const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cu_seqlens_q,
+    const at::Tensor& cu_seqlens_k, int64_t max_seqlen_q, int64_t max_seqlen_k, std::optional<double> scale,
+    bool causal, c10::string_view causal_align, c10::string_view variant, int64_t block_n, std::optional<double> beta,
+    c10::string_view backend, bool return_lse, const std::optional<at::Tensor>& sinks) {
+  pasa::check_varlen_args(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, scale, causal,
+                          std::string(causal_align), std::string(variant), block_n, beta, return_lse, sinks);
+  TORCH_CHECK_NOT_IMPLEMENTED(false, "pasa.attention_varlen: packed sequences are not implemented by the NPU "
+                              "backend yet");
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(pasa, PrivateUse1, m) { m.impl("attention", &attention_npu); }
+TORCH_LIBRARY_IMPL(pasa, PrivateUse1, m) {
+  m.impl("attention", &attention_npu);
+  m.impl("attention_varlen", &attention_varlen_npu);
+}
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.doc() = "pasa's NPU kernel (PasaAttention through aclnn)"; }

@@ -5,12 +5,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 import torch
 
 from . import report
+from .api import BACKEND_DEVICES, BACKENDS, attention
+from .contract import DEFAULT_BLOCK_N, VARIANTS
 from .suites import PROTOTYPE_SEED, PROTOTYPE_SHAPE, SCHEMES, evaluate, suite_cases
+
+BACKEND_HELP = {
+    "auto": "the CPU operator (native), as pasa.attention picks for CPU tensors",
+    "native": "the C++ CPU operator",
+    "ascend-sim": "the AscendC kernel on the project's AscendC simulator, on the CPU (slower than native)",
+    "triton": "the Triton kernels on the CUDA device (needs a GPU and Triton)",
+    "npu": "the AscendC kernel as a CANN custom op on an Ascend NPU (needs torch_npu and the built package)",
+}
 
 ACCURACY_EPILOG = """\
 schemes (the table's columns):
@@ -40,7 +51,50 @@ def _shape(text: str):
         parts = ()
     if len(parts) != 5 or min(parts) < 1:
         raise argparse.ArgumentTypeError(f"shape must be five positive integers B,N,Nkv,S,D, got {text!r}")
+    if parts[1] % parts[2]:
+        raise argparse.ArgumentTypeError(f"N ({parts[1]}) must be a multiple of Nkv ({parts[2]}) in B,N,Nkv,S,D = "
+                                         f"{text!r}")
     return parts
+
+
+def _device(backend: str) -> str:
+    """Where the inputs live: the backend's device; "auto" runs on the CPU."""
+    return BACKEND_DEVICES.get(backend, "cpu")
+
+
+def _validate(parser: argparse.ArgumentParser, args) -> None:
+    """Everything the run will need, checked before any work: the backend's device, the settings the backend
+    takes (pasa.attention on a one-row input of the run's heads and head dim, for every variant, so that its own
+    checks speak: block_n, beta, D, the backend's limits), and a writable output folder. A failure ends in
+    argparse's usage line and a one-line reason (exit code 2)."""
+    device = _device(args.backend)
+    if device == "cuda" and not _cuda_ready():
+        parser.error(f"argument --backend: {args.backend} needs a CUDA device and Triton; this machine has "
+                     f"{'no CUDA device' if not torch.cuda.is_available() else 'no Triton'}")
+    if device == "npu" and not (hasattr(torch, "npu") and torch.npu.is_available()):
+        parser.error("argument --backend: npu needs an Ascend NPU with torch_npu and pasa's NPU extension")
+    b, n, nkv, _, d = args.shape
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+    q, kv = torch.zeros(1, n, 1, d, dtype=dtype, device=device), torch.zeros(1, nkv, 1, d, dtype=dtype, device=device)
+    for variant in VARIANTS:
+        try:
+            attention(q, kv, kv, variant=variant, block_n=args.block_n, beta=None if variant == "exact" else args.beta,
+                      backend=args.backend)
+        except (ValueError, TypeError, RuntimeError) as err:
+            reason = str(err).splitlines()[0].replace("pasa.attention: ", "")
+            parser.error(f"these settings fail for backend {args.backend} (variant {variant}): {reason}")
+    if args.out_dir:
+        try:
+            os.makedirs(args.out_dir, exist_ok=True)
+            with tempfile.TemporaryFile(dir=args.out_dir):
+                pass
+        except OSError as err:
+            parser.error(f"argument --out-dir: cannot write into {args.out_dir!r}: {err.strerror or err}")
+
+
+def _cuda_ready() -> bool:
+    from . import cuda
+    return cuda.AVAILABLE
 
 
 class _Progress:
@@ -80,6 +134,7 @@ class _Progress:
 
 
 def _accuracy(args) -> int:
+    _validate(args.parser, args)
     cases = suite_cases(args.suite)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
     settings = {"suite": args.suite, "shape": list(args.shape), "dtype": args.dtype, "seed": args.seed,
@@ -94,8 +149,8 @@ def _accuracy(args) -> int:
     try:
         for case in cases:
             progress.case(case.name)
-            res = evaluate(case, args.shape, dtype, args.seed, backend=args.backend, block_n=args.block_n,
-                           beta=args.beta, progress=progress.scheme)
+            res = evaluate(case, args.shape, dtype, args.seed, backend=args.backend, device=_device(args.backend),
+                           block_n=args.block_n, beta=args.beta, progress=progress.scheme)
             progress.print_row(report.row(case.name, res, SCHEMES))
             records.append({"suite": case.suite, "name": case.name, "causal": case.causal, "params": case.params,
                             "errors": res})
@@ -107,7 +162,6 @@ def _accuracy(args) -> int:
 
 
 def _write_outputs(args, settings, records) -> None:
-    os.makedirs(args.out_dir, exist_ok=True)
     json_path = os.path.join(args.out_dir, "accuracy.json")
     report.write_json(json_path, settings, records)
     print(f"# wrote {json_path}")
@@ -144,18 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="inputs are drawn in float32 and rounded to this dtype (default fp16)")
     acc.add_argument("--seed", type=int, default=PROTOTYPE_SEED,
                      help="random seed of the inputs (default: the prototype's %(default)s)")
-    acc.add_argument("--backend", default="auto",
-                     help="pasa.attention backend for the PASA variants: auto (the device's kernel), native "
-                          "(CPU C++ operator), ... (default auto); fa16/fa32 always run on the model")
-    acc.add_argument("--block-n", type=int, default=128,
-                     help="KV block length n, a multiple of 16 in [16, 1024] (default 128)")
+    acc.add_argument("--backend", default="auto", choices=BACKENDS,
+                     help="pasa.attention backend for the PASA variants (fa16/fa32 always run on the model): "
+                          + "; ".join(f"{name}: {BACKEND_HELP[name]}" for name in BACKENDS) + " (default auto)")
+    acc.add_argument("--block-n", type=int, default=DEFAULT_BLOCK_N,
+                     help="KV block length n, a multiple of 16 in [16, 1024] (triton: at most 256) "
+                          "(default %(default)s)")
     acc.add_argument("--beta", type=float, default=None,
                      help="beta in (0, 1) for the pasa and paper variants (default 0.984497; exact ignores it)")
     acc.add_argument("--out-dir", default="out",
                      help="folder for accuracy.png and accuracy.json (default %(default)s/; '' writes nothing)")
     acc.add_argument("--no-plot", action="store_true", help="write accuracy.json only, no PNG")
     acc.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines on stderr")
-    acc.set_defaults(func=_accuracy)
+    acc.set_defaults(func=_accuracy, parser=acc)
     return parser
 
 

@@ -6,6 +6,8 @@ Matmuls accumulate in fp32 ("Cube" semantics: fp16 operands, fp32 accumulation).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -27,9 +29,18 @@ def _fp32(x: float) -> float:
 
 def model_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: torch.Tensor | None = None,
                     scale: float | None = None, causal: bool = False, causal_align: str = "top_left",
-                    variant: str = DEFAULT_VARIANT, block_n: int = DEFAULT_BLOCK_N,
-                    beta: float | None = None) -> torch.Tensor:
-    """The contract's output for BNSD inputs, in q's dtype. variant: one of VARIANTS or BASELINES."""
+                    variant: str = DEFAULT_VARIANT, block_n: int = DEFAULT_BLOCK_N, beta: float | None = None,
+                    sinks: torch.Tensor | None = None, return_lse: bool = False,
+                    kv_splits: Sequence[int] | None = None):
+    """The contract's output for BNSD inputs, in q's dtype. variant: one of VARIANTS or BASELINES.
+
+    sinks: (N,) per-head logits that join every row's softmax normaliser (docs/numerics.md, "Attention sinks").
+    return_lse: also return the fp32 log-sum-exp (B, N, S1) ("Log-sum-exp"): (out, lse).
+    kv_splits: key positions where the key axis is cut (the split form, "Splitting the key axis"): each part runs
+        the online softmax from the initial state on blocks of n keys counted from the part's start, and the parts'
+        states merge in fp32. Cuts at multiples of block_n keep every block, so only the order of fp32 work
+        changes; the paper variant is defined unsplit.
+    """
     if variant not in VARIANTS + BASELINES:
         raise ValueError(f"variant must be one of {VARIANTS + BASELINES}, got {variant!r}")
     b, n_heads, s1, d = q.shape
@@ -40,24 +51,47 @@ def model_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: 
     if variant == "exact":
         (q16, eq), (k16, ek), (v16, ev) = (fp16_slices(t) for t in (q, k, v))
         ek, ev = (e.repeat_interleave(groups, dim=1) for e in (ek, ev))
+        call = _exact_call(q16, scale, eq + ek, groups)
+        if s2 > 0:   # c_0, the frame of every block's h: the centre of the sequence's first block
+            bias0 = block_bias(mask, causal, causal_align, s1, s2, 0, min(block_n, s2))
+            k0 = k16.repeat_interleave(groups, dim=1)[:, :, :min(block_n, s2)]
+            call["c_ref"] = grid_centre(k0, live_keys(None if bias0 is None else bias0.to(q.device), groups))
     else:
         q16, k16, v16 = (_fp16(t.float()) for t in (q, k, v))
     k16 = k16.repeat_interleave(groups, dim=1)
     v16 = v16.repeat_interleave(groups, dim=1)
 
-    state = _STATE_INIT[variant]((b, n_heads, s1), d, q.device)
-    if variant == "exact":
-        state.update(_exact_call(q16, scale, eq + ek, groups))
-    for c0 in range(0, s2, block_n):
-        c1 = min(c0 + block_n, s2)
-        bias = block_bias(mask, causal, causal_align, s1, s2, c0, c1)
-        if bias is not None:
-            bias = bias.to(q.device)
-        _STEP[variant](state, q16, k16[:, :, c0:c1], v16[:, :, c0:c1], bias, scale, beta)
-    out = _finish(state, variant)
+    cuts = _parts(s2, kv_splits, variant)
+    states = []
+    for p0, p1 in zip(cuts[:-1], cuts[1:]):
+        state = _STATE_INIT[variant]((b, n_heads, s1), d, q.device)
+        if variant == "exact":
+            state.update(call)
+        for c0 in range(p0, p1, block_n):
+            c1 = min(c0 + block_n, p1)
+            bias = block_bias(mask, causal, causal_align, s1, s2, c0, c1)
+            if bias is not None:
+                bias = bias.to(q.device)
+            _STEP[variant](state, q16, k16[:, :, c0:c1], v16[:, :, c0:c1], bias, scale, beta)
+        states.append(state)
+    state = states[0] if len(states) == 1 else merge_states(states)
+    out, lse = _finish(state, variant, None if sinks is None else sinks.float().to(q.device).view(1, -1, 1))
     if variant == "exact":
         out = out * torch.exp2(ev)
-    return out.to(q.dtype)
+    return (out.to(q.dtype), lse) if return_lse else out.to(q.dtype)
+
+
+def _parts(s2: int, kv_splits, variant: str) -> list[int]:
+    """[0, cut, ..., S2]: the bounds of the key axis's parts."""
+    if not kv_splits:
+        return [0, s2]
+    if variant == "paper":
+        raise ValueError("the paper variant keeps its statistics in fp16 and is defined unsplit; kv_splits must be "
+                         "None")
+    cuts = [int(c) for c in kv_splits]
+    if cuts != sorted(set(cuts)) or cuts[0] <= 0 or cuts[-1] >= s2:
+        raise ValueError(f"kv_splits must be increasing key positions in (0, S2 = {s2}), got {list(kv_splits)}")
+    return [0] + cuts + [s2]
 
 
 # ---- per-row state -------------------------------------------------------------------------------------------
@@ -99,6 +133,8 @@ def _with_bias(x, bias):
     """x + bias where the bias lets a key through; −inf where it hides it (selection: a hidden key is −inf whatever
     its score, never inf + (−inf))."""
     return x if bias is None else torch.where(bias == NEG_INF, NEG_INF, x + bias)
+
+
 
 
 # ---- the variants ---------------------------------------------------------------------------------------------
@@ -166,8 +202,14 @@ def _exact_call(q: torch.Tensor, scale: float, score_exp: torch.Tensor, groups: 
     a = query_centres(q)
     pow2, s_rest = split_scale(scale)
     factor = torch.exp2(score_exp)
-    return {"a": a, "q_prime": _fp16(q - a), "pow2": pow2, "s_h": _fp32(scale) * factor,
+    return {"q": q, "a": a, "q_prime": _fp16(q - a), "pow2": pow2, "s_h": _fp32(scale) * factor,
             "s_rest_h": s_rest * factor, "groups": groups}
+
+
+def _exact_frame(state, c_ref: torch.Tensor) -> torch.Tensor:
+    """s_h·(q·c_ref) per row, fp32: the part of every score of the row that the exact variant never forms (its
+    frame); the log-sum-exp and a sink need it."""
+    return ((state["q"] @ c_ref.transpose(-1, -2)) * state["s_h"]).squeeze(-1)
 
 
 def live_keys(bias: torch.Tensor | None, groups: int) -> torch.Tensor | None:
@@ -186,7 +228,7 @@ def live_keys(bias: torch.Tensor | None, groups: int) -> torch.Tensor | None:
 def _step_exact(state, q, kj, vj, bias, scale, beta):
     live = live_keys(bias, state["groups"])
     c = grid_centre(kj, live)                                      # the block's key centre, fp16 values
-    c_ref = state.setdefault("c_ref", c)                           # block 0's centre: the row's fixed frame
+    c_ref = state["c_ref"]                                         # block 0's centre: the row's fixed frame
     s_h, s_rest = state["s_h"], state["s_rest_h"]
     kp = _fp16((kj - c) * state["pow2"])                           # K' = fp16(2^e·(K − c))
     sp = _fp16(state["q_prime"] @ kp.transpose(-1, -2))            # S' = Q'·K'ᵀ, fp16 tile
@@ -274,11 +316,61 @@ def _step_flash(state, q, kj, vj, bias, scale, fp16_scores):
     _commit(state, seen, m=m_new, l=l_new, o=o_new)
 
 
-def _finish(state, variant):
-    seen = state["seen"].unsqueeze(-1)
-    l = torch.where(seen, state["l"].unsqueeze(-1), torch.ones_like(state["o"][..., :1]))
-    out = _fp16(state["o"] / l) if variant == "paper" else state["o"] / l
-    return torch.where(seen, out, torch.zeros_like(out))
+def merge_states(states: list[dict]) -> dict:
+    """The split form's merge (docs/numerics.md, "Splitting the key axis"), fp32, parts in key order: the merged
+    frame F is the mean of the parts' block shifts (Σ count_i·F_i / Σ count_i) for pasa; 0 for the baselines and for
+    exact, whose parts share the frame s_h·q·c_0; each part's max moves into it (m_i + (F_i − F)), and l, O add up
+    rescaled by α_i = exp(m_i + F_i − F − m)."""
+    framed = "count" in states[0]
+    seen = torch.stack([st["seen"] for st in states])
+    if framed:
+        count = torch.stack([st["count"] for st in states])
+        total = count.sum(dim=0)
+        f = torch.where(total > 0, (count * torch.stack([st["f"] for st in states])).sum(dim=0) / total, 0.0)
+        m_parts = torch.stack([st["m"] + (st["f"] - f) for st in states])
+    else:
+        m_parts = torch.stack([st["m"] for st in states])
+    m_parts = torch.where(seen, m_parts, NEG_INF)
+    m = m_parts.amax(dim=0)
+    alpha = torch.where(seen, torch.exp(m_parts - torch.where(seen.any(dim=0), m, 0.0)), 0.0)
+    merged = {"m": m, "l": torch.zeros_like(states[0]["l"]), "o": torch.zeros_like(states[0]["o"]),
+              "seen": seen.any(dim=0)}
+    for a, st in zip(alpha, states):
+        merged["l"] = merged["l"] + a * st["l"]
+        merged["o"] = merged["o"] + a.unsqueeze(-1) * st["o"]
+    if framed:
+        merged.update(f=f, count=total)
+    elif "c_ref" in states[0]:
+        merged.update({key: states[0][key] for key in ("q", "s_h", "c_ref")})
+    return merged
+
+
+def _finish(state, variant, sinks=None):
+    """Output O / l (zeros where a row saw no key) and the log-sum-exp m + F + log l (−inf there, or the sink); F is
+    the pseudo-average frame for pasa and paper, s_h·(q·c_0) for exact, 0 for the baselines.
+
+    With sinks (a (1, N, 1) tensor), each row's normaliser first gains the sink as one more key of value zero, in
+    the row's frame: t = sink − F, m' = max(m, t), l' = exp(m − m')·l + exp(t − m'), O' = exp(m − m')·O."""
+    seen = state["seen"]
+    paper = variant == "paper"
+    rnd = _fp16 if paper else (lambda x: x)
+    m, l, o = state["m"], state["l"], state["o"]
+    f = state.get("f", torch.zeros_like(m))
+    if "c_ref" in state:                                      # exact: the frame it never formed
+        f = _exact_frame(state, state["c_ref"])
+    if sinks is not None:
+        t = rnd(rnd(sinks) - f)
+        m_new = torch.maximum(m, t)
+        alpha = rnd(torch.exp(rnd(m - m_new)))
+        gamma = rnd(torch.exp(rnd(t - m_new)))
+        l = rnd(rnd(alpha * l) + gamma)
+        o = rnd(alpha.unsqueeze(-1) * o)
+        m = m_new
+    l_safe = torch.where(seen, l, torch.ones_like(l)).unsqueeze(-1)
+    out = torch.where(seen.unsqueeze(-1), rnd(o / l_safe), 0.0)
+    empty = torch.full_like(m, NEG_INF) if sinks is None else sinks.expand_as(m)
+    lse = torch.where(seen, (m + f) + torch.log(l), empty)
+    return out, lse
 
 
 _STATE_INIT = {"exact": _init_fp32, "pasa": _init_frame, "paper": _init_paper, "fa16": _init_fp32,

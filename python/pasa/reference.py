@@ -7,16 +7,17 @@ from .masking import block_bias
 
 
 def golden_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: torch.Tensor | None = None,
-                     scale: float | None = None, causal: bool = False,
-                     causal_align: str = "top_left") -> torch.Tensor:
+                     scale: float | None = None, causal: bool = False, causal_align: str = "top_left",
+                     sinks: torch.Tensor | None = None, return_lse: bool = False):
     """softmax(s·q·kᵀ + bias)·v in float64 on the given values (BNSD; GQA/MQA by head groups).
 
-    Rows that see no key give zeros. Returns float64 of shape (B, N, S1, D).
+    sinks: (N,) per-head logits that join each row's softmax normaliser as one more key whose value is zero
+    (GPT-OSS's attention sinks). Rows that see no key give zeros. Returns float64 of shape (B, N, S1, D), and with
+    ``return_lse`` also the float64 log-sum-exp (B, N, S1) of each row's visible scores and its sink (−inf for a
+    row that sees no key and has no sink).
     """
     q64, k64, v64 = (t.to(torch.float64) for t in (q, k, v))
-    if k.shape[2] == 0:
-        return torch.zeros_like(q64)
-    groups = q.shape[1] // k.shape[1]
+    groups = q.shape[1] // max(k.shape[1], 1)
     k64 = k64.repeat_interleave(groups, dim=1)
     v64 = v64.repeat_interleave(groups, dim=1)
     s = q.shape[-1] ** -0.5 if scale is None else scale
@@ -24,9 +25,17 @@ def golden_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask:
     bias = block_bias(mask, causal, causal_align, q.shape[2], k.shape[2], 0, k.shape[2], torch.float64)
     if bias is not None:
         scores = scores + bias.to(scores.device)
-    row_max = scores.amax(dim=-1, keepdim=True)
+    if sinks is not None:   # the sink as a last key: its score is the sink, its value zero
+        sink_col = sinks.to(torch.float64).to(scores.device).view(1, -1, 1, 1).expand(*scores.shape[:-1], 1)
+        scores = torch.cat([scores, sink_col], dim=-1)
+        v64 = torch.cat([v64, torch.zeros_like(v64[..., :1, :]).expand(*v64.shape[:2], 1, -1)], dim=-2)
+    row_max = scores.amax(dim=-1, keepdim=True) if scores.shape[-1] else torch.full_like(q64[..., :1], -torch.inf)
     seen = torch.isfinite(row_max) | torch.isnan(row_max)
     p = torch.exp(scores - torch.where(seen, row_max, torch.zeros_like(row_max)))
     denom = p.sum(dim=-1, keepdim=True)
     out = torch.matmul(p, v64) / torch.where(seen, denom, torch.ones_like(denom))
-    return torch.where(seen, out, torch.zeros_like(out))
+    out = torch.where(seen, out, torch.zeros_like(out))
+    if not return_lse:
+        return out
+    lse = torch.where(seen, row_max + torch.log(denom), torch.full_like(denom, -torch.inf)).squeeze(-1)
+    return out, lse

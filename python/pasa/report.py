@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 
 CELL_WIDTH = 22
 CASE_WIDTH = 36
@@ -38,12 +39,19 @@ def write_json(path: str, settings: dict, records: list[dict]) -> None:
 
 
 def plot_accuracy(records: list[dict], schemes, path: str, title: str = "") -> None:
-    """One panel per (grid suite, amplitude): RMSE against the mean, a line per scheme, log scale; a last row
-    with the stress cases. Non-finite results are drawn as crosses on the panel's top edge, labelled overflow."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Writes ``accuracy_figure``'s PNG to path."""
+    plt = _pyplot()
+    fig = accuracy_figure(records, schemes, title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
+
+def accuracy_figure(records: list[dict], schemes, title: str = ""):
+    """One panel per (grid suite, amplitude): RMSE against the mean, a line per scheme, log scale; a last row
+    with the stress cases. Non-finite results are drawn as crosses on a dotted line at the top, an RMSE of exactly
+    0 (the scheme matched the golden bit for bit) as triangles on a dotted line at the bottom, both inside the
+    frame. The figure widens with the number of panels and stress cases, and long titles and case names wrap."""
+    plt = _pyplot()
     grids = [s for s in dict.fromkeys(r["suite"] for r in records) if s != "stress"]
     stress = [r for r in records if r["suite"] == "stress"]
     amps = sorted({r["params"]["amp"] for r in records if r["suite"] in grids})
@@ -51,52 +59,74 @@ def plot_accuracy(records: list[dict], schemes, path: str, title: str = "") -> N
     nrows = len(grids) + (1 if stress else 0)
     if nrows == 0:
         raise ValueError("plot_accuracy: no cases to plot")
-    fig = plt.figure(figsize=(3.6 * ncols + 1.5, 3.0 * nrows + 0.8), constrained_layout=True)
+    width = max(3.6 * ncols, 1.6 * len(stress), 5.0) + 1.5          # + the legend
+    fig = plt.figure(figsize=(width, 3.0 * nrows + 1.0), constrained_layout=True)
     gs = fig.add_gridspec(nrows, ncols)
     colours = {s: plt.get_cmap("tab10")(i) for i, s in enumerate(schemes)}
     finite = [e["rmse"] for r in records for e in r["errors"].values() if e["rmse"] and math.isfinite(e["rmse"])]
     lo, hi = (min(finite) / 3, max(finite) * 3) if finite else (1e-6, 1.0)
-    top = hi * 3                                            # where overflowed points sit
+    rows = {"top": hi * 3, "zero": lo}                         # where non-finite and exactly-zero points sit
+    rmses = [e["rmse"] for r in records for e in r["errors"].values()]
+    notes = {"top": "× on the top line: non-finite output (fp16 overflow)",
+             "zero": "▽ on the bottom line: RMSE exactly 0"}
+    used = [k for k, seen in (("top", any(not math.isfinite(x) for x in rmses)), ("zero", 0.0 in rmses)) if seen]
+
+    def place(rmse):
+        """(y of a regular point or NaN, y of a marked point or NaN, which mark)"""
+        if not math.isfinite(rmse):
+            return math.nan, rows["top"], "x"
+        if rmse == 0:
+            return math.nan, rows["zero"], "v"
+        return rmse, math.nan, None
+
+    def draw(ax, xs, cases, scheme, style, ms):
+        points = [place(r["errors"][scheme]["rmse"]) for r in cases]
+        ax.plot(xs, [p[0] for p in points], style, ms=ms, color=colours[scheme], label=scheme)
+        for mark, kw in (("x", dict(mew=2)), ("v", dict(mfc="none", mew=1.5))):
+            marked = [(x, p[1]) for x, p in zip(xs, points) if p[2] == mark]
+            if marked:
+                ax.plot(*zip(*marked), mark, ms=ms + 3, color=colours[scheme], **kw)
 
     for gi, suite in enumerate(grids):
         for ai, amp in enumerate(amps):
             ax = fig.add_subplot(gs[gi, ai])
             cases = sorted((r for r in records if r["suite"] == suite and r["params"]["amp"] == amp),
                            key=lambda r: r["params"]["mean"])
-            means = [r["params"]["mean"] for r in cases]
             for s in schemes:
-                ys = [max(r["errors"][s]["rmse"], lo) for r in cases]          # an exact 0 sits on the bottom edge
-                ax.plot(means, [y if math.isfinite(y) else math.nan for y in ys], "o-", ms=3, color=colours[s],
-                        label=s)
-                bad = [m for m, y in zip(means, ys) if not math.isfinite(y)]
-                ax.plot(bad, [top] * len(bad), "x", ms=7, mew=2, color=colours[s])
-            _axes(ax, lo, top, f"{suite}, amp {amp:g}", "mean")
+                draw(ax, [r["params"]["mean"] for r in cases], cases, s, "o-", 3)
+            _axes(ax, rows, used, f"{suite}, amp {amp:g}", "mean")
             if ai == 0:
                 ax.set_ylabel("RMSE vs float64")
     if stress:
         ax = fig.add_subplot(gs[nrows - 1, :])
-        xs = range(len(stress))
         for si, s in enumerate(schemes):
             offset = (si - (len(schemes) - 1) / 2) * 0.1
-            ys = [max(r["errors"][s]["rmse"], lo) for r in stress]
-            ax.plot([x + offset for x in xs], [y if math.isfinite(y) else math.nan for y in ys], "o", ms=5,
-                    color=colours[s], label=s)
-            bad = [x + offset for x, y in zip(xs, ys) if not math.isfinite(y)]
-            ax.plot(bad, [top] * len(bad), "x", ms=8, mew=2, color=colours[s])
-        ax.set_xticks(list(xs), [r["name"].replace("stress ", "") for r in stress], fontsize=8)
-        _axes(ax, lo, top, "stress cases", None)
+            draw(ax, [x + offset for x in range(len(stress))], stress, s, "o", 5)
+        names = [textwrap.fill(r["name"], 16, break_on_hyphens=False) for r in stress]
+        ax.set_xticks(range(len(stress)), names, fontsize=8)
+        ax.set_xlim(-0.5, len(stress) - 0.5)
+        _axes(ax, rows, used, "stress cases", None)
         ax.set_ylabel("RMSE vs float64")
     handles, labels = fig.axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", title="scheme")
-    fig.suptitle(title + "\n× on the top edge: non-finite output (fp16 overflow)", fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    chars = int(width * 13)                                  # about 13 characters of 10-point text per inch
+    fig.suptitle("\n".join(textwrap.wrap(title, chars) + textwrap.wrap("; ".join(notes[k] for k in used), chars)),
+                 fontsize=10)
+    return fig
 
 
-def _axes(ax, lo, top, title, xlabel):
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")                                    # files only: no display needed
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _axes(ax, rows, used, title, xlabel):
     ax.set_yscale("log")
-    ax.set_ylim(lo, top * 2)
-    ax.axhline(top, color="0.6", lw=0.8, ls=":")
+    ax.set_ylim(rows["zero"] / 4, rows["top"] * 4)          # both marked lines inside the frame
+    for k in used:                                          # a line only where a point is marked on it
+        ax.axhline(rows[k], color="0.6", lw=0.8, ls=":")
     ax.set_title(title, fontsize=9)
     if xlabel:
         ax.set_xlabel(xlabel)

@@ -4,18 +4,20 @@ Same signature and semantics as torch SDPA, with these documented differences:
 - ``dropout_p`` must be 0 (PASA is an inference kernel): anything else raises ValueError.
 - float32 / float64 inputs are rounded to float16, attended in PASA's half-precision pipeline and the output is
   returned in the input dtype. A value beyond float16's range (|x| > 65504) raises ValueError instead of turning
-  into inf. float16 / bfloat16 inputs go to ``pasa.attention`` as they are.
+  into inf (inside an op of its own, ``pasa::round_to_float16``, so torch.compile keeps the check out of the
+  graph). float16 / bfloat16 inputs go to ``pasa.attention`` as they are.
 - value must have key's shape (PASA needs Ev = E).
 - Forward only: with autograd recording and an input that requires grad it raises RuntimeError (pasa.attention
   has no backward, and a silently missing gradient would be worse); run under ``torch.no_grad()`` or
   ``torch.inference_mode()``.
-A query row that sees no key (fully masked) returns zeros, as torch SDPA does on CPU.
+As torch SDPA: a query row that sees no key (fully masked, or S = 0) returns zeros; an empty query gives an empty
+output; torch's ``CausalBias`` masks work (read as pasa's causal flags, see ``pasa.attention``).
 """
 from __future__ import annotations
 
 import torch
 
-from .api import attention
+from .api import attention, check_argument_types, resolve_mask
 from .contract import DEFAULT_BLOCK_N, DEFAULT_VARIANT, FP16_MAX
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -30,7 +32,9 @@ def sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask:
     Args:
         query: (..., Hq, L, E); key, value: (..., Hkv, S, E), the same leading dims as query (no broadcasting) and
             value's last dim equal to E. 2-D (L, E) and 3-D (B, L, E) inputs work as in SDPA.
-        attn_mask: broadcastable to (..., Hq, L, S); bool (True = attend) or floating (added to the scaled scores).
+        attn_mask: broadcastable to (..., Hq, L, S); bool (True = attend) or floating (added to the scaled
+            scores), or torch's ``CausalBias`` (``torch.nn.attention.bias.causal_upper_left(L, S)`` /
+            ``causal_lower_right(L, S)``).
         dropout_p: must be 0.0.
         is_causal: top-left causal mask (row i sees keys 0..i); may not be combined with attn_mask, as in SDPA.
         scale: softmax scale, default E^-1/2.
@@ -38,32 +42,44 @@ def sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask:
 
     Returns:
         (..., Hq, L, E) in query's dtype.
+
+    Raises:
+        TypeError: an argument of the wrong type (named), or an unsupported dtype.
+        ValueError: shapes that do not fit, dropout_p != 0, attn_mask with is_causal, float32/float64 values
+            beyond float16's range.
     """
     return sdpa_with_options(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
 
 def sdpa_with_options(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                       enable_gqa=False, *, variant: str = DEFAULT_VARIANT, block_n: int = DEFAULT_BLOCK_N,
-                      beta: float | None = None, backend: str = "auto") -> torch.Tensor:
-    """``sdpa`` plus PASA's own options (variant, block_n, beta, backend; see ``pasa.attention``)."""
+                      beta: float | None = None, backend: str = "auto",
+                      sinks: torch.Tensor | None = None) -> torch.Tensor:
+    """``sdpa`` plus PASA's own options (variant, block_n, beta, backend, sinks (Hq,); see ``pasa.attention``)."""
+    check_argument_types("pasa.sdpa", query=query, key=key, value=value, attn_mask=attn_mask, dropout_p=dropout_p,
+                         is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
     _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value)):
         raise RuntimeError("pasa.sdpa: PASA has no backward yet, and query/key/value require grad; call it under "
                            "torch.no_grad() or torch.inference_mode() (or detach the inputs)")
+    attn_mask, is_causal, causal_align = resolve_mask(attn_mask, is_causal, "top_left", query.shape[-2],
+                                                      key.shape[-2], "pasa.sdpa", "attn_mask", "is_causal")
+    mask = _mask_as_bnsd(attn_mask, query, key)
+    out_shape = query.shape[:-1] + (value.shape[-1],)
+    if query.numel() == 0 or key.numel() == 0:    # no query rows (empty output) or no keys (zeros), as SDPA
+        return query.new_zeros(out_shape)
     out_dtype = query.dtype
     if out_dtype in _WIDE:
-        query, key, value = (_to_fp16(t, name) for t, name in ((query, "query"), (key, "key"), (value, "value")))
+        query, key, value = (round_to_float16(t, name) for t, name in ((query, "query"), (key, "key"),
+                                                                       (value, "value")))
     q, k, v = (_as_bnsd(t) for t in (query, key, value))
-    mask = _mask_as_bnsd(attn_mask, query, key)
-    out = attention(q, k, v, causal=is_causal, mask=mask, scale=scale, variant=variant, block_n=block_n, beta=beta,
-                    backend=backend)
-    return out.reshape(query.shape[:-1] + (value.shape[-1],)).to(out_dtype)
+    out = attention(q, k, v, causal=is_causal, causal_align=causal_align, mask=mask, scale=scale, variant=variant,
+                    block_n=block_n, beta=beta, backend=backend, sinks=sinks)
+    return out.reshape(out_shape).to(out_dtype)
 
 
 def _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa):
     for name, t in (("query", query), ("key", key), ("value", value)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"pasa.sdpa: {name} must be a tensor, got {type(t).__name__}")
         if t.dim() < 2:
             raise ValueError(f"pasa.sdpa: {name} must have at least 2 dims (..., L, E), got shape {tuple(t.shape)}")
         if t.dtype not in _HALF + _WIDE:
@@ -97,19 +113,30 @@ def _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa):
                 raise ValueError(f"pasa.sdpa: query's head count ({hq}) must be a multiple of key's ({hkv}) for GQA")
 
 
-def _to_fp16(t: torch.Tensor, name: str) -> torch.Tensor:
-    finite = torch.isfinite(t)
-    if t.numel() and bool((t.abs().gt(FP16_MAX) & finite).any()):
+@torch.library.custom_op("pasa::round_to_float16", mutates_args=())
+def round_to_float16(x: torch.Tensor, name: str) -> torch.Tensor:
+    """x rounded to float16; ValueError (naming ``name``) where a finite value lies beyond float16's range, which
+    the rounding would turn into inf. An op of its own: its data-dependent check runs inside the op, so
+    torch.compile traces pasa.sdpa's float32 path into one graph."""
+    if bool((x.abs().gt(FP16_MAX) & torch.isfinite(x)).any()):
         raise ValueError(f"pasa.sdpa: {name} holds values beyond float16's range (|x| > {FP16_MAX:g}); PASA "
                          f"computes in float16, so rescale the input or pass bfloat16")
-    return t.to(torch.float16)
+    return x.to(torch.float16)
+
+
+@round_to_float16.register_fake
+def _(x: torch.Tensor, name: str) -> torch.Tensor:
+    return torch.empty_like(x, dtype=torch.float16)
 
 
 def _as_bnsd(t: torch.Tensor) -> torch.Tensor:
-    """(..., H, S, E) → (B', H, S, E) with every leading dim folded into B'; (S, E) → (1, 1, S, E)."""
+    """(..., H, S, E) → (B', H, S, E) with every leading dim folded into B'; (B, S, E) → (1, B, S, E);
+    (S, E) → (1, 1, S, E). flatten/unsqueeze, not reshape(-1, ...), so that empty tensors fold too."""
     if t.dim() == 2:
-        return t.reshape(1, 1, *t.shape)
-    return t.reshape(-1, *t.shape[-3:])
+        return t[None, None]
+    if t.dim() == 3:
+        return t.unsqueeze(0)
+    return t.flatten(0, -4)
 
 
 def _mask_as_bnsd(mask: torch.Tensor | None, query: torch.Tensor, key: torch.Tensor):

@@ -11,6 +11,9 @@ The paper variant keeps its row statistics in fp16, and its shift is β/(1 − �
 a row mean that rounds to the neighbouring fp16 value (its fp32 sum in another order) moves that whole row's
 frame, and the row differs from the model by more than the variant's typical error. For ``variant="paper"`` rules 2
 and 3 leave out the ``max(1, rows // 256)`` rows that differ most from the model (rule 1 still covers every row).
+
+``check_lse`` applies the same three rules to the log-sum-exp of each row (a row's lse is one value; a row that
+sees no key has −inf in the model, and rule 1 asks the backend for the same).
 """
 from __future__ import annotations
 
@@ -52,3 +55,11 @@ def check_backend(out: torch.Tensor, model_out: torch.Tensor, golden: torch.Tens
         raise AssertionError(f"{what}: error vs golden {err_out:.3e} > {worse} x model error {err_model:.3e} + "
                              f"{floor:g}; {figures}")
     return figures
+
+
+def check_lse(lse: torch.Tensor, model_lse: torch.Tensor, golden_lse: torch.Tensor, *, what: str = "backend",
+              variant: str | None = None, **rule) -> dict:
+    """``check_backend``'s rules on the log-sum-exp (B, N, S1) of a backend against the model's and the golden's;
+    rule: rel, worse, floor as there."""
+    return check_backend(lse.unsqueeze(-1), model_lse.unsqueeze(-1), golden_lse.unsqueeze(-1), what=f"{what} lse",
+                         variant=variant, **rule)

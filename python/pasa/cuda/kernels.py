@@ -39,45 +39,60 @@ def _blocks_seen(last_key, nblk, KV_LEN: tl.constexpr):
 
 
 @triton.jit
-def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride_kd, kv_heads, S2, c_rows, pow2,
-                   d_full, e_full, d_last, e_last,
+def shift_k_kernel(k_ptr, kp_ptr, c_ptr, me_ptr, cu_k_ptr, blk0_ptr, cblk0_ptr, stride_kb, stride_kh, stride_ks,
+                   stride_kd, kv_heads, S2, c_rows, pow2,
                    D: tl.constexpr, DP: tl.constexpr, DC: tl.constexpr, KV_LEN: tl.constexpr,
                    BLOCK_N: tl.constexpr, KV_POW2: tl.constexpr, MATRIX: tl.constexpr = False,
-                   SUM64: tl.constexpr = False):
-    """Block j, columns [DC·i, DC·(i+1)) of one kv head.
+                   SUM64: tl.constexpr = False, VARLEN: tl.constexpr = False):
+    """Block j, columns [DC·i, DC·(i+1)) of one kv head of one sequence.
 
     exact (MATRIX False): c_j = the block's column mean on each column's fp16 grid, K'_j = fp16(2^e·(K_j − c_j))
     in fp32. The column sum is exact: each fp16 value is an integer multiple of 2^-24 below 2^40, summed as
     int64, then one rounding of sum / n in float64 (the model's exact mean).
     pasa, paper (MATRIX True): K'_j = fp16(M·K_j), M = d on the diagonal and −e off it (the fp16 entries for the
-    block's length: d_full, e_full, or d_last, e_last for a shorter last block), as the model's fp32 matrix product
-    sums it: over the block's keys in order, one rounding per key (each product of two fp16 values is exact). The
-    shifted variants' output depends on that order: on the stress suite's resonance inputs, K' rounded once from the
-    exact M·K (d·K_i − e·(ΣK − K_i), or float64) moves pasa's output 0.10 RMSE from the model's (0.8 × the model's
-    own error), a sum in key order 0 (docs/cuda.md)."""
+    block's length n_j: me_ptr[2·n_j], me_ptr[2·n_j + 1]), as the model's fp32 matrix product sums it: over the
+    block's keys in order, one rounding per key (each product of two fp16 values is exact). The shifted variants'
+    output depends on that order: on the stress suite's resonance inputs, K' rounded once from the exact M·K
+    (d·K_i − e·(ΣK − K_i), or float64) moves pasa's output 0.10 RMSE from the model's (0.8 × the model's own error),
+    a sum in key order 0 (docs/cuda.md).
+    VARLEN: sequence b's keys start at cu_k[b] of a (T, Nkv, D) k; its K' tiles start at tile blk0[b]·Nkv and its
+    centres at row cblk0[b]·Nkv (op.Seqs); programs past the sequence's last block return at once."""
     j = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // kv_heads
     h = bh % kv_heads
+    if VARLEN:
+        k_start = tl.load(cu_k_ptr + b)
+        S2 = tl.load(cu_k_ptr + b + 1) - k_start
+        nblk = tl.cdiv(S2, KV_LEN)
+        if j >= nblk:
+            return
+        c_rows = tl.cdiv(nblk, 16) * 16
+        tile0 = tl.load(blk0_ptr + b) * kv_heads + h * nblk
+        crow0 = tl.load(cblk0_ptr + b) * kv_heads + h * c_rows
+        k_base = k_ptr + k_start.to(tl.int64) * stride_ks + h * stride_kh
+    else:
+        nblk = tl.cdiv(S2, KV_LEN)
+        tile0 = bh.to(tl.int64) * nblk
+        crow0 = bh.to(tl.int64) * c_rows
+        k_base = k_ptr + b.to(tl.int64) * stride_kb + h * stride_kh
     cols = tl.program_id(2) * DC + tl.arange(0, DC)
     rows = j * KV_LEN + tl.arange(0, BLOCK_N)
     mask = ((tl.arange(0, BLOCK_N) < KV_LEN) & (rows < S2))[:, None] & (cols[None, :] < D)
-    k = tl.load(k_ptr + b.to(tl.int64) * stride_kb + h * stride_kh + rows[:, None] * stride_ks
-                + cols[None, :] * stride_kd, mask=mask, other=0.0)
+    k = tl.load(k_base + rows[:, None] * stride_ks + cols[None, :] * stride_kd, mask=mask, other=0.0)
     if k.dtype == tl.bfloat16:
         k = k.to(tl.float32).to(tl.float16)                            # the contract rounds inputs to fp16
     k = k.to(tl.float32)
-    nblk = tl.cdiv(S2, KV_LEN)
-    out_rows = (bh.to(tl.int64) * nblk + j) * BLOCK_N + tl.arange(0, BLOCK_N)
+    out_rows = (tile0 + j) * BLOCK_N + tl.arange(0, BLOCK_N)
     count = tl.minimum(S2 - j * KV_LEN, KV_LEN)
     if MATRIX:
-        dm = tl.where(count == KV_LEN, d_full, d_last)
-        em = tl.where(count == KV_LEN, e_full, e_last)
+        dm = tl.load(me_ptr + 2 * count)
+        em = tl.load(me_ptr + 2 * count + 1)
         # K'ᵀ (columns × keys): each thread holds few keys, so M's column is selected per key, not per entry
         acc = tl.zeros([DC, BLOCK_N], tl.float32)
-        k_base = k_ptr + b.to(tl.int64) * stride_kb + h * stride_kh + cols * stride_kd
+        k_col = k_base + cols * stride_kd
         for key in tl.range(0, count, num_stages=3):   # acc_i ← acc_i + M[i, key]·K[key], every row i: the model's order
-            kk = tl.load(k_base + (j * KV_LEN + key) * stride_ks, mask=cols < D, other=0.0)
+            kk = tl.load(k_col + (j * KV_LEN + key) * stride_ks, mask=cols < D, other=0.0)
             kk = kk.to(tl.float32).to(tl.float16).to(tl.float32)
             m_col = tl.where(tl.arange(0, BLOCK_N) == key, dm, -em)                   # column `key` of M
             acc += kk[:, None] * m_col[None, :]
@@ -103,7 +118,7 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, stride_kb, stride_kh, stride_ks, stride
         c = (steps * ulp.to(tl.float64)).to(tl.float32)
         c = tl.where(tl.abs(fsum) < float("inf"), c, fsum)          # inf/NaN columns: c = ±inf/NaN, as the model
         kp = tl.where(mask, ((k - c[None, :]) * pow2).to(tl.float16), 0.0)
-        tl.store(c_ptr + (bh.to(tl.int64) * c_rows + j) * DP + cols, c.to(tl.float16))
+        tl.store(c_ptr + (crow0 + j) * DP + cols, c.to(tl.float16))
     tl.store(kp_ptr + out_rows[:, None] * DP + cols[None, :], kp)
 
 
@@ -245,7 +260,7 @@ def _block_step(acc, l_i, m_i, f_i, h_cur, q, kp_base, c_base, h_base, v_base, s
 
 @triton.jit
 def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_vs, stride_vd, mask_base, stride_mm,
-                        stride_mn, j, offs_m, S1, S2, causal_offset, coef_full, coef_last,
+                        stride_mn, j, offs_m, S1, S2, causal_offset, coef_ptr,
                         D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                         MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
                         PAPER: tl.constexpr):
@@ -254,7 +269,8 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
     the removed shift, and the running pseudo-average f of the shifts is the frame of m, l and O. Rows that see no
     key of the block keep their state; count_i counts the blocks a row has seen. Both keep the model's natural
     units (the shifts and the frame f are of the size of the scores' common bias, 10^5 on the stress suite's
-    resonance inputs) and take exp(a) as exp2(a·log2(e)) of the model's argument a."""
+    resonance inputs) and take exp(a) as exp2(a·log2(e)) of the model's argument a. coef_ptr: the recovery
+    coefficient for each block length n_j (index n_j)."""
     offs_t = tl.arange(0, BLOCK_N)
     offs_n = j * KV_LEN + offs_t
     offs_d = tl.arange(0, DP)
@@ -262,7 +278,7 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
     sp = _fp16(tl.dot(q, kt))                                                          # S' = fp16(Q·K'ᵀ)
     n_keys = tl.minimum(S2 - j * KV_LEN, KV_LEN)
     mu = tl.sum(sp, axis=1) / n_keys                         # row mean over the block's keys, before the mask
-    coef = tl.where(n_keys == KV_LEN, coef_full, coef_last)
+    coef = tl.load(coef_ptr + n_keys)
     if PAPER:
         shift = _fp16(coef * _fp16(mu))
     else:
@@ -311,7 +327,7 @@ def _block_step_shifted(acc, l_i, m_i, f_i, count_i, q, kp_base, v_base, stride_
 
 @triton.jit
 def _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd, mask_base, stride_mm,
-          stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale, coef_full, coef_last, kp_desc, v_desc,
+          stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale, h_scale, coef_ptr, kp_desc, v_desc,
           kp_row0, b, hkv, MASKED: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, V_BF16: tl.constexpr,
           D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr, VARIANT: tl.constexpr,
           H_MODE: tl.constexpr, SCALE_FOLD: tl.constexpr, KV_TMA: tl.constexpr):
@@ -323,7 +339,7 @@ def _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs
                            MASK_KIND, V_BF16, H_MODE, SCALE_FOLD)
     else:
         return _block_step_shifted(acc, l_i, m_i, f_i, aux, q, kp_base, v_base, stride_vs, stride_vd, mask_base,
-                                   stride_mm, stride_mn, j, offs_m, S1, S2, causal_offset, coef_full, coef_last, D, DP,
+                                   stride_mm, stride_mn, j, offs_m, S1, S2, causal_offset, coef_ptr, D, DP,
                                    KV_LEN, BLOCK_N, MASKED, CAUSAL, MASK_KIND, V_BF16, VARIANT == 2)
 
 
@@ -338,14 +354,17 @@ def smem_estimate(block_m: int, dp: int, tile_n: int, stages: int, h_mode: int =
     return 2 * (block_m * dp + stages * 2 * tile_n * dp + c_tile) + 2048
 
 
-def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0) -> dict:
+def default_config(dp: int, tile_n: int, h_mode: int = 3, variant: int = 0, s1: int | None = None) -> dict:
     """The launch used without autotuning (the best measured on an H100, docs/cuda.md): 128 query rows and
     8 warps where the widest tile is 128, else 64 rows and 4 warps; as many pipeline stages (≤ 3) as shared memory
     holds. pasa and paper (variant 1, 2) keep P·V beside O, a second fp32 tile: 64 rows on 8 warps and ≤ 2 stages,
     the launch that spills least in sm_90 compiles (scripts/cuda_compile_report.py: none at D = 80 and 128 with
     and without masks, 40 bytes for paper with an additive mask at D = 64; 64 rows on 4 warps spill up to 312 bytes,
-    128 on 8 up to 384; not yet timed)."""
-    if variant != 0:
+    128 on 8 up to 384; not yet timed). Decoding (s1 ≤ 16 query rows): 16 rows on 4 warps, the smallest tile
+    tl.dot takes, so a one-row step does not load and multiply 64 or 128 rows (not yet timed)."""
+    if s1 is not None and s1 <= 16:
+        block_m, warps = 16, 4
+    elif variant != 0:
         block_m, warps = 64, 8
     else:
         block_m, warps = (128, 8) if max(dp, tile_n) == 128 else (64, 4)
@@ -374,40 +393,123 @@ def _prune(configs, named_args, **kwargs):
 
 
 @triton.jit
-def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_desc, v_desc,
+def _finish(acc, l_i, m_i, f_i, aux, sink, VARIANT: tl.constexpr, HAS_SINKS: tl.constexpr):
+    """The epilogue (model._finish): the sink joins each row's normaliser as one more key of value zero, in the row's
+    frame, then out = O / l and lse = m + F + log l in natural units; rows that saw no key give zeros and lse = the
+    sink (−inf without). exact works in log2 units with O and l in the frame f of the last block that counts (the
+    sink counts unless it is 64 below the running max, as a block); pasa and paper in the model's natural units in
+    the pseudo-average frame f, paper rounding each step to fp16."""
+    if VARIANT == 0:
+        seen = m_i != float("-inf")
+        if HAS_SINKS:
+            t = sink * 1.4426950408889634
+            m_new = tl.maximum(m_i, t, propagate_nan=tl.PropagateNan.ALL)
+            skip = t < m_new - 64.0
+            f_new = tl.where(skip, f_i, t)
+            alpha = tl.where(skip, 1.0, tl.math.exp2(f_i - f_new))
+            l_i = alpha * l_i + tl.where(skip, 0.0, 1.0)
+            acc = acc * alpha[:, None]
+            f_i = f_new
+        lse = (f_i + tl.math.log2(l_i)) * 0.6931471805599453
+    elif VARIANT == 1:
+        seen = aux > 0
+        if HAS_SINKS:
+            t = sink - f_i
+            m_new = tl.maximum(m_i, t, propagate_nan=tl.PropagateNan.ALL)
+            alpha = tl.math.exp2((m_i - m_new) * 1.4426950408889634)
+            l_i = alpha * l_i + tl.math.exp2((t - m_new) * 1.4426950408889634)
+            acc = acc * alpha[:, None]
+            m_i = m_new
+        lse = (m_i + f_i) + tl.log(l_i)
+    else:
+        seen = aux > 0
+        if HAS_SINKS:
+            t = _fp16(_fp16(sink) - f_i)
+            m_new = tl.maximum(m_i, t, propagate_nan=tl.PropagateNan.ALL)
+            alpha = _fp16(tl.math.exp2(_fp16(m_i - m_new) * 1.4426950408889634))
+            gamma = _fp16(tl.math.exp2(_fp16(t - m_new) * 1.4426950408889634))
+            l_i = _fp16(_fp16(alpha * l_i) + gamma)
+            acc = _fp16(acc * alpha[:, None])
+            m_i = m_new
+        lse = (m_i + f_i) + tl.log(l_i)
+    out = acc / tl.where(seen, l_i, 1.0)[:, None]
+    if VARIANT == 2:
+        out = _fp16(out)
+    out = tl.where(seen[:, None], out, 0.0)
+    lse = tl.where(seen, lse, sink)
+    return out, lse
+
+
+@triton.jit
+def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, lse_ptr, sinks_ptr, coef_ptr,
+                     cu_q_ptr, cu_k_ptr, blk0_ptr, cblk0_ptr, kp_desc, v_desc,
                      stride_qb, stride_qh, stride_qs, stride_qd,
                      stride_vb, stride_vh, stride_vs, stride_vd,
                      stride_mb, stride_mh, stride_mm, stride_mn,
                      stride_ob, stride_oh, stride_os, stride_od,
-                     heads, groups, S1, S2, causal_offset, sp_scale, h_scale, coef_full, coef_last, S1_KEY, S2_KEY,
+                     stride_lb, stride_lh, stride_ls, split_stride_o, split_stride_l, split_blocks,
+                     heads, groups, S1, S2, causal_offset, sp_scale, h_scale, S1_KEY, S2_KEY,
                      D: tl.constexpr, DP: tl.constexpr, KV_LEN: tl.constexpr, BLOCK_N: tl.constexpr,
                      BLOCK_M: tl.constexpr, CAUSAL: tl.constexpr, MASK_KIND: tl.constexpr, Q_BF16: tl.constexpr,
                      VARIANT: tl.constexpr = 0, H_MODE: tl.constexpr = 3, SCALE_FOLD: tl.constexpr = False,
-                     KV_TMA: tl.constexpr = False):
-    """VARIANT 0: exact (sp_scale, h_scale; ``_block_step``); 1: pasa, 2: paper (coef_full/coef_last, the recovery
-    coefficient for a full and for a shorter last block; ``_block_step_shifted``). kp_desc, v_desc: descriptors of
-    K' (rows, DP) and V (B, Nkv, S2, D) where KV_TMA, else unused."""
+                     KV_TMA: tl.constexpr = False, RETURN_LSE: tl.constexpr = False, HAS_SINKS: tl.constexpr = False,
+                     VARLEN: tl.constexpr = False, BOTTOM_RIGHT: tl.constexpr = False, SPLIT: tl.constexpr = False):
+    """VARIANT 0: exact (sp_scale, h_scale; ``_block_step``); 1: pasa, 2: paper (coef_ptr, the recovery coefficient
+    per block length; ``_block_step_shifted``). kp_desc, v_desc: descriptors of K' (rows, DP) and V (B, Nkv, S2, D)
+    where KV_TMA, else unused. RETURN_LSE: also store each row's natural-log lse (B, N, S1 by stride_l*);
+    HAS_SINKS: the sink of each head (sinks_ptr, fp32) joins the normaliser in the epilogue.
+    VARLEN: sequence b of a packed batch is q rows cu_q[b]:cu_q[b + 1] (TND: stride_qb unused) and keys
+    cu_k[b]:cu_k[b + 1]; its K' tiles and centre rows start at blk0[b]·Nkv and cblk0[b]·Nkv (op.kv_tiles), the causal
+    offset is its own S2 − S1 where BOTTOM_RIGHT; programs past a sequence's rows return at once.
+    SPLIT (flash-decoding): program_id(2) takes KV blocks [split·split_blocks, (split + 1)·split_blocks) and stores
+    its normalised output (fp32) and lse split_stride_o and split_stride_l further on per split, no sink; the host
+    merges the splits by lse (pasa.merge_attention) and applies the sink there."""
     tl.static_assert(BLOCK_N >= KV_LEN)
-    n_mblk = tl.cdiv(S1, BLOCK_M)
-    start_m = n_mblk - 1 - tl.program_id(0)            # the longest causal rows first
     bh = tl.program_id(1)
     b = bh // heads
     h = bh % heads
-    kvh = b * (heads // groups) + h // groups
+    hkv = h // groups
+    if VARLEN:
+        q_start = tl.load(cu_q_ptr + b)
+        S1 = tl.load(cu_q_ptr + b + 1) - q_start
+        k_start = tl.load(cu_k_ptr + b)
+        S2 = tl.load(cu_k_ptr + b + 1) - k_start
+        if BOTTOM_RIGHT:
+            causal_offset = S2 - S1
+        n_mblk = tl.cdiv(S1, BLOCK_M)
+        if tl.program_id(0) >= n_mblk:
+            return
+        nblk = tl.cdiv(S2, KV_LEN)
+        tile0 = tl.load(blk0_ptr + b) * (heads // groups) + hkv * nblk
+        crow0 = tl.load(cblk0_ptr + b) * (heads // groups) + hkv * (tl.cdiv(nblk, 16) * 16)
+        q_row0 = q_ptr + q_start.to(tl.int64) * stride_qs + h * stride_qh
+        v_base = v_ptr + k_start.to(tl.int64) * stride_vs + hkv * stride_vh
+        o_row0 = out_ptr + q_start.to(tl.int64) * stride_os + h * stride_oh
+        l_row0 = lse_ptr + q_start.to(tl.int64) * stride_ls + h * stride_lh
+    else:
+        n_mblk = tl.cdiv(S1, BLOCK_M)
+        nblk = tl.cdiv(S2, KV_LEN)
+        kvh = b * (heads // groups) + hkv
+        tile0 = kvh.to(tl.int64) * nblk
+        crow0 = kvh.to(tl.int64) * (tl.cdiv(nblk, 16) * 16)
+        q_row0 = q_ptr + b.to(tl.int64) * stride_qb + h * stride_qh
+        v_base = v_ptr + b.to(tl.int64) * stride_vb + hkv * stride_vh
+        o_row0 = out_ptr + b.to(tl.int64) * stride_ob + h * stride_oh
+        l_row0 = lse_ptr + b.to(tl.int64) * stride_lb + h * stride_lh
+    start_m = n_mblk - 1 - tl.program_id(0)            # the longest causal rows first
     offs_m = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, DP)
-    q = tl.load(q_ptr + b.to(tl.int64) * stride_qb + h * stride_qh + offs_m[:, None] * stride_qs
-                + offs_d[None, :] * stride_qd, mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D), other=0.0)
+    q = tl.load(q_row0 + offs_m[:, None] * stride_qs + offs_d[None, :] * stride_qd,
+                mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D), other=0.0)
     if Q_BF16:
         q = q.to(tl.float32).to(tl.float16)
-    nblk = tl.cdiv(S2, KV_LEN)
-    kp_base = kp_ptr + kvh.to(tl.int64) * nblk * BLOCK_N * DP
-    c_base = c_ptr + kvh.to(tl.int64) * tl.cdiv(nblk, 16) * 16 * DP
+    kp_base = kp_ptr + tile0 * BLOCK_N * DP
+    kp_row0 = (tile0 * BLOCK_N).to(tl.int32)                # tensor descriptors take 32-bit offsets
+    c_base = c_ptr + crow0 * DP
     h_base = h_ptr + bh.to(tl.int64) * nblk * S1
-    v_base = v_ptr + b.to(tl.int64) * stride_vb + (h // groups) * stride_vh
     mask_base = mask_ptr + b.to(tl.int64) * stride_mb + h * stride_mh
 
-    # KV blocks [0, n_plain) need no mask; [n_plain, hi) are masked; blocks past hi are hidden from every row
+    # KV blocks [lo, n_plain) need no mask; [n_plain, hi) are masked; blocks past hi are hidden from every row
     hi = nblk
     if KV_LEN == BLOCK_N:
         n_plain = S2 // KV_LEN
@@ -420,7 +522,13 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_d
         n_plain = tl.minimum(n_plain, tl.maximum(first_full, 0) // KV_LEN)
     if MASK_KIND != 0:
         n_plain = 0
-    n_plain = tl.minimum(n_plain, hi)
+    lo = 0
+    if SPLIT:   # this program's part of the key axis (split_blocks is a multiple of 16: H_MODE 4's groups)
+        lo = tl.program_id(2) * split_blocks
+        hi = tl.minimum(hi, lo + split_blocks)
+        o_row0 += tl.program_id(2).to(tl.int64) * split_stride_o
+        l_row0 += tl.program_id(2).to(tl.int64) * split_stride_l
+    n_plain = tl.maximum(tl.minimum(n_plain, hi), lo)
 
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, DP], tl.float32)
@@ -428,7 +536,7 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_d
         m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
         f_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
         if H_MODE == 3:   # aux: h of the current block
-            aux = tl.load(h_base + offs_m, mask=offs_m < S1, other=0.0)
+            aux = tl.load(h_base + lo * S1 + offs_m, mask=(offs_m < S1) & (lo < nblk), other=0.0)
         elif H_MODE == 4:   # aux: Q·c of the current group of 16 blocks
             aux = tl.zeros([BLOCK_M, 16], tl.float32)
         else:
@@ -437,33 +545,31 @@ def attention_kernel(q_ptr, kp_ptr, c_ptr, h_ptr, v_ptr, mask_ptr, out_ptr, kp_d
         m_i = tl.full([BLOCK_M], -60000.0 if VARIANT == 2 else float("-inf"), tl.float32)  # model.PAPER_MAX_INIT
         f_i = tl.zeros([BLOCK_M], tl.float32)
         aux = tl.zeros([BLOCK_M], tl.float32)                                           # aux: blocks seen
-    for j in range(0, n_plain):
+    for j in range(lo, n_plain):
         acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
                                         mask_base, stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale,
-                                        h_scale, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
-                                        h // groups, False, CAUSAL, MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT,
-                                        H_MODE, SCALE_FOLD, KV_TMA)
+                                        h_scale, coef_ptr, kp_desc, v_desc, kp_row0, b, hkv, False, CAUSAL,
+                                        MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT, H_MODE, SCALE_FOLD, KV_TMA)
     for j in range(n_plain, hi):
         acc, l_i, m_i, f_i, aux = _step(acc, l_i, m_i, f_i, aux, q, kp_base, c_base, h_base, v_base, stride_vs, stride_vd,
                                         mask_base, stride_mm, stride_mn, j, nblk, offs_m, S1, S2, causal_offset, sp_scale,
-                                        h_scale, coef_full, coef_last, kp_desc, v_desc, kvh * nblk * BLOCK_N, b,
-                                        h // groups, True, CAUSAL, MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT,
-                                        H_MODE, SCALE_FOLD, KV_TMA)
-    if VARIANT == 0:
-        seen = m_i != float("-inf")
+                                        h_scale, coef_ptr, kp_desc, v_desc, kp_row0, b, hkv, True, CAUSAL,
+                                        MASK_KIND, Q_BF16, D, DP, KV_LEN, BLOCK_N, VARIANT, H_MODE, SCALE_FOLD, KV_TMA)
+    if HAS_SINKS:
+        sink = tl.load(sinks_ptr + h)
     else:
-        seen = aux > 0
-    out = acc / tl.where(seen, l_i, 1.0)[:, None]
-    if VARIANT == 2:
-        out = _fp16(out)
-    out = tl.where(seen[:, None], out, 0.0)
-    tl.store(out_ptr + b.to(tl.int64) * stride_ob + h * stride_oh + offs_m[:, None] * stride_os
-             + offs_d[None, :] * stride_od, out.to(out_ptr.dtype.element_ty),
-             mask=(offs_m[:, None] < S1) & (offs_d[None, :] < D))
+        sink = float("-inf")
+    out, lse = _finish(acc, l_i, m_i, f_i, aux, sink, VARIANT, HAS_SINKS)
+    row_ok = offs_m < S1
+    tl.store(o_row0 + offs_m[:, None] * stride_os + offs_d[None, :] * stride_od, out.to(out_ptr.dtype.element_ty),
+             mask=row_ok[:, None] & (offs_d[None, :] < D))
+    if RETURN_LSE:
+        tl.store(l_row0 + offs_m * stride_ls, lse, mask=row_ok)
 
 
 # the same kernel, tuned once per key (the host calls it only with PASA_CUDA_AUTOTUNE=1: on the H100 the tuner's
 # picks, timed on one input, came out 3-14% slower than default_config; docs/cuda.md)
 attention_kernel_tuned = triton.autotune(
-    configs=_configs(), key=["S1_KEY", "S2_KEY", "DP", "BLOCK_N", "KV_LEN", "CAUSAL", "MASK_KIND", "Q_BF16", "VARIANT", "H_MODE"],
+    configs=_configs(), key=["S1_KEY", "S2_KEY", "DP", "BLOCK_N", "KV_LEN", "CAUSAL", "MASK_KIND", "Q_BF16", "VARIANT", "H_MODE",
+                             "VARLEN", "SPLIT"],
     prune_configs_by={"early_config_prune": _prune})(attention_kernel)

@@ -1,1 +1,2 @@
-"""Integrations with other libraries; each module imports its library only when used."""
+"""Integrations with other libraries. ``import pasa`` imports none of them; each module imports its library when
+it is itself imported (``pasa.integrations.huggingface`` then registers ``attn_implementation="pasa"``)."""

@@ -1,0 +1,96 @@
+"""The CUDA backend's log-sum-exp, sinks, packed variable-length batches and split-K decoding (flash-decoding)
+against the contract's model and the float64 golden, as tests/test_cuda.py: on a GPU, or without one in Triton's
+interpreter."""
+import pytest
+import torch
+
+import pasa
+
+from conftest import check_against_model, rand_qkv
+from test_cuda import DEV, INTERPRETED, ON_GPU, _to_dev, gpu_only, run_triton
+
+pytestmark = pytest.mark.skipif(not (ON_GPU or INTERPRETED), reason="needs a CUDA device, or Triton (interpreter)")
+
+
+def sinks_for(n, seed, level=2.0):
+    return (torch.randn(n, generator=torch.Generator().manual_seed(seed)) * 2 + level).to(DEV)
+
+
+@pytest.mark.parametrize("variant", pasa.VARIANTS)
+@pytest.mark.parametrize("shape", [(2, 4, 2, 96, 300, 64, True, "top_left", 64, torch.float16),
+                                   (1, 4, 1, 130, 60, 80, True, "bottom_right", 32, torch.bfloat16)],  # rows see none
+                         ids=["causal-top-left", "bottom-right-keyless-rows-bf16"])
+def test_lse_and_sinks_match_model(seed, variant, shape):
+    b, n, nkv, s1, s2, d, causal, align, block_n, dtype = shape
+    q, k, v = _to_dev(*rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=1.0, amp=3.0, seed=seed))
+    for sinks in (None, sinks_for(n, seed)):
+        kw = dict(causal=causal, causal_align=align, block_n=block_n, variant=variant, sinks=sinks, return_lse=True)
+        out, lse = run_triton(q, k, v, **kw)
+        assert lse.shape == (b, n, s1) and lse.dtype == torch.float32
+        check_against_model((out, lse), q, k, v, what=f"cuda {variant}", **kw)
+
+
+@pytest.mark.parametrize("variant", pasa.VARIANTS)
+@pytest.mark.parametrize("s1", [1, 5])
+def test_split_decoding_matches_the_split_model(seed, variant, s1):
+    """S1 ≤ 16 rows against 700 keys in blocks of 16: the key axis is cut every 16·k blocks over programs and merged
+    by lse (the paper variant stays unsplit), checked against the model's split form with the same cuts."""
+    from pasa.cuda.op import kv_split_cuts
+    b, n, nkv, s2, d, block_n = 1, 8, 2, 700, 64, 16
+    q, k, v = _to_dev(*rand_qkv(b, n, nkv, s1, s2, d, mean=1.0, amp=3.0, seed=seed))
+    cuts = kv_split_cuts(b, n, s1, s2, block_n, variant, q.device)
+    assert (cuts == []) == (variant == "paper"), cuts
+    kw = dict(causal=True, causal_align="bottom_right", block_n=block_n, variant=variant, sinks=sinks_for(n, seed),
+              return_lse=True)
+    out, lse = run_triton(q, k, v, **kw)
+    check_against_model((out, lse), q, k, v, what=f"cuda split {variant}", kv_splits=cuts, **kw)
+
+
+def packed(lens_q, lens_k, n, nkv, d, seed):
+    cu_q = torch.tensor([0] + lens_q).cumsum(0).to(torch.int32)
+    cu_k = torch.tensor([0] + lens_k).cumsum(0).to(torch.int32)
+    q, k, v = rand_qkv(1, n, nkv, int(cu_q[-1]), int(cu_k[-1]), d, mean=1.0, amp=3.0, seed=seed)
+    return [t[0].transpose(0, 1).contiguous() for t in (q, k, v)] + [cu_q, cu_k]
+
+
+def run_varlen(*args, **kw):
+    if ON_GPU:
+        return pasa.attention_varlen(*args, **kw)
+    from pasa.cuda.op import attention_varlen_triton
+    return attention_varlen_triton(*args, **kw)
+
+
+# prefill-like (rows past a 64-row tile, empty and one-token sequences, queries longer than keys) and decoding-like
+# (one row per sequence against caches long enough to split)
+VARLEN_CASES = {"prefill": ([5, 0, 1, 100, 3], [9, 4, 1, 150, 0]), "decode": ([1, 1, 1, 1], [700, 33, 0, 400])}
+
+
+@pytest.mark.parametrize("align", ["top_left", "bottom_right"])
+@pytest.mark.parametrize("variant", pasa.VARIANTS)
+@pytest.mark.parametrize("case", list(VARLEN_CASES))
+def test_varlen_matches_the_model_per_sequence(seed, case, variant, align):
+    lens_q, lens_k = VARLEN_CASES[case]
+    n, nkv, d, block_n = 4, 2, 32, 16
+    q, k, v, cu_q, cu_k = _to_dev(*packed(lens_q, lens_k, n, nkv, d, seed))
+    sinks = sinks_for(n, seed)
+    kw = dict(causal=True, causal_align=align, block_n=block_n, variant=variant, sinks=sinks, return_lse=True)
+    out, lse = run_varlen(q, k, v, cu_q, cu_k, max(lens_q), max(lens_k), **kw)
+    assert out.shape == q.shape and lse.shape == (n, q.shape[0])
+    for i in range(len(lens_q)):
+        (q0, q1), (k0, k1) = cu_q[i:i + 2].tolist(), cu_k[i:i + 2].tolist()
+        if q1 == q0:
+            continue
+        bnsd = [t[a:z].transpose(0, 1).unsqueeze(0) for t, a, z in ((q, q0, q1), (k, k0, k1), (v, k0, k1))]
+        got = (out[q0:q1].transpose(0, 1).unsqueeze(0), lse[:, q0:q1].unsqueeze(0))
+        if k1 == k0:    # no key: zeros, lse = the sink
+            assert torch.all(got[0] == 0) and torch.equal(got[1][0], sinks.float().view(n, 1).expand(n, q1 - q0))
+            continue
+        check_against_model(got, *bnsd, what=f"cuda varlen {variant} sequence {i}", **kw)
+
+
+@gpu_only
+def test_varlen_op_dispatches_to_cuda(seed):
+    q, k, v, cu_q, cu_k = _to_dev(*packed([3, 40], [50, 40], 4, 2, 64, seed))
+    out, lse = torch.ops.pasa.attention_varlen(q, k, v, cu_q, cu_k, 40, 50, None, True, "bottom_right", "exact", 128,
+                                               None, "triton", True, None)
+    assert out.device.type == "cuda" and lse.shape == (4, 43)
