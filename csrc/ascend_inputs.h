@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <tuple>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -39,6 +40,37 @@ inline PackedRows packed_rows(const std::vector<int64_t>& cu, const at::Device& 
                  .to(device);
   rows.count = batch;
   return rows;
+}
+
+// The output and lse shapes of a dense call ([B, N, S1, D], [B, N, S1]) or a packed one (args.cu_q set: [Tq, N, D],
+// [N, Tq]), D the caller's head dim.
+inline std::vector<int64_t> ascend_out_shape(const AttentionArgs& a) {
+  if (a.cu_q.empty()) return {a.batch, a.heads, a.s1, a.head_dim};
+  return {a.cu_q.back(), a.heads, a.head_dim};
+}
+inline std::vector<int64_t> ascend_lse_shape(const AttentionArgs& a) {
+  if (a.cu_q.empty()) return {a.batch, a.heads, a.s1};
+  return {a.heads, a.cu_q.back()};
+}
+
+// Whether the kernel has work: some query row of some head and some key (the tiling refuses an empty problem).
+inline bool ascend_has_work(const AttentionArgs& a) {
+  const int64_t rows = a.cu_q.empty() ? a.batch * a.s1 : a.cu_q.back();
+  const int64_t keys = a.cu_k.empty() ? a.s2 : a.cu_k.back();
+  return rows * a.heads * a.head_dim > 0 && keys > 0;
+}
+
+// The result of a call without work (ascend_has_work false): zeros in q's dtype, and with return_lse the lse of rows
+// that see no key: the sink of the row's head, or −inf (docs/numerics.md, "Attention sinks"); else lse undefined.
+inline std::tuple<at::Tensor, at::Tensor> ascend_empty_result(const at::Tensor& q, const AttentionArgs& a,
+                                                              const at::Tensor& sinks, bool return_lse) {
+  auto out = at::zeros(ascend_out_shape(a), q.options());
+  if (!return_lse) return {out, at::Tensor()};
+  const auto shape = ascend_lse_shape(a);
+  const auto f32 = q.options().dtype(at::kFloat);
+  if (!sinks.defined()) return {out, at::full(shape, -INFINITY, f32)};
+  const auto s = sinks.to(at::kFloat);
+  return {out, (a.cu_q.empty() ? s.view({1, a.heads, 1}) : s.view({a.heads, 1})).expand(shape).contiguous()};
 }
 
 // x in fp16 for the exact variant with the exponent ε [B, H] (fp32) of its power-of-two scale per (batch or

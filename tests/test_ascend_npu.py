@@ -106,3 +106,39 @@ def test_npu_head_dims_are_padded_to_16(seed, d):
     q, k, v = rand_qkv(1, 2, 2, 40, 70, d, mean=2.0, seed=seed)
     out = pasa.attention(*npu(q, k, v), causal=True).cpu()
     check_against_model(out, q, k, v, what=f"npu D={d}", causal=True)
+
+
+# Issue 13's features through the NPU binding: the log-sum-exp, sinks, packed sequences (TND with cu_seqlens),
+# decoding in 16-row query tiles
+
+
+@pytest.mark.parametrize("variant", pasa.VARIANTS)
+@pytest.mark.parametrize("shape", [(2, 4, 2, 96, 300, 64, True, "top_left", 64),
+                                   (1, 4, 1, 300, 96, 64, True, "bottom_right", 32),    # rows that see no key
+                                   (1, 32, 8, 1, 4500, 128, True, "bottom_right", 128),  # decoding, GQA 32/8
+                                   (2, 8, 2, 16, 2100, 64, True, "bottom_right", 128)],
+                         ids=lambda s: "x".join(map(str, s[:6])) + f"-{s[6]}-{s[7]}")
+def test_npu_lse_and_sinks_match_model(seed, variant, shape):
+    b, n, nkv, s1, s2, d, causal, align, block_n = shape
+    q, k, v = rand_qkv(b, n, nkv, s1, s2, d, mean=1.0, amp=3.0, seed=seed)
+    sinks = torch.randn(n, generator=torch.Generator().manual_seed(seed)) + 2.0
+    for s in (None, sinks):
+        kw = dict(causal=causal, causal_align=align, variant=variant, block_n=block_n, return_lse=True)
+        out, lse = pasa.attention(*npu(q, k, v), sinks=None if s is None else s.npu(), **kw)
+        check_against_model((out.cpu(), lse.cpu()), q, k, v, what=f"npu {variant}", sinks=s, **kw)
+
+
+@pytest.mark.parametrize("align", ["top_left", "bottom_right"])
+@pytest.mark.parametrize("variant", pasa.VARIANTS)
+def test_npu_varlen_equals_the_simulator(seed, variant, align):
+    lens_q, lens_k = [5, 0, 1, 300, 16, 3, 9], [9, 4, 1, 300, 1100, 0, 2]
+    cu_q = torch.tensor([0] + lens_q).cumsum(0, dtype=torch.int32)
+    cu_k = torch.tensor([0] + lens_k).cumsum(0, dtype=torch.int32)
+    q, k, v = (t[0].transpose(0, 1).contiguous()
+               for t in rand_qkv(1, 8, 2, int(cu_q[-1]), int(cu_k[-1]), 64, mean=1.0, amp=3.0, seed=seed))
+    sinks = torch.randn(8, generator=torch.Generator().manual_seed(seed)) + 2.0
+    kw = dict(causal=True, causal_align=align, variant=variant, block_n=64, return_lse=True)
+    out, lse = pasa.attention_varlen(*npu(q, k, v, cu_q, cu_k), 300, 1100, sinks=sinks.npu(), **kw)
+    want, want_lse = pasa.attention_varlen(q, k, v, cu_q, cu_k, 300, 1100, sinks=sinks, backend="ascend-sim", **kw)
+    torch.testing.assert_close(out.cpu(), want, rtol=0, atol=2e-3)
+    torch.testing.assert_close(lse.cpu(), want_lse, rtol=0, atol=1e-4)

@@ -63,40 +63,26 @@ ascend_sim::Capacities capacities(const pasa_tiling::Platform& hw) {
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
-                                       const KernelMask& mask, const AttentionArgs& a, const Packed& packed,
-                                       const at::Tensor& sinks, bool return_lse, const SimOptions& o) {
-  const bool tnd = !packed.cu_q.empty();
-  const int64_t tq = tnd ? packed.cu_q.back() : 0, tk = tnd ? packed.cu_k.back() : 0;
-  const std::vector<int64_t> out_shape = tnd ? std::vector<int64_t>{tq, a.heads, a.head_dim}
-                                             : std::vector<int64_t>{a.batch, a.heads, a.s1, a.head_dim};
-  const std::vector<int64_t> lse_shape = tnd ? std::vector<int64_t>{a.heads, tq}
-                                             : std::vector<int64_t>{a.batch, a.heads, a.s1};
-  const auto f32 = q_in.options().dtype(at::kFloat);
-  // a row that sees no key: zeros, and lse = the sink or −inf
-  auto empty_lse = [&] {
-    if (!return_lse) return at::Tensor();
-    if (!sinks.defined()) return at::full(lse_shape, -INFINITY, f32);
-    const auto s = sinks.to(at::kFloat);
-    return (tnd ? s.view({a.heads, 1}) : s.view({1, a.heads, 1})).expand(lse_shape).contiguous();
-  };
-  if ((tnd ? tq * a.heads * a.head_dim : a.batch * a.heads * a.s1 * a.head_dim) == 0 || (tnd ? tk : a.s2) == 0)
-    return {at::zeros(out_shape, q_in.options()), empty_lse()};
+                                       const KernelMask& mask, const AttentionArgs& a, const at::Tensor& sinks,
+                                       bool return_lse, const SimOptions& o) {
+  const bool tnd = !a.cu_q.empty();
+  if (!ascend_has_work(a)) return ascend_empty_result(q_in, a, sinks, return_lse);
   TORCH_CHECK_VALUE(a.head_dim <= 256, "pasa.attention backend 'ascend-sim': head dim D must be at most 256 for the ",
                     "Ascend kernel, got ", a.head_dim);
   // q, k, v in fp16 (exact: bf16 slices scaled by powers of two), the head dim padded to 16, the live keys and
   // per-head scales (csrc/ascend_inputs.h)
   PackedRows q_rows, kv_rows;
   if (tnd) {
-    q_rows = packed_rows(packed.cu_q, q_in.device());
-    kv_rows = packed_rows(packed.cu_k, q_in.device());
+    q_rows = packed_rows(a.cu_q, q_in.device());
+    kv_rows = packed_rows(a.cu_k, q_in.device());
   }
   const KernelInputs in = ascend_kernel_inputs(q_in, k_in, v_in, mask, a, tnd ? &q_rows : nullptr,
                                                tnd ? &kv_rows : nullptr);
   pasa_tiling::Problem p;
   p.batch = a.batch; p.heads = a.heads; p.kvHeads = a.kv_heads; p.s1 = a.s1; p.s2 = a.s2; p.headDim = in.head_dim;
   p.layout = tnd ? PASA_LAYOUT_TND : PASA_LAYOUT_BNSD;
-  p.cuQ = packed.cu_q;
-  p.cuK = packed.cu_k;
+  p.cuQ = a.cu_q;
+  p.cuK = a.cu_k;
   p.variant = to_variant(a.variant);
   p.causal = a.causal;
   p.causalOffset = a.align == CausalAlign::kBottomRight ? a.s2 - a.s1 : 0;
@@ -117,13 +103,13 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& q_in, const at::Tensor&
   const auto plan = make_plan(p, hw, o.max_q_rows);
 
   // NaN-filled: a row the kernel leaves unwritten shows
-  std::vector<int64_t> padded = out_shape;
+  std::vector<int64_t> padded = ascend_out_shape(a);
   padded.back() = in.head_dim;
   auto out = at::full(padded, NAN, q_in.options());
-  auto lse = return_lse ? at::full(lse_shape, NAN, f32) : at::Tensor();
+  auto lse = return_lse ? at::full(ascend_lse_shape(a), NAN, q_in.options().dtype(at::kFloat)) : at::Tensor();
   const auto sinks32 = sinks.defined() ? sinks.to(at::kFloat).contiguous() : at::Tensor();
-  const auto cu_q = at::tensor(packed.cu_q, at::TensorOptions().dtype(at::kLong));
-  const auto cu_k = at::tensor(packed.cu_k, at::TensorOptions().dtype(at::kLong));
+  const auto cu_q = at::tensor(a.cu_q, at::TensorOptions().dtype(at::kLong));
+  const auto cu_k = at::tensor(a.cu_k, at::TensorOptions().dtype(at::kLong));
   auto caps = capacities(hw);
   if (o.sim_ub_bytes > 0) caps.ub = static_cast<uint64_t>(o.sim_ub_bytes);
   auto ws = at::full({static_cast<int64_t>(plan.workspaceBytes)}, 0xff, q_in.options().dtype(at::kByte));  // NaN fill
@@ -158,7 +144,7 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& q_in, const at::Tensor&
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const KernelMask& mask,
                      const AttentionArgs& a, const SimOptions& o) {
-  return std::get<0>(run(q, k, v, mask, a, Packed(), at::Tensor(), false, o));
+  return std::get<0>(run(q, k, v, mask, a, at::Tensor(), false, o));
 }
 
 }  // namespace pasa::ascend_sim_backend

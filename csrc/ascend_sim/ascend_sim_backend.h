@@ -5,7 +5,6 @@
 
 #include <string>
 #include <tuple>
-#include <vector>
 
 #include "../ascend_mask.h"
 #include "../attention_args.h"
@@ -20,19 +19,13 @@ struct SimOptions {
   int64_t core_num = 0, max_q_rows = 128, sim_ub_bytes = 0;
 };
 
-// Packed sequences (attention_varlen): the starts of each sequence's rows and keys, batch + 1 entries; empty for a
-// dense call.
-struct Packed {
-  std::vector<int64_t> cu_q, cu_k;
-};
-
 // The kernel on the simulator. Dense: q (B, N, S1, D), k and v (B, Nkv, S2, D), mask: kernel_mask(...) (the mask as
-// passed; type NONE without one). Packed: q (Tq, N, D), k and v (Tk, Nkv, D), no mask. sinks: (N,) floating or
-// undefined. Returns (out in q's dtype, written by the kernel: (B, N, S1, D) or (Tq, N, D); lse fp32 (B, N, S1) or
-// (N, Tq) when return_lse, else undefined).
+// passed; type NONE without one). Packed (args.cu_q and cu_k, from check_varlen_args): q (Tq, N, D), k and v
+// (Tk, Nkv, D), no mask. sinks: (N,) floating or undefined. Returns (out in q's dtype, written by the kernel:
+// (B, N, S1, D) or (Tq, N, D); lse fp32 (B, N, S1) or (N, Tq) when return_lse, else undefined).
 std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                       const KernelMask& mask, const AttentionArgs& args, const Packed& packed,
-                                       const at::Tensor& sinks, bool return_lse, const SimOptions& options = {});
+                                       const KernelMask& mask, const AttentionArgs& args, const at::Tensor& sinks,
+                                       bool return_lse, const SimOptions& options = {});
 
 // A dense call's output alone.
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const KernelMask& mask,

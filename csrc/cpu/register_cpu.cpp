@@ -20,7 +20,7 @@ std::tuple<at::Tensor, at::Tensor> attention_cpu(const at::Tensor& q, const at::
   if (backend == "auto" || backend == "native")
     return pasa::cpu::native_attention(q, k, v, pasa::mask_as_bias(mask, args), sinks.value_or(at::Tensor()), args);
   if (backend == "ascend-sim") {
-    auto [out, lse] = pasa::ascend_sim_backend::run(q, k, v, pasa::kernel_mask(mask, args), args, {},
+    auto [out, lse] = pasa::ascend_sim_backend::run(q, k, v, pasa::kernel_mask(mask, args), args,
                                                     sinks.value_or(at::Tensor()), return_lse);
     return {out, return_lse ? lse : pasa::no_lse(q)};
   }
@@ -39,7 +39,7 @@ std::tuple<at::Tensor, at::Tensor> attention_varlen_cpu(
   if (backend == "auto" || backend == "native")
     return pasa::cpu::native_attention_varlen(q, k, v, sinks.value_or(at::Tensor()), args);
   if (backend == "ascend-sim") {
-    auto [out, lse] = pasa::ascend_sim_backend::run(q, k, v, pasa::KernelMask(), args, {args.cu_q, args.cu_k},
+    auto [out, lse] = pasa::ascend_sim_backend::run(q, k, v, pasa::KernelMask(), args,
                                                     sinks.value_or(at::Tensor()), return_lse);
     return {out, return_lse ? lse : pasa::no_lse(q)};
   }
