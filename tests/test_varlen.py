@@ -100,3 +100,11 @@ def test_varlen_bad_argument_is_named(change, exc, pattern):
     args.update(change)
     with pytest.raises(exc, match=pattern):
         pasa.attention_varlen(**args)
+
+
+def test_ascend_sim_refuses_a_row_stride_beyond_the_cube():
+    """Packed rows of one head are N·D elements apart; the Cube's ND -> NZ copy takes that stride in 16 bits."""
+    q, k = torch.zeros(2, 512, 128, dtype=torch.float16), torch.zeros(2, 1, 128, dtype=torch.float16)
+    cu = torch.tensor([0, 2], dtype=torch.int32)
+    with pytest.raises(ValueError, match="heads x D below 65536"):
+        pasa.attention_varlen(q, k, k, cu, cu, 2, 2, backend="ascend-sim")
