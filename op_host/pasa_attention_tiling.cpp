@@ -63,7 +63,7 @@ ge::graphStatus Tiling(gert::TilingContext* context) {
   const bool packed = qs.GetDimNum() == 3;
   if (qs.GetDimNum() != (packed ? 3 : 4) || ks.GetDimNum() != qs.GetDimNum()) return ge::GRAPH_FAILED;
   pasa_tiling::Problem p;
-  if (packed) {  // TND: the sequences from cu_seqlens_q/k, value-dependent inputs whose data the tiling sees on the host
+  if (packed) {  // TND: the sequences from cu_seqlens_q/k (value-dependent inputs: the tiling sees their host copy)
     if (!SequenceStarts(context->GetOptionalInputTensor(IN_CU_SEQLENS_Q), qs.GetDim(0), &p.cuQ) ||
         !SequenceStarts(context->GetOptionalInputTensor(IN_CU_SEQLENS_K), ks.GetDim(0), &p.cuK) ||
         p.cuQ.size() != p.cuK.size())

@@ -136,8 +136,8 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& q_in, const at::Tensor&
   last_launch = pasa_text::Cat("workspace=", plan.workspaceBytes, " mask_bytes=",
                                mask.tensor.defined() ? mask.tensor.nbytes() : 0, " mask_shape=", mask.batch, "x",
                                mask.heads, "x", mask.rows, "x", mask.tensor.defined() ? a.s2 : 0, " tasks=",
-                               plan.data.totalTasks, " q_rows=", plan.data.qRows, " max_event_ids=", stats.max_event_peak, " events=",
-                               stats.event_peaks);
+                               plan.data.totalTasks, " q_rows=", plan.data.qRows, " max_event_ids=",
+                               stats.max_event_peak, " events=", stats.event_peaks);
   if (in.head_dim != a.head_dim) out = out.narrow(-1, 0, a.head_dim).contiguous();
   return {out, lse};
 }

@@ -1,10 +1,10 @@
-// pasa::attention's and pasa::attention_varlen's PrivateUse1 (NPU) kernels: the PasaAttention custom op of the CANN package
-// (scripts/build_ascend.sh), run through its generated two-stage aclnn interface by torch_npu's EXEC_NPU_CMD_EXT,
-// as Ascend's op-plugin cpp_extension examples run aclnn ops: the call is queued on torch_npu's task queue behind
-// the work already queued on the current stream, the workspace comes from torch_npu, and the two functions are
-// looked up at run time in the installed package's op_api/lib/libcust_opapi.so (through ASCEND_CUSTOM_OPP_PATH or
-// $ASCEND_OPP_PATH/vendors/config.ini). Built by setup.py only where torch_npu is found;
-// `import pasa._C_npu` registers it.
+// pasa::attention's and pasa::attention_varlen's PrivateUse1 (NPU) kernels: the PasaAttention custom op of the CANN
+// package (scripts/build_ascend.sh), run through its generated two-stage aclnn interface by torch_npu's
+// EXEC_NPU_CMD_EXT, as Ascend's op-plugin cpp_extension examples run aclnn ops: the call is queued on torch_npu's task
+// queue behind the work already queued on the current stream, the workspace comes from torch_npu, and the two
+// functions are looked up at run time in the installed package's op_api/lib/libcust_opapi.so (through
+// ASCEND_CUSTOM_OPP_PATH or $ASCEND_OPP_PATH/vendors/config.ini). Built by setup.py only where torch_npu is found;
+// `import pasa._C_npu` registers them.
 #include <torch/extension.h>
 #include <torch/version.h>
 
@@ -98,7 +98,8 @@ std::tuple<at::Tensor, at::Tensor> attention_npu(const at::Tensor& q, const at::
                                             std::string(variant), block_n, beta, /*check_values=*/true, return_lse,
                                             sinks);
   TORCH_CHECK_VALUE(backend == "auto" || backend == "npu",
-                    "pasa.attention: backend for NPU tensors must be 'auto' or 'npu', got '", std::string(backend), "'");
+                    "pasa.attention: backend for NPU tensors must be 'auto' or 'npu', got '", std::string(backend),
+                    "'");
   return launch(q, k, v, mask, a, variant, at::Tensor(), at::Tensor(), sinks, return_lse);
 }
 
