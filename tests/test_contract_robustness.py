@@ -12,7 +12,7 @@ from pasa.reference import golden_attention
 from conftest import check_against_model
 from test_cuda import DEV, INTERPRETED, ON_GPU, run_triton
 
-BACKENDS = ["model", "native"] + (["cuda"] if ON_GPU or INTERPRETED else [])
+BACKENDS = ["model", "native", "ascend-sim"] + (["cuda"] if ON_GPU or INTERPRETED else [])
 
 
 def run(backend, q, k, v, **kw):
