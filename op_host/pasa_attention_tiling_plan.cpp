@@ -24,6 +24,27 @@ float RoundFp16(float x) {  // fp16 rounding of a value in fp16's normal range (
 constexpr uint32_t kMaxHeadDim = 256, kMaxBlockN = 1024, kMaxSeq = 1u << 24;
 constexpr uint64_t kKeyCacheBudget = 8ull << 20;  // bytes of K' cache per core group
 
+// TND: the sequences' rows and keys from cu_seqlens (batch + 1 entries, from 0, non-decreasing); the longest of each
+// into s1 and s2.
+void CheckSequences(Problem* p) {
+  if (p->layout != PASA_LAYOUT_TND) return;
+  if (p->cuQ.size() != p->batch + size_t(1) || p->cuK.size() != p->batch + size_t(1))
+    Reject("packed sequences need batch + 1 = ", p->batch + 1, " sequence starts each, got ", p->cuQ.size(), " and ",
+           p->cuK.size());
+  if (p->cuQ[0] != 0 || p->cuK[0] != 0) Reject("cu_seqlens must start at 0");
+  int64_t s1 = 0, s2 = 0;
+  for (uint32_t b = 0; b < p->batch; ++b) {
+    const int64_t lq = p->cuQ[b + 1] - p->cuQ[b], lk = p->cuK[b + 1] - p->cuK[b];
+    if (lq < 0 || lk < 0) Reject("cu_seqlens must not decrease (sequence ", b, ")");
+    s1 = std::max(s1, lq);
+    s2 = std::max(s2, lk);
+  }
+  if (p->cuQ.back() >= (int64_t(1) << 31) || p->cuK.back() >= (int64_t(1) << 31))
+    Reject("packed calls take fewer than 2^31 rows, got ", p->cuQ.back(), " and ", p->cuK.back());
+  p->s1 = static_cast<uint32_t>(s1);
+  p->s2 = static_cast<uint32_t>(s2);
+}
+
 void CheckProblem(const Problem& p, const Platform& hw) {
   if (hw.aicNum == 0 || hw.ub == 0 || hw.l1 == 0 || hw.l0a == 0 || hw.l0b == 0 || hw.l0c == 0)
     Reject("platform '", hw.soc, "' reports no AI cores or a zero memory size");
@@ -45,6 +66,14 @@ void CheckProblem(const Problem& p, const Platform& hw) {
     Reject("beta must lie in (0, 1) for variants pasa and paper, got ", p.beta);
   if (p.maskType > PASA_MASK_FP32) Reject("unknown mask type ", static_cast<uint32_t>(p.maskType));
   if (p.outType > PASA_OUT_BF16) Reject("unknown output type ", static_cast<uint32_t>(p.outType));
+  if (p.variant != PASA_VARIANT_EXACT && (p.headScales || p.liveKeys))
+    Reject("per-head scales and live keys are inputs of variant exact only");
+  if (p.layout == PASA_LAYOUT_TND && (p.maskType != PASA_MASK_NONE || p.liveKeys))
+    Reject("packed sequences take no mask");
+  // the Cube's ND -> NZ copies step from one position of a head to the next by srcDValue, a 16-bit field
+  // (interface/kernel_struct_data_copy.h Nd2NzParams)
+  if (p.layout == PASA_LAYOUT_TND && uint64_t(p.heads) * p.headDim > 65535)
+    Reject("packed sequences need heads x D below 65536 (the Cube's row stride), got ", p.heads, " x ", p.headDim);
   if (p.maskType != PASA_MASK_NONE &&
       ((p.maskBatch != 1 && p.maskBatch != p.batch) || (p.maskHeads != 1 && p.maskHeads != p.heads) ||
        (p.maskRows != 1 && p.maskRows != p.s1)))
@@ -80,8 +109,10 @@ Platform Platform910B(const std::string& soc) {
   return p;
 }
 
-Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
+Plan MakePlan(const Problem& problem, const Platform& hw, uint32_t maxQRows) {
   // stage 1: shapes and attributes
+  Problem p = problem;
+  CheckSequences(&p);
   CheckProblem(p, hw);
   if (maxQRows < 16) Reject("maxQRows must be at least 16, got ", maxQRows);
 
@@ -89,11 +120,21 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
   Plan plan;
   PasaAttentionTilingData& t = plan.data;
   t.batch = p.batch; t.heads = p.heads; t.kvHeads = p.kvHeads; t.s1 = p.s1; t.s2 = p.s2; t.headDim = p.headDim;
+  t.layout = p.layout;
+  if (p.layout == PASA_LAYOUT_TND) {
+    t.totalQ = static_cast<uint32_t>(p.cuQ.back());
+    t.totalK = static_cast<uint32_t>(p.cuK.back());
+  }
+  t.bottomRight = p.layout == PASA_LAYOUT_TND && p.causal && p.bottomRight ? 1 : 0;
+  t.returnLse = p.returnLse ? 1 : 0;
+  t.sinks = p.sinks ? 1 : 0;
   t.variant = p.variant;
   t.causal = p.causal ? 1 : 0;
   t.causalOffset = static_cast<int32_t>(p.causal ? p.causalOffset : 0);
   t.maskType = p.maskType;
   t.outType = p.outType;
+  t.headScales = p.headScales ? 1 : 0;
+  t.liveKeys = p.liveKeys ? 1 : 0;
   if (p.maskType != PASA_MASK_NONE) {  // strides of the mask as passed; 0 where it broadcasts
     t.maskRowStride = p.maskRows > 1 ? p.s2 : 0;
     t.maskHeadStride = p.maskHeads > 1 ? uint64_t(p.maskRows) * p.s2 : 0;
@@ -133,9 +174,14 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
            hw.l0b, ", L0C ", hw.l0c, " bytes) for D = ", p.headDim, ", block_n = ", p.blockN,
            "; the smallest plan needs UB ", plan.ubBytes, ", L1 ", plan.l1Bytes, ", L0C ", plan.l0cBytes, " bytes");
 
-  // stage 4: work split: tasks (batch, head, query block) in contiguous ranges over the AI core groups
+  // stage 4: work split: tasks (batch or sequence, head, query block) in contiguous ranges over the AI core groups
   t.qBlocks = (p.s1 + t.qRows - 1) / t.qRows;
-  const uint64_t tasks = uint64_t(p.batch) * p.heads * t.qBlocks;
+  uint64_t tasks = uint64_t(p.batch) * p.heads * t.qBlocks;
+  if (p.layout == PASA_LAYOUT_TND) {
+    tasks = 0;
+    for (uint32_t b = 0; b < p.batch; ++b) tasks += uint64_t(p.heads) * ((p.cuQ[b + 1] - p.cuQ[b] + t.qRows - 1) / t.qRows);
+    if (tasks == 0) Reject("no sequence has a query row: the caller returns the empty output without launching");
+  }
   if (tasks > 0xffffffffull) Reject("too many tasks (", tasks, ")");
   t.totalTasks = static_cast<uint32_t>(tasks);
   t.usedCores = std::min<uint32_t>(hw.aicNum, t.totalTasks);
@@ -156,10 +202,17 @@ Plan MakePlan(const Problem& p, const Platform& hw, uint32_t maxQRows) {
   t.wsSOff = kp;
   t.wsPOff = kp + s;
   t.wsOOff = kp + 2 * s;
-  const uint32_t m = p.variant == PASA_VARIANT_EXACT ? 0 : PasaAlign(2 * p.blockN * p.blockN * 2, 512);
+  const bool exact = p.variant == PASA_VARIANT_EXACT;
+  const uint32_t m = exact ? 0 : PasaAlign(2 * p.blockN * p.blockN * 2, 512);
+  // exact: Q' of the task's rows, the centres of its (at most 2) query groups, g of one KV block per group
+  const uint32_t qp = exact ? PasaAlign(t.qRows * p.headDim * 2, 512) : 0;
+  const uint32_t a = exact ? PasaAlign(2 * p.headDim * 2, 512) : 0, g = exact ? PasaAlign(2 * p.blockN * 4, 512) : 0;
   t.wsCOff = kp + 2 * s + o;
-  t.wsMOff = kp + 2 * s + o + c;
-  t.wsPerCore = kp + 2 * s + o + c + m;
+  t.wsMOff = t.wsCOff + c;
+  t.wsQOff = t.wsMOff + m;
+  t.wsAOff = t.wsQOff + qp;
+  t.wsGOff = t.wsAOff + a;
+  t.wsPerCore = t.wsGOff + g;
   plan.workspaceBytes = uint64_t(t.wsPerCore) * t.usedCores;
   return plan;
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "../op_kernel/pasa_attention_tiling_data.h"
 
@@ -26,10 +27,15 @@ struct Platform {
 Platform Platform910B(const std::string& soc);
 
 struct Problem {
+  // BNSD: batch, s1, s2 as the shapes say. TND (packed sequences): batch sequences whose rows and keys start at
+  // cuQ[b] and cuK[b] (batch + 1 entries each, from 0 to the totals); s1 and s2 are then taken from them.
   uint32_t batch = 1, heads = 1, kvHeads = 1, s1 = 0, s2 = 0, headDim = 0;
+  PasaLayout layout = PASA_LAYOUT_BNSD;
+  std::vector<int64_t> cuQ, cuK;
   PasaVariant variant = PASA_VARIANT_EXACT;
   bool causal = false;
-  int64_t causalOffset = 0;
+  int64_t causalOffset = 0;  // BNSD: row i sees keys ≤ i + causalOffset
+  bool bottomRight = false;  // TND: each sequence's offset is its S2 − S1 (else 0)
   uint32_t blockN = 128;
   double scale = 0, beta = 1;
   // the mask as passed to the kernel: its dtype and shape [maskBatch, maskHeads, maskRows, s2], each of the first
@@ -37,6 +43,11 @@ struct Problem {
   PasaMaskType maskType = PASA_MASK_NONE;
   uint32_t maskBatch = 1, maskHeads = 1, maskRows = 1;
   PasaOutType outType = PASA_OUT_FP16;
+  // exact: per-head scales [batch, heads, 3] fp32 are passed (bf16 inputs); the live keys [batch, kvHeads, s2] are
+  // passed (a mask was given)
+  bool headScales = false, liveKeys = false;
+  // write the log-sum-exp; the per-head sinks are passed
+  bool returnLse = false, sinks = false;
 };
 
 struct Plan {

@@ -1,12 +1,16 @@
 // PASA attention for Atlas A2 (910B): a mixed Cube/Vector kernel (1 AIC + 2 AIV per core group).
 //
 // Per task (batch b, head h, a block of qRows query rows) and per KV block j of blockN keys:
-//   AIV  PrepareKeys(j), exact: column centres c_j of K_j, K'_j = fp16(2^e·(K_j − c_j)), each AIV writing half
-//        of K'_j's rows to the GM workspace; h = s·(Q·c_jᵀ) per own row.           -> flag KP
+//   AIV  exact, once per task: QueryCentres: the centre a of each 64-row query group, Q' = fp16(Q − a) and a to the
+//        GM workspace (published by block 0's KP flag)
+//   AIV  PrepareKeys(j), exact: centres c_j of K_j's live keys, K'_j = fp16(2^e·(K_j − c_j)), each AIV writing half
+//        of K'_j's rows to the GM workspace; h = s_h·(q·(c_j − c_0)) per own row.     -> flag KP
 //   AIC  ShiftKeys(j), pasa/paper: K'_j = fp16(M·K_j) on the Cube (M from the workspace, built by the AIVs once)
-//   AIC  Scores(j): S' = Q·K'_jᵀ on the Cube (fp16 in L0A/L0B, fp32 in L0C, fp16 out) -> flag S
-//   AIV  Softmax(j): x = S' (·s_rest), the user's mask, causal limit and block tail applied by selection, row max,
-//        P = fp16(exp(x − r)), row sums, the variant's running statistics; P to the workspace -> flag P
+//   AIC  Scores(j): S' = Q·K'_jᵀ (exact: Q'·K'_jᵀ, and g = A·K'_jᵀ in fp32 for the task's query groups) on the
+//        Cube (fp16 in L0A/L0B, fp32 in L0C, fp16 out)                               -> flag S
+//   AIV  Softmax(j): x = S' (exact: s_rest,h·(S' + g); a row whose score overflowed takes fp32 scores), the user's
+//        mask, causal limit and block tail applied by selection, row max, P = fp16(exp(x − r)), row sums, the
+//        variant's running statistics; P to the workspace                                -> flag P
 //   AIC  ValuesTimesP(j): PV = P·V_j on the Cube (fp32 out)                          -> flag PV
 //   AIV  UpdateOutput(j): O = α·O + γ·PV in UB
 // The AIV prepares K'_{j+1} while the AIC computes P·V_j. At the end O / l goes to the output in fp16 or bf16.
@@ -31,25 +35,57 @@ __aicore__ inline float NanMax(float a, float b) { return (a != a || b != b) ? a
 __aicore__ inline uint32_t Min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 __aicore__ inline uint32_t Align16(uint32_t x) { return (x + 15) / 16 * 16; }
 
+// One task: query rows [r0, r0 + rows) of head h of sequence b (BNSD: batch b), which has s1 query rows and s2 keys
+// (row i sees keys ≤ i + offset under the causal limit); q0, kv0, lse0: where position 0 of (b, h) and key 0 of
+// (b, kvh) start in q / out, k / v (elements) and the lse (values).
 struct Task {
-  uint32_t b, h, kvh, r0, rows, nBlocks;
+  uint32_t b, h, kvh, r0, rows, nBlocks, s1, s2;
+  int64_t offset;
+  uint64_t q0, kv0, lse0;
 };
 
 // Per-row statistics of the rows one AIV owns, as slots of one fp32 buffer.
 enum StatSlot : uint32_t { ST_M = 0, ST_L, ST_F, ST_CNT, ST_H, ST_MU, ST_RMAX, ST_RSUM, ST_SEEN, ST_ARG_A, ST_ARG_G,
-                           ST_NEWF, ST_ANY, ST_TMP16, ST_COUNT_SLOTS };
+                           ST_NEWF, ST_ANY, ST_TMP16, ST_FRAME, ST_LSE, ST_COUNT_SLOTS };
+static_assert(ST_COUNT_SLOTS <= 16, "the tiling sizes 16 statistics slots");
+// Columns of D fp32 values on the Vector core: column statistics and centres (COL_MIN doubles as a temporary row),
+// ColumnCentres' work slots, and for the exact variant block 0's key centre c_0 and one query row (or c_j − c_0).
+enum ColSlot : uint32_t { COL_SUM = 0, COL_MAX, COL_CENTRE, COL_MIN, COL_TOP16, COL_BITS, COL_ULP, COL_QUOT, COL_C0,
+                          COL_ROW };
+static_assert(COL_ROW + 1 == PASA_EXACT_COL_SLOTS, "the tiling sizes the exact variant's columns");
+
+// The selection that hides keys from one vector step's rows: `sel` holds +inf where a key is visible and −inf where
+// it is hidden, a row per score row or one row for all (a mask broadcast over the query rows); none when the step
+// hides no key.
+struct Selection {
+  bool any;
+  uint32_t rows;
+  LocalTensor<float> sel;
+};
 
 class PasaAttention {
  public:
   __aicore__ inline PasaAttention() {}
 
-  __aicore__ inline void Init(GM_ADDR q, GM_ADDR k, GM_ADDR v, GM_ADDR mask, GM_ADDR out, GM_ADDR workspace,
-                              const PasaAttentionTilingData& tiling, TPipe* pipe) {
+  __aicore__ inline void Init(GM_ADDR q, GM_ADDR k, GM_ADDR v, GM_ADDR mask, GM_ADDR liveKeys, GM_ADDR headScales,
+                              GM_ADDR sinks, GM_ADDR cuSeqlensQ, GM_ADDR cuSeqlensK, GM_ADDR out, GM_ADDR lse,
+                              GM_ADDR workspace, const PasaAttentionTilingData& tiling, TPipe* pipe) {
     t_ = tiling;
     pipe_ = pipe;
     buf_ = PasaBuffers(t_);
-    const uint64_t qSize = uint64_t(t_.batch) * t_.heads * t_.s1 * t_.headDim;
-    const uint64_t kvSize = uint64_t(t_.batch) * t_.kvHeads * t_.s2 * t_.headDim;
+    const bool packed = t_.layout == PASA_LAYOUT_TND;
+    const uint64_t qRowsAll = packed ? t_.totalQ : uint64_t(t_.batch) * t_.s1;  // positions of one head, all calls
+    const uint64_t qSize = qRowsAll * t_.heads * t_.headDim;
+    const uint64_t kvSize = (packed ? t_.totalK : uint64_t(t_.batch) * t_.s2) * t_.kvHeads * t_.headDim;
+    qStride_ = packed ? t_.heads * t_.headDim : t_.headDim;
+    kvStride_ = packed ? t_.kvHeads * t_.headDim : t_.headDim;
+    if (packed) {
+      cuQGm_.SetGlobalBuffer(reinterpret_cast<__gm__ int64_t*>(cuSeqlensQ), t_.batch + 1);
+      cuKGm_.SetGlobalBuffer(reinterpret_cast<__gm__ int64_t*>(cuSeqlensK), t_.batch + 1);
+      LoadSequence();
+    }
+    if (t_.returnLse) lseGm_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(lse), qRowsAll * t_.heads);
+    if (t_.sinks) sinksGm_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(sinks), t_.heads);
     qGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(q), qSize);
     kGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(k), kvSize);
     vGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(v), kvSize);
@@ -61,6 +97,10 @@ class PasaAttention {
     if (t_.maskType == PASA_MASK_BF16) maskBf16_.SetGlobalBuffer(reinterpret_cast<__gm__ bfloat16_t*>(mask), maskSize);
     if (t_.maskType == PASA_MASK_FP32) maskFloat_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(mask), maskSize);
     outGm_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(out), qSize);  // fp16 or bf16 (outType): 2-byte values
+    if (t_.liveKeys)
+      liveGm_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t*>(liveKeys), uint64_t(t_.batch) * t_.kvHeads * t_.s2);
+    if (t_.headScales)
+      scalesGm_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(headScales), uint64_t(t_.batch) * t_.heads * 3);
     if ASCEND_IS_AIC {
       group_ = static_cast<uint32_t>(GetBlockIdx());
     } else {
@@ -77,6 +117,11 @@ class PasaAttention {
     wsS_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsSOff), t_.qRows * t_.blockN);
     wsP_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsPOff), t_.qRows * t_.blockN);
     wsO_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(ws + t_.wsOOff), t_.qRows * t_.headDim);
+    if (t_.variant == PASA_VARIANT_EXACT) {
+      wsQ_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsQOff), t_.qRows * t_.headDim);
+      wsA_.SetGlobalBuffer(reinterpret_cast<__gm__ half*>(ws + t_.wsAOff), 2 * t_.headDim);
+      wsG_.SetGlobalBuffer(reinterpret_cast<__gm__ float*>(ws + t_.wsGOff), 2 * t_.blockN);
+    }
     if ASCEND_IS_AIC {
       InitCubeBuffers();
     } else {
@@ -104,26 +149,66 @@ class PasaAttention {
 
  private:
   // ---------------------------------------------------------------------------------------------------------
-  __aicore__ inline Task MakeTask(uint32_t id) const {
+  // Tasks are numbered (sequence or batch, head, query block), the query block fastest. A packed (TND) call walks
+  // its sequences with a cursor that only moves forward: each core takes its ids in increasing order.
+  __aicore__ inline Task MakeTask(uint32_t id) {
     Task task;
-    const uint32_t qb = id % t_.qBlocks, bh = id / t_.qBlocks;
-    task.b = bh / t_.heads;
-    task.h = bh % t_.heads;
+    uint32_t local = id;  // the task's number within its sequence or batch
+    if (t_.layout == PASA_LAYOUT_TND) {
+      while (id >= seqTask0_ + seqTasks_) {
+        seqTask0_ += seqTasks_;
+        ++seq_;
+        LoadSequence();
+      }
+      task.b = seq_;
+      task.s1 = seqS1_;
+      task.s2 = seqS2_;
+      task.offset = t_.causal && t_.bottomRight ? int64_t(seqS2_) - int64_t(seqS1_) : 0;
+      local = id - seqTask0_;
+    } else {
+      const uint32_t perBatch = t_.heads * t_.qBlocks;
+      task.b = id / perBatch;
+      local = id % perBatch;
+      task.s1 = t_.s1;
+      task.s2 = t_.s2;
+      task.offset = t_.causalOffset;
+    }
+    const uint32_t qBlocks = (task.s1 + t_.qRows - 1) / t_.qRows, qb = local % qBlocks;
+    task.h = local / qBlocks;
     task.kvh = task.h / (t_.heads / t_.kvHeads);
     task.r0 = qb * t_.qRows;
-    task.rows = Min32(t_.qRows, t_.s1 - task.r0);
-    int64_t last = int64_t(t_.s2) - 1;  // the last key any row of the task sees
+    task.rows = Min32(t_.qRows, task.s1 - task.r0);
+    int64_t last = int64_t(task.s2) - 1;  // the last key any row of the task sees
     if (t_.causal) {
-      const int64_t lim = int64_t(task.r0) + task.rows - 1 + t_.causalOffset;
+      const int64_t lim = int64_t(task.r0) + task.rows - 1 + task.offset;
       last = lim < last ? lim : last;
     }
     task.nBlocks = last < 0 ? 0 : static_cast<uint32_t>(last / t_.blockN + 1);
+    if (t_.layout == PASA_LAYOUT_TND) {
+      task.q0 = (seqQ0_ * t_.heads + task.h) * t_.headDim;
+      task.kv0 = (seqK0_ * t_.kvHeads + task.kvh) * t_.headDim;
+      task.lse0 = uint64_t(task.h) * t_.totalQ + seqQ0_;
+    } else {
+      task.lse0 = (uint64_t(task.b) * t_.heads + task.h) * t_.s1;
+      task.q0 = task.lse0 * t_.headDim;
+      task.kv0 = (uint64_t(task.b) * t_.kvHeads + task.kvh) * t_.s2 * t_.headDim;
+    }
     return task;
   }
-  __aicore__ inline uint64_t KvOffset(const Task& task, uint32_t key) const {
-    return ((uint64_t(task.b) * t_.kvHeads + task.kvh) * t_.s2 + key) * t_.headDim;
+  // TND: sequence seq_'s rows and keys (cu_seqlens), and how many tasks it makes
+  __aicore__ inline void LoadSequence() {
+    seqTasks_ = 0;
+    if (seq_ >= t_.batch) return;
+    seqQ0_ = static_cast<uint64_t>(cuQGm_.GetValue(seq_));
+    seqK0_ = static_cast<uint64_t>(cuKGm_.GetValue(seq_));
+    seqS1_ = static_cast<uint32_t>(static_cast<uint64_t>(cuQGm_.GetValue(seq_ + 1)) - seqQ0_);
+    seqS2_ = static_cast<uint32_t>(static_cast<uint64_t>(cuKGm_.GetValue(seq_ + 1)) - seqK0_);
+    seqTasks_ = t_.heads * ((seqS1_ + t_.qRows - 1) / t_.qRows);
   }
-  __aicore__ inline uint32_t BlockKeys(uint32_t j) const { return Min32(t_.blockN, t_.s2 - j * t_.blockN); }
+  __aicore__ inline uint64_t KvOffset(const Task& task, uint32_t key) const { return task.kv0 + uint64_t(key) * kvStride_; }
+  __aicore__ inline uint32_t BlockKeys(const Task& task, uint32_t j) const {
+    return Min32(t_.blockN, task.s2 - j * t_.blockN);
+  }
   // where K'_j lives in the workspace: its own slot with the cache, else the one slot
   __aicore__ inline uint64_t KpOffset(uint32_t j) const {
     return t_.keyCacheBlocks > 0 ? uint64_t(j) * t_.blockN * t_.headDim : 0;
@@ -166,13 +251,9 @@ class PasaAttention {
 
   __aicore__ inline void CubeTask(const Task& task) {
     if (task.nBlocks == 0) return;
-    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows);
-    LocalTensor<half> qL1 = qL1Que_.AllocTensor<half>();
-    const uint64_t qOff = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0) * d;
-    ZeroPaddingRows(qL1, task.rows, rowsPad, d);
-    DataCopy(qL1, qGm_[qOff], Nd2NzParams(1, task.rows, d, 0, d, rowsPad, 1, 0));
-    qL1Que_.EnQue(qL1);
-    qL1 = qL1Que_.DeQue<half>();
+    const bool exact = t_.variant == PASA_VARIANT_EXACT;
+    LocalTensor<half> qL1;
+    if (!exact) qL1 = LoadQuery(task);
     if (t_.keyCacheBlocks > 0 && (task.b != cachedB_ || task.kvh != cachedKvh_)) {
       cachedB_ = task.b;
       cachedKvh_ = task.kvh;
@@ -180,7 +261,8 @@ class PasaAttention {
     }
     for (uint32_t j = 0; j < task.nBlocks; ++j) {
       CrossCoreWaitFlag(FLAG_KP);
-      if (t_.variant != PASA_VARIANT_EXACT && !(j < cachedBlocks_)) {
+      if (exact && j == 0) qL1 = LoadQuery(task);  // the AIVs wrote Q' and A before K'_0 (QueryCentres)
+      if (!exact && !(j < cachedBlocks_)) {
         ShiftKeys(task, j);
         if (t_.keyCacheBlocks > 0) cachedBlocks_ = j + 1;
       }
@@ -191,6 +273,32 @@ class PasaAttention {
       CrossCoreSetFlag<2, PIPE_FIX>(FLAG_PV);
     }
     qL1Que_.FreeTensor(qL1);
+  }
+
+  // The task's query block -> L1 (ND -> NZ, rows padded to 16 with zeros): pasa / paper, Q from the input; exact,
+  // Q' = fp16(Q − a) and, after the qRows rows, the 16-row block A of the task's query centres (one row per 64-row
+  // query group, zeros after), both from the workspace.
+  __aicore__ inline LocalTensor<half> LoadQuery(const Task& task) {
+    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows);
+    LocalTensor<half> qL1 = qL1Que_.AllocTensor<half>();
+    ZeroPaddingRows(qL1, task.rows, rowsPad, d);
+    if (t_.variant == PASA_VARIANT_EXACT) {
+      DataCopy(qL1, wsQ_, Nd2NzParams(1, task.rows, d, 0, d, rowsPad, 1, 0));
+      const LocalTensor<half> aL1 = qL1[t_.qRows * d];
+      const uint32_t groups = QueryGroups(task);
+      ZeroPaddingRows(aL1, groups, 16, d);
+      DataCopy(aL1, wsA_, Nd2NzParams(1, groups, d, 0, d, 16, 1, 0));
+    } else {
+      DataCopy(qL1, qGm_[task.q0 + uint64_t(task.r0) * qStride_],
+               Nd2NzParams(1, task.rows, d, 0, static_cast<uint16_t>(qStride_), rowsPad, 1, 0));
+    }
+    qL1Que_.EnQue(qL1);
+    return qL1Que_.DeQue<half>();
+  }
+
+  // Query groups (rows [64t, 64t + 64) of a head, PASA_QUERY_GROUP) among the task's rows: 1, or 2 when qRows = 128.
+  __aicore__ inline uint32_t QueryGroups(const Task& task) const {
+    return (task.r0 + task.rows - 1) / PASA_QUERY_GROUP - task.r0 / PASA_QUERY_GROUP + 1;
   }
 
   // Zeros in rows [rows, rowsPad) of an NZ matrix of rowsPad rows and `cols` columns in L1. Row r of fractal column
@@ -215,13 +323,14 @@ class PasaAttention {
   }
 
   // c1 (+)= A·B for one slice of cubeK keys, the inner step of both M·K and P·V: A [rowsPad, kcPad] already in L1
-  // (NZ, an aL1Que_ buffer, freed here), B = the kc rows of D columns at bGm, zero-padded to kcPad in L1.
+  // (NZ, an aL1Que_ buffer, freed here), B = the kc rows of D columns at bGm (kvStride_ apart), zero-padded to kcPad
+  // in L1.
   __aicore__ inline void MmadSlice(const LocalTensor<float>& c1, LocalTensor<half>& aL1, uint32_t rowsPad,
                                    const GlobalTensor<half>& bGm, uint32_t kc, uint32_t kcPad, bool first) {
     const uint32_t d = t_.headDim;
     LocalTensor<half> bL1 = bL1Que_.AllocTensor<half>();
     ZeroPaddingRows(bL1, kc, kcPad, d);
-    DataCopy(bL1, bGm, Nd2NzParams(1, kc, d, 0, d, kcPad, 1, 0));
+    DataCopy(bL1, bGm, Nd2NzParams(1, kc, d, 0, static_cast<uint16_t>(kvStride_), kcPad, 1, 0));
     bL1Que_.EnQue(bL1);
     bL1 = bL1Que_.DeQue<half>();
     const uint32_t st = AcquireL0();
@@ -240,7 +349,7 @@ class PasaAttention {
   // pasa / paper: K'_j = fp16(M·K_j) with M [nj, nj] fp16 (rows and columns nj..njPad zero), fp32 accumulation;
   // qRows rows of K' per L0C tile, cubeK keys per load. K' rows nj..njPad come out zero.
   __aicore__ inline void ShiftKeys(const Task& task, uint32_t j) {
-    const uint32_t d = t_.headDim, nj = BlockKeys(j), njPad = Align16(nj);
+    const uint32_t d = t_.headDim, nj = BlockKeys(task, j), njPad = Align16(nj);
     const uint64_t mOff = nj == t_.blockN ? 0 : uint64_t(t_.blockN) * t_.blockN;
     for (uint32_t m0 = 0; m0 < njPad; m0 += t_.qRows) {
       const uint32_t mc = Min32(t_.qRows, njPad - m0);
@@ -263,9 +372,10 @@ class PasaAttention {
     Sync<HardEvent::FIX_MTE2>();  // Scores reads K' back from GM
   }
 
-  // S' = Q·K'ᵀ, cubeN keys per L0C tile, cubeK head dims per L0A/L0B load; fp16 out with row stride njPad.
+  // S' = Q·K'ᵀ (exact: Q'·K'ᵀ), cubeN keys per L0C tile, cubeK head dims per L0A/L0B load; fp16 out with row
+  // stride njPad. Exact: with each K' tile still in L1, g = A·K'ᵀ for the task's query groups (CentreScores).
   __aicore__ inline void Scores(const Task& task, uint32_t j, const LocalTensor<half>& qL1) {
-    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows), njPad = Align16(BlockKeys(j));
+    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows), njPad = Align16(BlockKeys(task, j));
     for (uint32_t n0 = 0; n0 < njPad; n0 += t_.cubeN) {
       const uint32_t nc = Min32(t_.cubeN, njPad - n0);
       LocalTensor<half> kL1 = bL1Que_.AllocTensor<half>();
@@ -279,25 +389,55 @@ class PasaAttention {
         LocalTensor<half> a2 = StageA(st), b2 = StageB(st);
         for (uint32_t rb = 0; rb < rowsPad / 16; ++rb)  // Q (NZ in L1) -> ZZ fractals, one row of fractals each
           LoadData(a2[rb * kc * 16], qL1, LoadData2DParams(k0 / 16 * (rowsPad / 16) + rb, kc / 16, rowsPad / 16, 0, 0, false, 0));
-        for (uint32_t db = 0; db < kc / 16; ++db)  // K' (NZ in L1) is already K'ᵀ in ZN fractals
-          LoadData(b2[db * nc * 16], kL1, LoadData2DParams((k0 / 16 + db) * (nc / 16), nc / 16, 1, 0, 0, false, 0));
+        LoadKeyTile(b2, kL1, k0, kc, nc);
         Sync<HardEvent::MTE1_M>();
         MmadStep(c1, a2, b2, rowsPad, nc, kc, k0 == 0);
         ReleaseL0(st);
       }
-      bL1Que_.FreeTensor(kL1);
       c1Que_.EnQue(c1);
       c1 = c1Que_.DeQue<float>();
       FixpipeParamsV220 fp(nc, task.rows, rowsPad, njPad, false);
       fp.quantPre = QuantMode_t::F322F16;
       Fixpipe(wsS_[n0], c1, fp);
       c1Que_.FreeTensor(c1);
+      if (t_.variant == PASA_VARIANT_EXACT) CentreScores(task, qL1[t_.qRows * d], kL1, n0, nc, njPad);
+      bL1Que_.FreeTensor(kL1);
     }
+  }
+
+  // Head dims [k0, k0 + kc) of an nc-key K' tile (NZ in L1, which is already K'ᵀ in ZN fractals) -> L0B.
+  __aicore__ inline void LoadKeyTile(const LocalTensor<half>& b2, const LocalTensor<half>& kL1, uint32_t k0,
+                                     uint32_t kc, uint32_t nc) {
+    for (uint32_t db = 0; db < kc / 16; ++db)
+      LoadData(b2[db * nc * 16], kL1, LoadData2DParams((k0 / 16 + db) * (nc / 16), nc / 16, 1, 0, 0, false, 0));
+  }
+
+  // exact: g = A·K'ᵀ over one K' tile, A the 16-row block of query centres in L1 (zero after the task's groups), so
+  // m = 16 (GEMV.md: never 1); fp32 out, one row per query group, row stride njPad. The Cube's share of the query
+  // centring: 16·nc·D MACs per tile (1/8 of S' at 128 query rows) and a second L1 -> L0B load of the K' tile.
+  __aicore__ inline void CentreScores(const Task& task, const LocalTensor<half>& aL1, const LocalTensor<half>& kL1,
+                                      uint32_t n0, uint32_t nc, uint32_t njPad) {
+    const uint32_t d = t_.headDim;
+    LocalTensor<float> c1 = c1Que_.AllocTensor<float>();
+    for (uint32_t k0 = 0; k0 < d; k0 += t_.cubeK) {
+      const uint32_t kc = Min32(t_.cubeK, d - k0);
+      const uint32_t st = AcquireL0();
+      LocalTensor<half> a2 = StageA(st), b2 = StageB(st);
+      LoadData(a2, aL1, LoadData2DParams(k0 / 16, kc / 16, 1, 0, 0, false, 0));  // one row of ZZ fractals
+      LoadKeyTile(b2, kL1, k0, kc, nc);
+      Sync<HardEvent::MTE1_M>();
+      MmadStep(c1, a2, b2, 16, nc, kc, k0 == 0);
+      ReleaseL0(st);
+    }
+    c1Que_.EnQue(c1);
+    c1 = c1Que_.DeQue<float>();
+    Fixpipe(wsG_[n0], c1, FixpipeParamsV220(nc, QueryGroups(task), 16, njPad, false));
+    c1Que_.FreeTensor(c1);
   }
 
   // PV = P·V_j, cubeK keys per load; fp32 out [rows, D].
   __aicore__ inline void ValuesTimesP(const Task& task, uint32_t j) {
-    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows), nj = BlockKeys(j), njPad = Align16(nj);
+    const uint32_t d = t_.headDim, rowsPad = Align16(task.rows), nj = BlockKeys(task, j), njPad = Align16(nj);
     LocalTensor<float> c1 = c1Que_.AllocTensor<float>();
     for (uint32_t k0 = 0; k0 < nj; k0 += t_.cubeK) {
       const uint32_t kc = Min32(t_.cubeK, nj - k0), kcPad = Align16(kc);
@@ -325,6 +465,7 @@ class PasaAttention {
     pipe_->InitBuffer(outQue_, 2, buf_.out);
     if (buf_.maskIn) pipe_->InitBuffer(maskQue_, 2, buf_.maskIn);
     if (buf_.maskWork) pipe_->InitBuffer(maskWorkBuf_, buf_.maskWork);
+    if (buf_.maskBias) pipe_->InitBuffer(maskBiasBuf_, buf_.maskBias);
     pipe_->InitBuffer(selBuf_, buf_.sel);
     pipe_->InitBuffer(kWorkBuf_, buf_.kWork);
     pipe_->InitBuffer(colBuf_, buf_.col);
@@ -343,12 +484,10 @@ class PasaAttention {
     rowPitch_ = PasaAlign(t_.blockN * 4, 32) / 4;
     statPitch_ = PasaAlign(PasaRowsPerAiv(t_), 8);
     Sync<HardEvent::S_V>();
-    if (t_.variant != PASA_VARIANT_EXACT && group_ < t_.usedCores) {
-      // AIV 0 writes M for a full block, AIV 1 for the tail block (if any), before their first KP flag
-      const uint32_t tail = t_.s2 % t_.blockN;
-      if (sub_ == 0 && t_.s2 >= t_.blockN) WriteShiftMatrix(t_.blockN, 0);
-      if (sub_ == 1 && tail != 0) WriteShiftMatrix(tail, uint64_t(t_.blockN) * t_.blockN);
-    }
+    // pasa / paper: AIV 0 writes M for a full block before its first KP flag; AIV 1 writes a tail block's M when a
+    // task first needs one of that length (PrepareKeys: a packed call's sequences end in tails of many lengths)
+    if (t_.variant != PASA_VARIANT_EXACT && group_ < t_.usedCores && sub_ == 0 && t_.s2 >= t_.blockN)
+      WriteShiftMatrix(t_.blockN, 0);
   }
 
   // M = s·(I − (β/nj)·11ᵀ) with fp16 entries d (diagonal) and −e, as [blockN, blockN] rows (zero past nj).
@@ -373,6 +512,8 @@ class PasaAttention {
   __aicore__ inline void VBarrier() { PipeBarrier<PIPE_V>(); }
   __aicore__ inline LocalTensor<float> Stat(StatSlot s) { return statBuf_.Get<float>()[s * statPitch_]; }
   __aicore__ inline LocalTensor<float> Col(uint32_t slot) { return colBuf_.Get<float>()[slot * t_.headDim]; }
+  // exact: this AIV's row of g = a·K'_jᵀ (the third row slot)
+  __aicore__ inline LocalTensor<float> CentreScoreRow() { return rowBuf_.Get<float>()[2 * rowPitch_]; }
 
   __aicore__ inline void VectorTask(const Task& task) {
     if (t_.keyCacheBlocks > 0 && (task.b != cachedB_ || task.kvh != cachedKvh_)) {
@@ -385,6 +526,7 @@ class PasaAttention {
     myRows_ = task.rows > myR0_ ? Min32(half_, task.rows - myR0_) : 0;
     const uint32_t d = t_.headDim;
     const bool paper = t_.variant == PASA_VARIANT_PAPER;
+    HeadScales(task);
     Duplicate(Stat(ST_M), paper ? -60000.0f : NegInf(), static_cast<int32_t>(statPitch_));
     Duplicate(Stat(ST_L), 0.0f, static_cast<int32_t>(4 * statPitch_));  // L, F, CNT, H
     Duplicate(Stat(ST_SEEN), 0.0f, static_cast<int32_t>(statPitch_));
@@ -393,10 +535,9 @@ class PasaAttention {
       Duplicate(o32Buf_.Get<float>(), 0.0f, static_cast<int32_t>(myRows_ * d));
       if (paper) Duplicate(o16Buf_.Get<half>(), static_cast<half>(0.0f), static_cast<int32_t>(myRows_ * d));
       if (t_.variant == PASA_VARIANT_EXACT) {
-        const uint64_t qOff = ((uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_) * d;
         LocalTensor<half> q16 = q16Buf_.Get<half>();
         Sync<HardEvent::V_MTE2>();  // the previous task's vector reads of Q are done
-        DataCopy(q16, qGm_[qOff], myRows_ * d);
+        CopyRowsIn(q16, qGm_[task.q0 + uint64_t(task.r0 + myR0_) * qStride_], myRows_, qStride_);
         Sync<HardEvent::MTE2_V>();
       }
     }
@@ -405,6 +546,7 @@ class PasaAttention {
       WriteOutput(task);
       return;
     }
+    if (t_.variant == PASA_VARIANT_EXACT) QueryCentres(task);
     PrepareKeys(task, 0);
     CrossCoreSetFlag<2, PIPE_MTE3>(FLAG_KP);
     for (uint32_t j = 0; j < task.nBlocks; ++j) {
@@ -421,41 +563,140 @@ class PasaAttention {
     WriteOutput(task);
   }
 
-  // Column sums (and, for exact, the column centres on their own fp16 grid), then this AIV's half of K'_j.
-  __aicore__ inline void PrepareKeys(const Task& task, uint32_t j) {
-    const uint32_t d = t_.headDim, c0 = j * t_.blockN, nj = BlockKeys(j), njPad = Align16(nj);
-    if (t_.variant != PASA_VARIANT_EXACT) return;  // pasa / paper: the Cube shifts the keys (ShiftKeys)
+  // The task's head scales: per head for bf16 inputs (the exact variant's slice powers of two, host-computed as the
+  // model does), else the call's; a scalar read of 3 floats from GM.
+  __aicore__ inline void HeadScales(const Task& task) {
+    if (t_.headScales) {
+      const uint64_t at = (uint64_t(task.b) * t_.heads + task.h) * 3;
+      sH_ = scalesGm_.GetValue(at);
+      sRestH_ = scalesGm_.GetValue(at + 1);
+      outScale_ = scalesGm_.GetValue(at + 2);
+    } else {
+      sH_ = t_.scale;
+      sRestH_ = t_.scaleRest;
+      outScale_ = 1.0f;
+    }
+    // |S' + g| ≤ 65504 + D·65504² (fp16 Q', K', a); beyond that bound times s_rest_h a finite tile may overflow fp32
+    const float bound = 65504.0f + static_cast<float>(t_.headDim) * 65504.0f * 65504.0f;
+    checkAll_ = !(sRestH_ * bound < kFloatMax);
+  }
+
+  // exact, once per task, before K'_0: the centre a of this AIV's 64-row query group (grid centre of the group's rows,
+  // read from GM: the group may extend past the task's rows), Q' = fp16(Q − a) for the own rows -> workspace, and a
+  // -> the task's row of query centres (written by the AIV whose rows open the group). The KP flag of block 0
+  // publishes both (PIPE_MTE3). Per task and AIV: one pass over ≤ 64 rows (as a key block's first pass) and one
+  // over the own rows.
+  __aicore__ inline void QueryCentres(const Task& task) {
+    if (myRows_ == 0) return;
+    const uint32_t d = t_.headDim, first = task.r0 + myR0_;
+    const uint32_t g0 = first / PASA_QUERY_GROUP * PASA_QUERY_GROUP, groupRows = Min32(PASA_QUERY_GROUP, task.s1 - g0);
+    LocalTensor<float> kw = kWorkBuf_.Get<float>(), a = Col(COL_CENTRE);
+    LocalTensor<half> q16 = q16Buf_.Get<half>();
+    ColumnStats(qGm_[task.q0 + uint64_t(g0) * qStride_], qStride_, groupRows, groupRows, false, 0);
+    ColumnCentres(Col(COL_SUM), Col(COL_MAX), a, groupRows);
+    for (uint32_t r0 = 0; r0 < myRows_; r0 += t_.kRows) {
+      const uint32_t cnt = Min32(t_.kRows, myRows_ - r0);
+      LocalTensor<half> qout = outQue_.AllocTensor<half>();
+      VBarrier();  // the previous rows' reads of kw are done
+      Cast(kw, q16[r0 * d], RoundMode::CAST_NONE, cnt * d);
+      VBarrier();
+      for (uint32_t r = 0; r < cnt; ++r) Sub(kw[r * d], kw[r * d], a, static_cast<int32_t>(d));
+      VBarrier();
+      Cast(qout, kw, RoundMode::CAST_RINT, cnt * d);
+      outQue_.EnQue(qout);
+      qout = outQue_.DeQue<half>();
+      DataCopy(wsQ_[(myR0_ + r0) * d], qout, cnt * d);
+      outQue_.FreeTensor(qout);
+    }
+    if (sub_ == 0 || first % PASA_QUERY_GROUP == 0) {
+      LocalTensor<half> aout = outQue_.AllocTensor<half>();
+      Cast(aout, a, RoundMode::CAST_RINT, d);  // exact: a holds fp16 values
+      outQue_.EnQue(aout);
+      aout = outQue_.DeQue<half>();
+      DataCopy(wsA_[(g0 / PASA_QUERY_GROUP - task.r0 / PASA_QUERY_GROUP) * d], aout, d);
+      outQue_.FreeTensor(aout);
+    }
+  }
+
+  // The last key any row of the task's sequence sees by the causal limit (S2 − 1 without it): the keys after it
+  // are not live.
+  __aicore__ inline int64_t LastVisibleKey(const Task& task) const {
+    int64_t last = int64_t(task.s2) - 1;
+    if (t_.causal) {
+      const int64_t lim = int64_t(task.s1) - 1 + task.offset;
+      last = lim < last ? lim : last;
+    }
+    return last;
+  }
+
+  // Column sums, maxima and max |x| (in COL_SUM, COL_MAX) of the first `counted` of `rows` fp16 rows at gm (`stride`
+  // elements apart), leaving out, when useLive, the rows whose byte in liveGm_ (from liveOff) is 0; returns how many
+  // rows counted. One row at a time: three independent instructions, then a barrier, as each accumulates into the
+  // previous rows' results.
+  __aicore__ inline uint32_t ColumnStats(const GlobalTensor<half>& gm, uint32_t stride, uint32_t rows,
+                                         uint32_t counted, bool useLive, uint64_t liveOff) {
+    const int32_t d = static_cast<int32_t>(t_.headDim);
     LocalTensor<float> kw = kWorkBuf_.Get<float>();
-    LocalTensor<float> colSum = Col(0), colMax = Col(1), centre = Col(2), colMin = Col(3);
+    LocalTensor<float> colSum = Col(COL_SUM), colMax = Col(COL_MAX), colMin = Col(COL_MIN);
+    Duplicate(colSum, 0.0f, d);
+    Duplicate(colMax, NegInf(), d);
+    Duplicate(colMin, -NegInf(), d);
+    rows = Min32(rows, counted);
+    uint32_t n = 0;
+    for (uint32_t r0 = 0; r0 < rows; r0 += t_.kRows) {
+      const uint32_t cnt = Min32(t_.kRows, rows - r0);
+      LoadRows(gm[uint64_t(r0) * stride], stride, cnt, kw);
+      for (uint32_t r = 0; r < cnt; ++r) {
+        if (useLive && liveGm_.GetValue(liveOff + r0 + r) == 0) continue;  // a key no row sees
+        ++n;
+        VBarrier();
+        Add(colSum, colSum, kw[r * d], d);
+        Max(colMax, colMax, kw[r * d], d);
+        Min(colMin, colMin, kw[r * d], d);
+      }
+    }
+    VBarrier();
+    Muls(colMin, colMin, -1.0f, d);
+    VBarrier();
+    Max(colMax, colMax, colMin, d);  // max |x| = max(max x, −min x)
+    VBarrier();
+    return n;
+  }
+
+  // exact: the centre c_j of K_j over its live keys (0 if none), then this AIV's half of K'_j = fp16(2^e·(K_j − c_j))
+  // to the workspace, and h for the own rows. A key is live when some row of some head of the KV group sees it: the
+  // host's live-key bytes with a mask, else the causal limit. pasa / paper: nothing (the Cube shifts the keys).
+  __aicore__ inline void PrepareKeys(const Task& task, uint32_t j) {
+    const uint32_t d = t_.headDim, c0 = j * t_.blockN, nj = BlockKeys(task, j), njPad = Align16(nj);
+    if (t_.variant != PASA_VARIANT_EXACT) {  // pasa / paper: the Cube shifts the keys (ShiftKeys) with M
+      if (nj < t_.blockN && nj != tailM_ && !(j < cachedBlocks_)) {
+        if (sub_ == 1) WriteShiftMatrix(nj, uint64_t(t_.blockN) * t_.blockN);  // this tail's M (AIV 1 writes it)
+        tailM_ = nj;
+      }
+      if (t_.keyCacheBlocks > 0 && !(j < cachedBlocks_)) cachedBlocks_ = j + 1;
+      return;
+    }
+    LocalTensor<float> kw = kWorkBuf_.Get<float>(), centre = Col(COL_CENTRE);
     if (j < cachedBlocks_) {  // K'_j of this KV head is in the workspace already: reload c_j for h
       if (myRows_ > 0) {
         Sync<HardEvent::V_MTE2>();  // the vector reads of the previous centre are done
         DataCopy(centre, wsC_[(uint64_t(sub_) * t_.keyCacheBlocks + j) * d], d);
         Sync<HardEvent::MTE2_V>();
-        RowShifts(centre);
+        RowShifts(centre, j);
       }
       return;
     }
     Sync<HardEvent::S_V>();  // RowShifts' scalar reads of the previous block are done
-    Duplicate(colSum, 0.0f, static_cast<int32_t>(d));
-    Duplicate(colMax, NegInf(), static_cast<int32_t>(d));
-    Duplicate(colMin, -NegInf(), static_cast<int32_t>(d));
-    for (uint32_t r0 = 0; r0 < nj; r0 += t_.kRows) {  // pass 1 over all rows of the block: sums, max, min
-      const uint32_t cnt = Min32(t_.kRows, nj - r0);
-      LoadKeys(task, c0 + r0, cnt, kw);
-      for (uint32_t r = 0; r < cnt; ++r) {
-        VBarrier();  // each row accumulates into the previous rows' results
-        Add(colSum, colSum, kw[r * d], static_cast<int32_t>(d));
-        Max(colMax, colMax, kw[r * d], static_cast<int32_t>(d));
-        Min(colMin, colMin, kw[r * d], static_cast<int32_t>(d));
-      }
+    const int64_t live = LastVisibleKey(task) - int64_t(c0) + 1;  // keys [c0, c0 + live) pass the causal limit
+    const uint32_t counted =
+        ColumnStats(kGm_[KvOffset(task, c0)], kvStride_, nj, live <= 0 ? 0 : Min32(nj, uint32_t(live)),
+                    t_.liveKeys != 0, (uint64_t(task.b) * t_.kvHeads + task.kvh) * t_.s2 + c0);
+    if (counted == 0) {
+      Duplicate(centre, 0.0f, static_cast<int32_t>(d));
+      VBarrier();
+    } else {
+      ColumnCentres(Col(COL_SUM), Col(COL_MAX), centre, counted);
     }
-    VBarrier();
-    Muls(colMin, colMin, -1.0f, static_cast<int32_t>(d));
-    VBarrier();
-    Max(colMax, colMax, colMin, static_cast<int32_t>(d));  // max |K| = max(max K, −min K)
-    VBarrier();
-    ColumnCentres(colSum, colMax, centre, nj);
     // pass 2: rows [lo, hi) of K'_j (rows nj..njPad are zeros)
     const uint32_t halfRows = (njPad / 16 + 1) / 2 * 16;
     const uint32_t lo = sub_ == 0 ? 0 : halfRows, hi = sub_ == 0 ? Min32(halfRows, njPad) : njPad;
@@ -463,7 +704,7 @@ class PasaAttention {
       const uint32_t cnt = Min32(t_.kRows, hi - r0), valid = r0 < nj ? Min32(cnt, nj - r0) : 0;
       LocalTensor<half> kout = outQue_.AllocTensor<half>();
       if (valid > 0) {
-        LoadKeys(task, c0 + r0, valid, kw);
+        LoadRows(kGm_[KvOffset(task, c0 + r0)], kvStride_, valid, kw);
         VBarrier();
         for (uint32_t r = 0; r < valid; ++r) Sub(kw[r * d], kw[r * d], centre, static_cast<int32_t>(d));
         VBarrier();
@@ -484,31 +725,62 @@ class PasaAttention {
       Sync<HardEvent::MTE3_V>();     // the next block's centre overwrites what MTE3 read
       cachedBlocks_ = j + 1;         // blocks are prepared in order 0, 1, 2, ...
     }
-    if (myRows_ > 0) RowShifts(centre);
+    if (myRows_ > 0) RowShifts(centre, j);
   }
 
-  // h = s·(Q·cᵀ) per own row, fp32
-  __aicore__ inline void RowShifts(const LocalTensor<float>& centre) {
+  // h = s_h·(q·(c_j − c_0)) per own row, fp32; c_0, block 0's centre, is kept for the task (the row's fixed frame).
+  __aicore__ inline void RowShifts(const LocalTensor<float>& centre, uint32_t j) {
     const uint32_t d = t_.headDim;
     LocalTensor<half> q16 = q16Buf_.Get<half>();
-    LocalTensor<float> red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[rowPitch_], tmp = Col(3);
-    LocalTensor<float> h = Stat(ST_H);
+    LocalTensor<float> red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[rowPitch_], tmp = Col(COL_MIN);
+    LocalTensor<float> h = Stat(ST_H), c0 = Col(COL_C0), diff = Col(COL_ROW);
+    if (j == 0) {
+      Muls(c0, centre, 1.0f, static_cast<int32_t>(d));
+      VBarrier();
+    }
+    Sub(diff, centre, c0, static_cast<int32_t>(d));
+    VBarrier();
     for (uint32_t r = 0; r < myRows_; ++r) {  // ReduceSum ends with V_S and S_V: the next row's Cast may follow
       Cast(tmp, q16[r * d], RoundMode::CAST_NONE, d);
       VBarrier();
-      Mul(tmp, tmp, centre, static_cast<int32_t>(d));
+      Mul(tmp, tmp, diff, static_cast<int32_t>(d));
       VBarrier();
       ReduceSum(red, tmp, work, static_cast<int32_t>(d));
       Sync<HardEvent::V_S>();
-      h.SetValue(r, red.GetValue(0) * t_.scale);
+      h.SetValue(r, red.GetValue(0) * sH_);
     }
     Sync<HardEvent::S_V>();
   }
 
-  __aicore__ inline void LoadKeys(const Task& task, uint32_t key, uint32_t cnt, const LocalTensor<float>& kw) {
+  // cnt rows of D fp16 values, `stride` elements apart in GM (D: contiguous, BNSD; heads·D: TND), to and from
+  // contiguous rows in UB: one DataCopy when contiguous, else a DataCopyPad with the row gap (its srcStride in bytes
+  // in GM for GM -> UB, dstStride in bytes in GM for UB -> GM: DataCopyPad（GMToUB…）.md, DataCopyPad（UBToGM…）.md).
+  __aicore__ inline void CopyRowsIn(const LocalTensor<half>& dst, const GlobalTensor<half>& src, uint32_t cnt,
+                                    uint32_t stride) {
+    const uint32_t d = t_.headDim;
+    if (stride == d) {
+      DataCopy(dst, src, cnt * d);
+    } else {
+      DataCopyPad(dst, src, DataCopyExtParams(static_cast<uint16_t>(cnt), d * 2, (stride - d) * 2, 0, 0),
+                  DataCopyPadExtParams<half>(false, 0, 0, static_cast<half>(0.0f)));
+    }
+  }
+  __aicore__ inline void CopyRowsOut(const GlobalTensor<half>& dst, const LocalTensor<half>& src, uint32_t cnt,
+                                     uint32_t stride) {
+    const uint32_t d = t_.headDim;
+    if (stride == d) {
+      DataCopy(dst, src, cnt * d);
+    } else {
+      DataCopyPad(dst, src, DataCopyExtParams(static_cast<uint16_t>(cnt), d * 2, 0, (stride - d) * 2, 0));
+    }
+  }
+
+  // cnt rows of D fp16 values at gm (`stride` elements apart) -> fp32 in kw (through the `in` queue).
+  __aicore__ inline void LoadRows(const GlobalTensor<half>& gm, uint32_t stride, uint32_t cnt,
+                                  const LocalTensor<float>& kw) {
     const uint32_t d = t_.headDim;
     LocalTensor<half> kin = inQue_.AllocTensor<half>();
-    DataCopy(kin, kGm_[KvOffset(task, key)], cnt * d);
+    CopyRowsIn(kin, gm, cnt, stride);
     inQue_.EnQue(kin);
     kin = inQue_.DeQue<half>();
     VBarrier();  // the previous rows' reads of kw are done
@@ -521,10 +793,10 @@ class PasaAttention {
   __aicore__ inline void ColumnCentres(const LocalTensor<float>& colSum, const LocalTensor<float>& colMax,
                                        const LocalTensor<float>& centre, uint32_t nj) {
     const int32_t d = static_cast<int32_t>(t_.headDim);
-    LocalTensor<half> top16 = Col(4).ReinterpretCast<half>();
-    LocalTensor<uint16_t> bits = Col(4).ReinterpretCast<uint16_t>();
-    LocalTensor<uint16_t> mask = Col(5).ReinterpretCast<uint16_t>();
-    LocalTensor<float> ulp = Col(6), quot = Col(7);
+    LocalTensor<half> top16 = Col(COL_TOP16).ReinterpretCast<half>();
+    LocalTensor<uint16_t> bits = Col(COL_TOP16).ReinterpretCast<uint16_t>();
+    LocalTensor<uint16_t> mask = Col(COL_BITS).ReinterpretCast<uint16_t>();
+    LocalTensor<float> ulp = Col(COL_ULP), quot = Col(COL_QUOT);
     Cast(top16, colMax, RoundMode::CAST_RINT, d);  // exact: colMax holds fp16 values
     Duplicate(mask, static_cast<uint16_t>(0x7c00), d);
     VBarrier();
@@ -540,7 +812,7 @@ class PasaAttention {
     VBarrier();
     Div(quot, colSum, quot, d);                      // mean / ulp
     VBarrier();
-    LocalTensor<int32_t> qi = Col(3).ReinterpretCast<int32_t>();
+    LocalTensor<int32_t> qi = Col(COL_MIN).ReinterpretCast<int32_t>();
     Cast(qi, quot, RoundMode::CAST_RINT, d);
     VBarrier();
     Cast(quot, qi, RoundMode::CAST_NONE, d);
@@ -549,19 +821,22 @@ class PasaAttention {
     VBarrier();
   }
 
-  // Scores of this AIV's rows: x = S' (·s_rest) with the mask, causal limit and tail; P = fp16(exp(x − r)); the
+  // Scores of this AIV's rows for block j: x = S' (exact: z = s_rest,h·(S' + g), with the fp32 fallback for a row
+  // whose z is not finite at a key it sees), the mask, causal limit and tail by selection; P = fp16(exp(x − r)); the
   // running statistics.
   __aicore__ inline void Softmax(const Task& task, uint32_t j) {
-    const uint32_t c0 = j * t_.blockN, nj = BlockKeys(j), njPad = Align16(nj);
+    const uint32_t c0 = j * t_.blockN, nj = BlockKeys(task, j), njPad = Align16(nj);
     const bool exact = t_.variant == PASA_VARIANT_EXACT, paper = t_.variant == PASA_VARIANT_PAPER;
     LocalTensor<float> x = x32Buf_.Get<float>(), red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[rowPitch_];
     LocalTensor<float> mu = Stat(ST_MU), rmax = Stat(ST_RMAX), rsum = Stat(ST_RSUM);
+    if (exact && myRows_ > 0) LoadCentreScores(task, njPad);
     for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {
       const uint32_t vr = Min32(t_.vecRows, myRows_ - rc), count = vr * njPad;
       LocalTensor<half> sIn = inQue_.AllocTensor<half>();
       DataCopy(sIn, wsS_[(myR0_ + rc) * njPad], count);
       inQue_.EnQue(sIn);
       sIn = inQue_.DeQue<half>();
+      const bool suspect = exact && (checkAll_ || HasNonFinite(sIn, count));
       VBarrier();  // the previous step's vector reads of x are done
       Cast(x, sIn, RoundMode::CAST_NONE, count);
       inQue_.FreeTensor(sIn);
@@ -573,12 +848,17 @@ class PasaAttention {
           mu.SetValue(rc + r, red.GetValue(0) / static_cast<float>(nj));
         }
         Sync<HardEvent::S_V>();
-      } else {
-        Muls(x, x, t_.scaleRest, static_cast<int32_t>(count));
+      } else {  // z = s_rest,h·(S' + g), g the row of this AIV's query group
+        LocalTensor<float> g = CentreScoreRow();
+        for (uint32_t r = 0; r < vr; ++r) Add(x[r * njPad], x[r * njPad], g, static_cast<int32_t>(njPad));
+        VBarrier();
+        Muls(x, x, sRestH_, static_cast<int32_t>(count));
         VBarrier();
       }
-      if (t_.maskType != PASA_MASK_NONE) ApplyMask(task, c0, nj, njPad, rc, vr, x);
-      HideKeysPastLimit(task, c0, njPad, rc, vr, x);
+      const Selection hide = BuildSelection(task, c0, nj, njPad, rc, vr);
+      if (suspect) FallBackRows(task, j, nj, njPad, rc, vr, hide, x);
+      ApplySelection(hide, vr, njPad, x);
+      if (suspect && hide.any) HideExactly(hide, vr, njPad, x);
       LocalTensor<half> pOut = outQue_.AllocTensor<half>();
       if (paper) {  // every step in fp16
         LocalTensor<half> x16 = x16Buf_.Get<half>();
@@ -627,20 +907,161 @@ class PasaAttention {
     UpdateStatistics(nj);
   }
 
-  // The user's mask on vr rows of x (pitch njPad), by selection: a hidden key's score becomes −inf whatever it
-  // is (never inf + (−inf)). bool: selector (m − 1/2)·inf, ±inf, in fp32. float b (added to the score): b' = max(b, −FLT_MAX)
-  // equals b wherever b is finite, t = b − b' is 0 there and −inf where b = −inf, selector (t + 1/2)·inf; x becomes
-  // min(x + b', selector), which is x + b for every finite b and −inf where b = −inf (Min and Maxs pass NaN on:
-  // 附录/Memory矢量计算接口边界值汇总.md, tables 14 and 17). The mask rows come from GM as passed: one row when the
-  // mask broadcasts over the query rows.
-  __aicore__ inline void ApplyMask(const Task& task, uint32_t c0, uint32_t nj, uint32_t njPad, uint32_t rc,
-                                   uint32_t vr, const LocalTensor<float>& x) {
+  // exact: this AIV's row of g = a·K'_jᵀ (its query group's row of the Cube's CentreScores) -> UB, once per block.
+  __aicore__ inline void LoadCentreScores(const Task& task, uint32_t njPad) {
+    const uint32_t row = (task.r0 + myR0_) / PASA_QUERY_GROUP - task.r0 / PASA_QUERY_GROUP;
+    LocalTensor<float> g = CentreScoreRow();
+    Sync<HardEvent::V_MTE2>();  // the previous block's reads of the row are done
+    DataCopy(g, wsG_[row * njPad], njPad);
+    Sync<HardEvent::MTE2_V>();
+  }
+
+  // exact: whether the fp16 S' tile holds inf or NaN (0·x summed: 0, or NaN), two fp16 passes over the tile. A z
+  // that is not finite comes from such an S' entry: g and s_rest,h are finite (checkAll_ covers an s_rest,h large
+  // enough to overflow a finite S' + g), and a non-finite g needs a non-finite entry of Q' or K', which makes that
+  // S' entry non-finite too.
+  __aicore__ inline bool HasNonFinite(const LocalTensor<half>& sIn, uint32_t count) {
+    LocalTensor<half> zeros = selBuf_.Get<half>(), red = redBuf_.Get<half>();
+    LocalTensor<half> work = rowBuf_.Get<float>()[rowPitch_].ReinterpretCast<half>();
+    VBarrier();  // the previous step's reads of the selector tile are done
+    Muls(zeros, sIn, static_cast<half>(0.0f), static_cast<int32_t>(count));
+    VBarrier();
+    ReduceSum(red, zeros, work, static_cast<int32_t>(count));
+    Sync<HardEvent::V_S>();
+    const float sum = static_cast<float>(red.GetValue(0));
+    Sync<HardEvent::S_V>();
+    return sum != 0.0f;
+  }
+
+  // exact, rare path (HasNonFinite): a row whose z is not finite at a key it sees takes the contract's fallback for
+  // block j (FallBackRow); the others keep their z. Scalar scan of the step's rows.
+  __aicore__ inline void FallBackRows(const Task& task, uint32_t j, uint32_t nj, uint32_t njPad, uint32_t rc,
+                                      uint32_t vr, const Selection& hide, const LocalTensor<float>& x) {
+    Sync<HardEvent::V_S>();  // the scalar unit reads z and the selector
+    for (uint32_t r = 0; r < vr; ++r) {
+      bool fallBack = false;
+      for (uint32_t c = 0; c < nj && !fallBack; ++c) {
+        const float z = x.GetValue(r * njPad + c);
+        const bool visible = !hide.any || hide.sel.GetValue((hide.rows > 1 ? r * njPad : 0) + c) > 0.0f;
+        fallBack = visible && !(z - z == 0.0f);
+      }
+      if (fallBack) FallBackRow(task, j, nj, rc + r, x[r * njPad]);
+    }
+    Sync<HardEvent::S_V>();
+  }
+
+  // exact, rare path: own row i's scores over block j in fp32 from its fp16 q row (UB) and the raw keys K_j (GM):
+  // z = s_h·(q·k) − s_h·(q·c_0), and h = 0 (the contract's step 6). Per row and block: nj + 1 dot products of D
+  // values on the Vector (Mul, ReduceSum) and the K_j rows read again.
+  __aicore__ inline void FallBackRow(const Task& task, uint32_t j, uint32_t nj, uint32_t i, const LocalTensor<float>& z) {
+    const uint32_t d = t_.headDim;
+    LocalTensor<float> kw = kWorkBuf_.Get<float>(), qf = Col(COL_ROW), tmp = Col(COL_MIN);
+    LocalTensor<float> red = redBuf_.Get<float>(), work = rowBuf_.Get<float>()[rowPitch_];
+    Sync<HardEvent::S_V>();
+    Cast(qf, q16Buf_.Get<half>()[i * d], RoundMode::CAST_NONE, d);
+    VBarrier();
+    Mul(tmp, qf, Col(COL_C0), static_cast<int32_t>(d));
+    VBarrier();
+    ReduceSum(red, tmp, work, static_cast<int32_t>(d));
+    Sync<HardEvent::V_S>();
+    const float ref = red.GetValue(0) * sH_;
+    for (uint32_t r0 = 0; r0 < nj; r0 += t_.kRows) {
+      const uint32_t cnt = Min32(t_.kRows, nj - r0);
+      LoadRows(kGm_[KvOffset(task, j * t_.blockN + r0)], kvStride_, cnt, kw);
+      for (uint32_t r = 0; r < cnt; ++r) {
+        VBarrier();
+        Mul(tmp, kw[r * d], qf, static_cast<int32_t>(d));
+        VBarrier();
+        ReduceSum(red, tmp, work, static_cast<int32_t>(d));
+        Sync<HardEvent::V_S>();
+        z.SetValue(r0 + r, red.GetValue(0) * sH_ - ref);
+      }
+    }
+    Stat(ST_H).SetValue(i, 0.0f);
+  }
+
+  // The step's selection, built apart from the scores: the user's mask (its selector, and for a float mask its
+  // finite part b', BuildMask) and the causal limit with the block's padding keys (a selector per row, only when
+  // some row of the step hides a key that way), combined by Min into one selector.
+  __aicore__ inline Selection BuildSelection(const Task& task, uint32_t c0, uint32_t nj, uint32_t njPad, uint32_t rc,
+                                             uint32_t vr) {
+    Selection hide;
+    hide.any = false;
+    hide.rows = vr;
+    const uint32_t maskRows = t_.maskRowStride ? vr : 1;
+    if (t_.maskType != PASA_MASK_NONE) BuildMask(task, c0, nj, njPad, rc, vr);
+    bool limit = false;
+    for (uint32_t r = 0; r < vr; ++r) limit = limit || RowLimit(task, c0, njPad, rc + r) < int64_t(njPad) - 1;
+    if (limit) {  // selector (limit − key + 1/2)·inf from the ramp −key
+      LocalTensor<float> sel = selBuf_.Get<float>();
+      VBarrier();  // the previous reads of the selector tile are done
+      for (uint32_t r = 0; r < vr; ++r)
+        Adds(sel[r * njPad], colNeg_, static_cast<float>(RowLimit(task, c0, njPad, rc + r)) + 0.5f,
+             static_cast<int32_t>(njPad));
+      VBarrier();
+      Muls(sel, sel, -NegInf(), static_cast<int32_t>(vr * njPad));
+      VBarrier();
+      if (t_.maskType != PASA_MASK_NONE) {
+        LocalTensor<float> maskSel = maskWorkBuf_.Get<float>();
+        if (maskRows > 1) {
+          Min(sel, sel, maskSel, static_cast<int32_t>(vr * njPad));
+        } else {
+          for (uint32_t r = 0; r < vr; ++r) Min(sel[r * njPad], sel[r * njPad], maskSel, static_cast<int32_t>(njPad));
+        }
+        VBarrier();
+      }
+      hide.any = true;
+      hide.sel = sel;
+    } else if (t_.maskType != PASA_MASK_NONE) {
+      hide.any = true;
+      hide.rows = maskRows;
+      hide.sel = maskWorkBuf_.Get<float>();
+    }
+    return hide;
+  }
+
+  // x + b' where the user's mask is a float mask, then x = min(x, selector) on the step's vr rows.
+  __aicore__ inline void ApplySelection(const Selection& hide, uint32_t vr, uint32_t njPad,
+                                        const LocalTensor<float>& x) {
+    if (t_.maskType > PASA_MASK_BOOL) {
+      LocalTensor<float> bias = maskBiasBuf_.Get<float>();
+      for (uint32_t r = 0; r < vr; ++r)
+        Add(x[r * njPad], x[r * njPad], bias[t_.maskRowStride ? r * njPad : 0], static_cast<int32_t>(njPad));
+      VBarrier();
+    }
+    if (!hide.any) return;
+    if (hide.rows > 1) {
+      Min(x, x, hide.sel, static_cast<int32_t>(vr * njPad));
+    } else {
+      for (uint32_t r = 0; r < vr; ++r) Min(x[r * njPad], x[r * njPad], hide.sel, static_cast<int32_t>(njPad));
+    }
+    VBarrier();
+  }
+
+  // exact, rare path: −inf at every hidden key by the scalar unit, where min(x, −inf) kept a NaN score (Min passes
+  // NaN on): a hidden key whatever it holds never reaches a visible one (the contract's selection).
+  __aicore__ inline void HideExactly(const Selection& hide, uint32_t vr, uint32_t njPad, const LocalTensor<float>& x) {
+    Sync<HardEvent::V_S>();
+    for (uint32_t r = 0; r < vr; ++r)
+      for (uint32_t c = 0; c < njPad; ++c)
+        if (hide.sel.GetValue((hide.rows > 1 ? r * njPad : 0) + c) < 0.0f) x.SetValue(r * njPad + c, NegInf());
+    Sync<HardEvent::S_V>();
+  }
+
+  // The user's mask on one vector step's rows, read as passed (one row when it broadcasts over the query rows), as
+  // a selector in the mask work tile: ±inf in fp32, +inf where a key is visible. bool m: (m − 1/2)·inf. float b
+  // (added to the score): b' = max(b, −FLT_MAX) into the mask bias tile equals b wherever b is finite; t = b − b' is
+  // 0 there and −inf where b = −inf; selector (t + 1/2)·inf. With x + b' and Min by the selector, x becomes x + b for
+  // every finite b and −inf where b = −inf (Min and Maxs pass NaN on: 附录/Memory矢量计算接口边界值汇总.md, tables 14
+  // and 17; fp32 Vector instructions always run in INF/NAN mode, so ±inf never saturates).
+  __aicore__ inline void BuildMask(const Task& task, uint32_t c0, uint32_t nj, uint32_t njPad, uint32_t rc, uint32_t vr) {
     const uint32_t type = t_.maskType, es = PasaMaskBytes(type), rows = t_.maskRowStride ? vr : 1;
     const uint64_t off = uint64_t(task.b) * t_.maskBatchStride + uint64_t(task.h) * t_.maskHeadStride +
                          uint64_t(task.r0 + myR0_ + rc) * t_.maskRowStride + c0;
     const uint32_t srcGap = rows > 1 ? (t_.maskRowStride - nj) * es : 0;
+    const int32_t count = static_cast<int32_t>(rows * njPad);
     const float posInf = -NegInf();
-    LocalTensor<float> sel = selBuf_.Get<float>(), mb;
+    LocalTensor<float> maskSel = maskWorkBuf_.Get<float>();
     LocalTensor<uint8_t> in = maskQue_.AllocTensor<uint8_t>();
     if (type == PASA_MASK_BOOL) {  // rows land at a 32-byte pitch; the padding bytes are 0 (hidden)
       const uint32_t pitch = PasaAlign(nj, 32);
@@ -648,27 +1069,26 @@ class PasaAttention {
                   DataCopyPadExtParams<uint8_t>(true, 0, static_cast<uint8_t>(pitch - nj), 0));
       maskQue_.EnQue(in);
       in = maskQue_.DeQue<uint8_t>();
-      // 0/1 through fp16 (uint8 converts to fp16 only) to fp32, where ±inf never saturates (边界值汇总.md: fp32 Vector
-      // instructions always run in INF/NAN mode)
-      LocalTensor<half> m16 = maskWorkBuf_.Get<half>();
+      // 0/1 through fp16 (uint8 converts to fp16 only), after the fp32 selector in the work tile
+      LocalTensor<half> m16 = maskWorkBuf_.Get<half>()[rows * t_.blockN * 2];
       VBarrier();  // the previous step's reads of the work tile are done
       for (uint32_t r = 0; r < rows; ++r) Cast(m16[r * njPad], in[r * pitch], RoundMode::CAST_NONE, njPad);
       VBarrier();
-      Cast(sel, m16, RoundMode::CAST_NONE, rows * njPad);
+      Cast(maskSel, m16, RoundMode::CAST_NONE, rows * njPad);
       VBarrier();
-      Adds(sel, sel, -0.5f, static_cast<int32_t>(rows * njPad));
+      Adds(maskSel, maskSel, -0.5f, count);
       VBarrier();
-      Muls(sel, sel, posInf, static_cast<int32_t>(rows * njPad));
+      Muls(maskSel, maskSel, posInf, count);
       VBarrier();
-      SelectRows(x, sel, rows, vr, njPad);
       maskQue_.FreeTensor(in);
       return;
     }
+    LocalTensor<float> mb, bias = maskBiasBuf_.Get<float>();
     if (type == PASA_MASK_FP32) {  // rows at the score tile's pitch; the columns past nj zero
       const uint32_t nj8 = PasaAlign(nj, 8);
       LocalTensor<float> inF = in.ReinterpretCast<float>();
       if (nj8 < njPad) {
-        Duplicate(inF, 0.0f, static_cast<int32_t>(rows * njPad));
+        Duplicate(inF, 0.0f, count);
         Sync<HardEvent::V_MTE2>();
       }
       DataCopyPad(inF, maskFloat_[off], DataCopyExtParams(static_cast<uint16_t>(rows), nj * 4, srcGap, (njPad - nj8) / 8, 0),
@@ -676,8 +1096,9 @@ class PasaAttention {
       maskQue_.EnQue(in);
       in = maskQue_.DeQue<uint8_t>();
       mb = in.ReinterpretCast<float>();
+      VBarrier();  // the previous step's reads of the bias and selector tiles are done
     } else {  // fp16 / bf16: 2-byte rows land at the score tile's pitch; converted to fp32 (exactly)
-      mb = maskWorkBuf_.Get<float>();
+      mb = maskSel;
       const DataCopyExtParams copy(static_cast<uint16_t>(rows), nj * 2, srcGap, 0, 0);
       if (type == PASA_MASK_FP16) {
         DataCopyPad(in.ReinterpretCast<half>(), maskHalf_[off], copy,
@@ -695,57 +1116,25 @@ class PasaAttention {
       } else {
         Cast(mb, in.ReinterpretCast<bfloat16_t>(), RoundMode::CAST_NONE, rows * njPad);
       }
+      VBarrier();
     }
-    const int32_t count = static_cast<int32_t>(rows * njPad);
+    Maxs(bias, mb, -kFloatMax, count);  // b'
     VBarrier();
-    Maxs(sel, mb, -kFloatMax, count);  // b'
+    Sub(maskSel, mb, bias, count);  // t
     VBarrier();
-    Sub(mb, mb, sel, count);  // t
+    Adds(maskSel, maskSel, 0.5f, count);
     VBarrier();
-    Adds(mb, mb, 0.5f, count);
+    Muls(maskSel, maskSel, posInf, count);  // the selector
     VBarrier();
-    Muls(mb, mb, posInf, count);  // the selector
-    VBarrier();
-    for (uint32_t r = 0; r < vr; ++r) Add(x[r * njPad], x[r * njPad], sel[rows > 1 ? r * njPad : 0], static_cast<int32_t>(njPad));
-    VBarrier();
-    SelectRows(x, mb, rows, vr, njPad);
     maskQue_.FreeTensor(in);
   }
 
-  // x = min(x, selector) on vr rows; the selector has a row per x row, or one row for all.
-  __aicore__ inline void SelectRows(const LocalTensor<float>& x, const LocalTensor<float>& selector, uint32_t rows,
-                                    uint32_t vr, uint32_t njPad) {
-    if (rows > 1) {
-      Min(x, x, selector, static_cast<int32_t>(vr * njPad));
-    } else {
-      for (uint32_t r = 0; r < vr; ++r) Min(x[r * njPad], x[r * njPad], selector, static_cast<int32_t>(njPad));
-    }
-    VBarrier();
-  }
-
-  // Hides the keys past each row's last visible key (causal; the block's padding columns nj..njPad are past
-  // S2 − 1) by selection: selector (limit − key + 1/2)·inf, +inf where visible and −inf where hidden (the offset
-  // kept within [−1, njPad] so the fp32 sum is exact and never 0).
-  __aicore__ inline void HideKeysPastLimit(const Task& task, uint32_t c0, uint32_t njPad, uint32_t rc, uint32_t vr,
-                                           const LocalTensor<float>& x) {
-    LocalTensor<float> sel = selBuf_.Get<float>();
-    bool any = false;
-    for (uint32_t r = 0; r < vr; ++r) any = any || RowLimit(task, c0, njPad, rc + r) < int64_t(njPad) - 1;
-    if (!any) return;
-    for (uint32_t r = 0; r < vr; ++r)
-      Adds(sel[r * njPad], colNeg_, static_cast<float>(RowLimit(task, c0, njPad, rc + r)) + 0.5f,
-           static_cast<int32_t>(njPad));
-    VBarrier();
-    Muls(sel, sel, -NegInf(), static_cast<int32_t>(vr * njPad));
-    VBarrier();
-    SelectRows(x, sel, vr, vr, njPad);
-  }
-
-  // The last key own row i may see, relative to block key c0, clamped to [−1, njPad].
+  // The last key own row i may see, relative to block key c0, clamped to [−1, njPad] (so the fp32 sum with the ramp
+  // is exact and never 0); the block's padding keys nj..njPad are past S2 − 1.
   __aicore__ inline int64_t RowLimit(const Task& task, uint32_t c0, uint32_t njPad, uint32_t i) const {
-    int64_t limit = int64_t(t_.s2) - 1;
+    int64_t limit = int64_t(task.s2) - 1;
     if (t_.causal) {
-      const int64_t lim = int64_t(task.r0) + myR0_ + i + t_.causalOffset;
+      const int64_t lim = int64_t(task.r0) + myR0_ + i + task.offset;
       limit = lim < limit ? lim : limit;
     }
     const int64_t rel = limit - int64_t(c0);
@@ -798,16 +1187,7 @@ class PasaAttention {
       argG.SetValue(i, paper ? RoundHalf(top - mNew) : top - mNew);
     }
     Sync<HardEvent::S_V>();
-    if (paper) {  // fp16 exp of fp16 arguments
-      LocalTensor<half> a16 = Stat(ST_TMP16).ReinterpretCast<half>();
-      Cast(a16, argA, RoundMode::CAST_RINT, 2 * statPitch_);
-      VBarrier();
-      Exp(a16, a16, static_cast<int32_t>(2 * statPitch_));
-      VBarrier();
-      Cast(argA, a16, RoundMode::CAST_NONE, 2 * statPitch_);
-    } else {
-      Exp(argA, argA, static_cast<int32_t>(2 * statPitch_));
-    }
+    ExpStatistics(paper);  // fp16 exp of fp16 arguments for paper
     Sync<HardEvent::V_S>();
     for (uint32_t i = 0; i < myRows_; ++i) {
       if (seen.GetValue(i) == 0.0f) continue;
@@ -865,13 +1245,14 @@ class PasaAttention {
     }
   }
 
-  // out = O / l (paper: fp16(O / l)) rounded to the output dtype; rows that saw no key: 0. O / l is formed in place
+  // out = O / l (paper: fp16(O / l); exact with bf16 values: 2^εv·O / l) rounded to the output dtype; rows that saw
+  // no key: 0. O / l is formed in place
   // in O, which the next task clears.
   __aicore__ inline void WriteOutput(const Task& task) {
     const uint32_t d = t_.headDim;
     const bool paper = t_.variant == PASA_VARIANT_PAPER, bf16 = t_.outType == PASA_OUT_BF16;
-    LocalTensor<float> o = o32Buf_.Get<float>(), l = Stat(ST_L), seenAny = Stat(ST_ANY), tmp = Col(3);
-    const uint64_t outRow = (uint64_t(task.b) * t_.heads + task.h) * t_.s1 + task.r0 + myR0_;
+    LocalTensor<float> o = o32Buf_.Get<float>(), l = Stat(ST_L), seenAny = Stat(ST_ANY), tmp = Col(COL_MIN);
+    if (myRows_ > 0 && (t_.sinks || t_.returnLse)) Epilogue(task);
     for (uint32_t rc = 0; rc < myRows_; rc += t_.vecRows) {
       const uint32_t vr = Min32(t_.vecRows, myRows_ - rc);
       LocalTensor<half> out = outQue_.AllocTensor<half>();  // fp16, or bf16 bits (outType)
@@ -891,6 +1272,10 @@ class PasaAttention {
         VBarrier();
         Div(o[i * d], o[i * d], tmp, static_cast<int32_t>(d));
         VBarrier();
+        if (outScale_ != 1.0f) {  // exact, bf16 values: the slice's power of two 2^εv (exact)
+          Muls(o[i * d], o[i * d], outScale_, static_cast<int32_t>(d));
+          VBarrier();
+        }
         if (paper || !bf16) Cast(out[r * d], o[i * d], RoundMode::CAST_RINT, d);  // fp16(O / l)
         if (paper && bf16) {  // the paper variant's fp16 output, then bf16
           VBarrier();
@@ -902,10 +1287,101 @@ class PasaAttention {
       }
       outQue_.EnQue(out);
       out = outQue_.DeQue<half>();
-      DataCopy(outGm_[(outRow + rc) * d], out, vr * d);
+      CopyRowsOut(outGm_[task.q0 + uint64_t(task.r0 + myR0_ + rc) * qStride_], out, vr, qStride_);
       outQue_.FreeTensor(out);
     }
+    if (myRows_ > 0 && t_.returnLse) {  // the own rows' lse, contiguous in [B, N, S1] or [N, Tq]
+      LocalTensor<float> lse = Stat(ST_LSE);
+      Sync<HardEvent::S_MTE3>();
+      DataCopyPad(lseGm_[task.lse0 + task.r0 + myR0_], lse, DataCopyExtParams(1, myRows_ * 4, 0, 0, 0));
+      Sync<HardEvent::MTE3_S>();  // the next task's scalar stores overwrite what MTE3 read
+      Sync<HardEvent::MTE3_V>();  // and its vector fills
+    }
     Sync<HardEvent::S_V>();  // the next task's vector fills overwrite the statistics read here
+  }
+
+  // After the last block, before O / l (docs/numerics.md, "Log-sum-exp" and "Attention sinks"): each own row's frame
+  // F (exact: s_h·(q·c_0), one fp32 dot; pasa / paper: the pseudo-average f), the sink joining its normaliser in that
+  // frame (t = sink − F, m' = max(m, t), l' = α·l + γ, O' = α·O; each step fp16 for paper), then lse = (m + F) +
+  // log l into ST_LSE (−inf, or the sink, for a row that saw no key). Scalar per row, one vector Exp and one Ln.
+  __aicore__ inline void Epilogue(const Task& task) {
+    const uint32_t d = t_.headDim;
+    const bool exact = t_.variant == PASA_VARIANT_EXACT, paper = t_.variant == PASA_VARIANT_PAPER;
+    LocalTensor<float> m = Stat(ST_M), l = Stat(ST_L), f = Stat(ST_F), any = Stat(ST_ANY), frame = Stat(ST_FRAME);
+    LocalTensor<float> argA = Stat(ST_ARG_A), argG = Stat(ST_ARG_G), lse = Stat(ST_LSE), red = redBuf_.Get<float>();
+    const int32_t pitch = static_cast<int32_t>(statPitch_);
+    if (exact && task.nBlocks > 0) {  // F = s_h·(q·c_0) per row
+      LocalTensor<float> tmp = Col(COL_MIN), work = rowBuf_.Get<float>()[rowPitch_];
+      LocalTensor<half> q16 = q16Buf_.Get<half>();
+      for (uint32_t i = 0; i < myRows_; ++i) {  // ReduceSum ends with V_S and S_V: the next row's Cast may follow
+        Cast(tmp, q16[i * d], RoundMode::CAST_NONE, d);
+        VBarrier();
+        Mul(tmp, tmp, Col(COL_C0), static_cast<int32_t>(d));
+        VBarrier();
+        ReduceSum(red, tmp, work, static_cast<int32_t>(d));
+        Sync<HardEvent::V_S>();
+        frame.SetValue(i, red.GetValue(0) * sH_);
+      }
+    } else {
+      Sync<HardEvent::V_S>();
+      for (uint32_t i = 0; i < myRows_; ++i) frame.SetValue(i, exact ? 0.0f : f.GetValue(i));
+    }
+    const float sink = t_.sinks ? sinksGm_.GetValue(task.h) : NegInf();
+    if (t_.sinks) {
+      Sync<HardEvent::S_V>();
+      Duplicate(argA, 0.0f, 2 * pitch);  // ARG_A and ARG_G
+      Sync<HardEvent::V_S>();
+      for (uint32_t i = 0; i < myRows_; ++i) {
+        if (any.GetValue(i) == 0.0f) continue;
+        const float t = paper ? RoundHalf(RoundHalf(sink) - frame.GetValue(i)) : sink - frame.GetValue(i);
+        const float mOld = m.GetValue(i), mNew = NanMax(mOld, t);
+        m.SetValue(i, mNew);
+        argA.SetValue(i, paper ? RoundHalf(mOld - mNew) : mOld - mNew);
+        argG.SetValue(i, paper ? RoundHalf(t - mNew) : t - mNew);
+      }
+      Sync<HardEvent::S_V>();
+      ExpStatistics(paper);
+      Sync<HardEvent::V_S>();
+      for (uint32_t i = 0; i < myRows_; ++i) {
+        if (any.GetValue(i) == 0.0f) continue;
+        const float alpha = argA.GetValue(i), gamma = argG.GetValue(i);
+        l.SetValue(i, paper ? RoundHalf(RoundHalf(alpha * l.GetValue(i)) + gamma) : alpha * l.GetValue(i) + gamma);
+        if (paper) {
+          LocalTensor<half> o16 = o16Buf_.Get<half>()[i * d];
+          Muls(o16, o16, static_cast<half>(alpha), static_cast<int32_t>(d));
+        } else {
+          LocalTensor<float> o = o32Buf_.Get<float>()[i * d];
+          Muls(o, o, alpha, static_cast<int32_t>(d));
+        }
+      }
+      VBarrier();
+    }
+    if (t_.returnLse) {
+      LocalTensor<float> lnL = Stat(ST_TMP16);
+      Sync<HardEvent::S_V>();
+      Ln(lnL, l, pitch);
+      Sync<HardEvent::V_S>();
+      for (uint32_t i = 0; i < myRows_; ++i)
+        lse.SetValue(i, any.GetValue(i) == 0.0f ? sink : (m.GetValue(i) + frame.GetValue(i)) + lnL.GetValue(i));
+    }
+    Sync<HardEvent::S_V>();
+  }
+
+  // α and γ of every own row from their arguments in ARG_A and ARG_G: one vector Exp (paper: fp16 arguments and
+  // results).
+  __aicore__ inline void ExpStatistics(bool paper) {
+    LocalTensor<float> argA = Stat(ST_ARG_A);
+    const int32_t count = static_cast<int32_t>(2 * statPitch_);
+    if (paper) {
+      LocalTensor<half> a16 = Stat(ST_TMP16).ReinterpretCast<half>();
+      Cast(a16, argA, RoundMode::CAST_RINT, count);
+      VBarrier();
+      Exp(a16, a16, count);
+      VBarrier();
+      Cast(argA, a16, RoundMode::CAST_NONE, count);
+    } else {
+      Exp(argA, argA, count);
+    }
   }
 
   template <HardEvent E>
@@ -921,8 +1397,15 @@ class PasaAttention {
   TPipe* pipe_ = nullptr;
   uint32_t group_ = 0, sub_ = 0, myR0_ = 0, myRows_ = 0, rowPitch_ = 0, statPitch_ = 0;
   uint32_t cachedB_ = 0xffffffffu, cachedKvh_ = 0xffffffffu, cachedBlocks_ = 0;  // the AIV's K' cache
-  GlobalTensor<half> qGm_, kGm_, vGm_, outGm_, wsKp_, wsS_, wsP_, wsM_;
-  GlobalTensor<float> wsO_, wsC_;
+  GlobalTensor<half> qGm_, kGm_, vGm_, outGm_, wsKp_, wsS_, wsP_, wsM_, wsQ_, wsA_;
+  GlobalTensor<float> wsO_, wsC_, wsG_, scalesGm_, sinksGm_, lseGm_;
+  GlobalTensor<uint8_t> liveGm_;
+  GlobalTensor<int64_t> cuQGm_, cuKGm_;  // TND: the sequences' first rows and keys (cu_seqlens)
+  uint32_t qStride_ = 0, kvStride_ = 0;  // elements from one position of a head to the next in q / out and k / v
+  // TND: the task cursor (sequence seq_, its first task id, task count, first rows and lengths)
+  uint32_t seq_ = 0, seqTask0_ = 0, seqTasks_ = 0, seqS1_ = 0, seqS2_ = 0;
+  uint64_t seqQ0_ = 0, seqK0_ = 0;
+  uint32_t tailM_ = 0;  // pasa / paper: the block length of the tail shift matrix in the workspace (0: none yet)
   GlobalTensor<uint8_t> maskBool_;  // the mask, in the one of these its type names
   GlobalTensor<half> maskHalf_;
   GlobalTensor<bfloat16_t> maskBf16_;
@@ -940,8 +1423,12 @@ class PasaAttention {
   TQue<TPosition::VECIN, 1> inQue_, maskQue_;  // inQue_: S', P·V and K tiles in turn; maskQue_: mask rows
   TQue<TPosition::VECOUT, 1> outQue_;          // K' tiles, P tiles and output rows in turn
   TBuf<TPosition::VECCALC> kWorkBuf_, colBuf_, q16Buf_, o32Buf_, o16Buf_, pv16Buf_, x32Buf_, x16Buf_, selBuf_,
-      maskWorkBuf_, rowBuf_, statBuf_, redBuf_;
+      maskWorkBuf_, maskBiasBuf_, rowBuf_, statBuf_, redBuf_;
   LocalTensor<float> colNeg_;
+  // exact: the task's head scales (s_h, s_rest_h, the output's power of two) and whether every score tile takes the
+  // non-finite check's rare path (s_rest_h so large that a finite S' + g could overflow fp32)
+  float sH_ = 0.0f, sRestH_ = 0.0f, outScale_ = 1.0f;
+  bool checkAll_ = false;
 };
 
 }  // namespace pasa_kernel

@@ -34,14 +34,16 @@ class Kernel:
     score_bytes: int        # bytes per score element crossing Cube -> Vector (fp16 2, fp32 4)
     score_pass_bytes: int   # element width of the vector passes over the score tile
     kprep: str              # "per_task" (no cache), "prepass" (K' once per KV block: the cache) or "none"
+    centred: bool = False   # the exact variant's query centring (g = A·K'ᵀ, the non-finite check), per task Q'
 
 
 KERNELS = [
-    Kernel("PASA exact, K' per task (no cache)", "exact/task", 2, 4, "per_task"),
-    Kernel("PASA exact, K' cached per group (as implemented)", "exact/cached", 2, 4, "prepass"),
+    Kernel("PASA exact, K' per task (no cache)", "exact/task", 2, 4, "per_task", True),
+    Kernel("PASA exact, K' cached per group (as implemented)", "exact/cached", 2, 4, "prepass", True),
     Kernel("PASA paper (fp16 vector passes)", "paper", 2, 2, "prepass"),
     Kernel("FA, fp32 score tile", "FA fp32-S", 4, 4, "none"),
 ]
+QUERY_GROUP = 64   # exact: rows per query centre
 
 
 def block_time(k: Kernel, q: int, n: int, d: int, aic: int, clock: float, l2_bw: float):
@@ -52,6 +54,10 @@ def block_time(k: Kernel, q: int, n: int, d: int, aic: int, clock: float, l2_bw:
     # score tile passes per AIV: cast in, scale/mask, rowmax, subtract, exp, cast to fp16, cast back, rowsum
     simple, exps = 7, 1
     vec = rows * n * (simple + EXP_COST * exps) / lanes(k.score_pass_bytes) / clock
+    if k.centred:
+        cube += 2.0 * 16 * n * d / (4096 * 2 * clock)                    # g = A·K'ᵀ, m = 16 (A: the group centres)
+        vec += rows * n / lanes(4) / clock                               # + g on every score row (fp32)
+        vec += rows * n * 2 / lanes(2) / clock                           # non-finite check: S'·0, sum (fp16)
     if k.kprep == "per_task":   # pass 1 (cast, add, abs, max) over n rows + pass 2 (cast, sub, muls, cast) on n/2
         vec += (n * d * 4 + n / 2 * d * 4) / lanes(4) / clock
         vec += rows * d * 3 / lanes(4) / clock                          # h = s * Q c^T per row
@@ -63,6 +69,8 @@ def block_time(k: Kernel, q: int, n: int, d: int, aic: int, clock: float, l2_bw:
     ws = 2 * q * n * k.score_bytes + 2 * q * n * 2 + 2 * q * d * 4
     if k.kprep == "per_task":
         ws += 2 * n * d * 2
+    if k.centred:
+        ws += 2 * (q // QUERY_GROUP) * n * 4                               # g rows (fp32), written and read
     l2 = ws / (l2_bw / aic)
     return cube, vec, l2
 
@@ -82,6 +90,9 @@ def predict(k: Kernel, soc: str, b: int, h: int, hkv: int, s: int, d: int, causa
     prepass = 0.0
     if k.kprep == "prepass":
         prepass = b * hkv * kv_blocks * n * d * 8 / (VEC_BYTES_PER_CYCLE / 4) / clock / (2 * aic)
+    if k.centred:   # per task and AIV: the group's column statistics (cast, add, max, min over 64 rows), then Q'
+        # (cast, subtract, cast over its q/2 rows), written to the workspace and loaded by the Cube
+        prepass += waves * (QUERY_GROUP * 4 + q / 2 * 3) * d / (VEC_BYTES_PER_CYCLE / 4) / clock
     hbm_bytes = 2 * (b * h * s * d) + 2 * 2 * (b * hkv * s * d) + 4 * b * h * s * d
     hbm_time = hbm_bytes / hbm
     return dict(cube=cube, vec=vec, l2=l2, overlap=max(overlap, hbm_time) + prepass, serial=serial + prepass,

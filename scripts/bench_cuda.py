@@ -1,34 +1,56 @@
-"""CUDA benchmark: pasa.attention's Triton kernel against torch SDPA's flash, cuDNN and memory-efficient backends.
+"""CUDA benchmark: pasa.attention against torch SDPA's flash and cuDNN backends, in one run on one GPU.
 
-    python scripts/bench_cuda.py [--seqs 1024 4096 16384] [--dims 64 128] [--modes full causal]
-                                 [--variants pasa paper] [--json FILE]
-    python scripts/bench_cuda.py --decode 4096 16384 65536 131072 [--decode-shape 1,32,8,1,128]
+    python scripts/bench_cuda.py [--shapes D,S,MODE ... | --dims D ... --seqs S ... --modes full causal]
+                                 [--kernels triton hopper] [--variants pasa paper]
+                                 [--flags-off ROWSUM_DOT ...] [--peers flash cudnn efficient]
+                                 [--decode S2 ...] [--decode-shape B,N,Nkv,S1,D] [--no-prefill]
+                                 [--json FILE] [--dry-run]
 
-One run: first the correctness checks (pasa vs the contract's model through pasa.tolerance.check_backend on a
-small shape per head dim, then pasa vs SDPA-flash on every benchmark input), then the timings. Inputs are fp16,
-BNSD, N(0, 1); B = 16384 / S and H = 2048 / D, so every row moves the same number of tokens. Each time is the
-median over many calls of one CUDA-event pair around a single call, rotating over several input sets so no call
-reads its inputs from the L2 of the previous one (pasa runs its default launch; PASA_CUDA_AUTOTUNE=1 tunes
-it). TFLOP/s = 4·B·H·S²·D / time, halved for causal. The table of TFLOP/s comes first, the ratios pasa / peer
-last. The K-shift pass (pasa's separate pass over K) is also timed
-alone, and its share of pasa's time printed.
+Prefill rows (default: issue 15's, D = 128 at S = 1k, 4k, 16k and D = 64 at S = 4k, 16k, causal and not): fp16,
+BNSD, N(0, 1) inputs; B = 16384 / S and H = 2048 / D, so every row moves the same number of tokens. Columns, all
+measured in this run:
+  pasa               the call as dispatched by default (the exact variant; the Hopper kernel only where
+                     PASA_CUDA_HOPPER=1 asks for it, op.HOPPER)
+  pasa[triton]       --kernels: the exact variant on kernels.attention_kernel (op.HOPPER False),
+  pasa[hopper]         or on the Gluon kernel (op.HOPPER True) where it covers the call
+  pasa[pasa], [paper]  --variants: the other variants (Triton kernel)
+  pasa[-FLAG]        --flags-off: the exact variant on the Triton kernel with op.KERNEL_FLAGS[FLAG] off
+  flash, cudnn, ...  --peers: F.scaled_dot_product_attention on that SDPA backend alone
+Every time is triton.testing.do_bench's median (CUDA events around single calls, the L2 flushed before each).
+TFLOP/s = 4·B·H·S²·D / time, halved for causal. Before the timings every pasa kernel column is checked against the
+contract's model (pasa.tolerance.check_backend: D of the rows, fp16 full and bf16 causal bottom-right, GQA, a
+ragged end), and every pasa column against SDPA-flash on each row's input (relative RMSE; the exact variant's
+kernels must stay under 5e-3). The exact variant's separate passes (op.prepare_exact, and op.g_table where the
+default call runs the Hopper kernel) are timed alone as a share of pasa's time.
 
---decode S2 ... times KV-cache decoding instead: S1 query rows (default 1) of B, N, Nkv, D = 1, 32, 8, 128 against
-each cache length S2 (GQA 32/8), pasa with bottom-right causal alignment (flash-decoding: the key axis split over
-programs and merged by lse) against the SDPA backends with enable_gqa and no mask (one row sees every key), after a
-check of pasa against the model's split form at S2 = 4096.
+Decode rows (--decode S2 ...): S1 query rows (default 1) of B, N, Nkv, D = 1, 32, 8, 128 (GQA 32/8) against each
+cache length S2, pasa with bottom-right causal alignment (flash-decoding: the key axis split over programs, merged by
+lse) against the SDPA backends with enable_gqa and no mask (a row that sees every key), after a check of pasa against
+the model's split form at S2 = 4096.
+
+Printed last: the TFLOP/s table, then the ratios — each kernel column / each peer (issue 15's targets: D = 128,
+S ≥ 4k ≥ 1.0 × cuDNN; D = 64, S ≥ 4k ≥ 0.9 ×; D = 128, S = 1k ≥ 0.8 ×), the variants and flag columns / the
+kernel they vary (variants ≥ 0.6 × pasa), pasa[hopper] / the Triton kernel — and the decode table. --json writes
+every figure (rewritten after each measurement, so a run stopped early leaves what it measured). Columns run one
+after another over all rows, the Hopper kernel's last and decoding first, so a kernel that breaks the CUDA context
+costs only what follows it. --dry-run prints the plan (rows, columns, decode rows) without a GPU.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import math
+import sys
+import traceback
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
+import triton.testing
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import pasa
+from pasa.contract import DEFAULT_BLOCK_N
 from pasa.cuda import op as cuda_op
 from pasa.model import model_attention
 from pasa.reference import golden_attention
@@ -37,6 +59,9 @@ from pasa.tolerance import check_backend
 PEERS = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
          "efficient": SDPBackend.EFFICIENT_ATTENTION}
 TOKENS, HIDDEN = 16384, 2048
+ISSUE15_ROWS = [(d, s, causal) for d, seqs in ((128, (1024, 4096, 16384)), (64, (4096, 16384)))
+                for s in seqs for causal in (False, True)]
+FLASH_REL_MAX = 5e-3   # the exact variant's kernels against SDPA-flash on N(0, 1) inputs (relative RMSE)
 
 
 def sdpa(backend):
@@ -50,44 +75,70 @@ def run_pasa(q, k, v, causal, variant="exact"):
     return pasa.attention(q, k, v, causal=causal, variant=variant)
 
 
-def run_variant(variant):
-    return lambda q, k, v, causal: run_pasa(q, k, v, causal, variant)
+@contextmanager
+def on_kernel(kernel: str | None = None, flags_off=()):
+    """Inside the block the exact variant runs on one kernel — None (the default dispatch), "triton" (op.HOPPER
+    False) or "hopper" (True: the Gluon kernel where it covers the call) — with op.KERNEL_FLAGS[f] off for f in
+    flags_off."""
+    hopper, flags = cuda_op.HOPPER, dict(cuda_op.KERNEL_FLAGS)
+    if kernel:
+        cuda_op.HOPPER = kernel == "hopper"
+    cuda_op.KERNEL_FLAGS.update({f: False for f in flags_off})
+    try:
+        yield
+    finally:
+        cuda_op.HOPPER = hopper
+        cuda_op.KERNEL_FLAGS.clear()
+        cuda_op.KERNEL_FLAGS.update(flags)
 
 
-def median_ms(fn, inputs, causal, min_calls=20, budget_ms=400.0):
-    """Median time of one call (CUDA events), cycling over the input sets; warm-up calls first."""
-    for i in range(3):
-        fn(*inputs[i % len(inputs)], causal)
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    fn(*inputs[0], causal)
-    end.record()
-    end.synchronize()
-    calls = max(min_calls, min(500, int(budget_ms / max(start.elapsed_time(end), 1e-3))))
-    pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(calls)]
-    for i, (a, b) in enumerate(pairs):
-        q, k, v = inputs[i % len(inputs)]
-        a.record()
-        fn(q, k, v, causal)
-        b.record()
-    torch.cuda.synchronize()
-    return statistics.median(a.elapsed_time(b) for a, b in pairs)
+def column(kernel=None, variant="exact", flags_off=()):
+    """fn(q, k, v, causal) of a pasa column."""
+    def run(q, k, v, causal):
+        with on_kernel(kernel, flags_off):
+            return run_pasa(q, k, v, causal, variant)
+    return run
 
 
-def check_model(d, s2=900, label="cuda"):
-    """The contract, on a shape with a ragged tail, GQA, causal bottom-right and bf16 too (S2 = s2 keys)."""
+def run_passes(q, k, v, causal):
+    """The exact variant's separate passes as the default call runs them: op.prepare_exact (key pass, query pass),
+    and op.g_table where the Hopper kernel takes the call."""
+    b, _, s, d = q.shape
+    block_n = DEFAULT_BLOCK_N
+    seqs = cuda_op.Seqs(block_n, s, k.shape[2], b)
+    dp = max(16, 1 << (d - 1).bit_length())
+    hopper = cuda_op.hopper_takes(q, None, "exact", block_n, seqs)
+    h_mode = 3 if hopper else cuda_op.exact_h_mode(d, dp, seqs, q.element_size())
+    prep = cuda_op.prepare_exact(q, k, v, None, d ** -0.5, causal, "top_left", block_n, dp, block_n, h_mode, seqs)
+    if hopper:
+        cuda_op.g_table(prep, q.shape[1], q.shape[1] // k.shape[1], s, causal, 0, dp, block_n)
+
+
+def time_ms(fn, *args, rep_ms: float = 100.0) -> float:
+    """Median milliseconds of one call fn(*args) (triton.testing.do_bench: CUDA events, L2 flushed before each)."""
+    return triton.testing.do_bench(lambda: fn(*args), warmup=25, rep=rep_ms, return_mode="median")
+
+
+def check_model(d, s2=900, label="cuda", kernel=None):
+    """The contract, on a shape with a ragged tail, GQA, causal bottom-right and bf16 too (S2 = s2 keys), on the
+    default dispatch or one kernel (``on_kernel``). Returns check_backend's figures per case; raises where it fails."""
+    figs = []
     for dtype, causal, align in [(torch.float16, False, "top_left"), (torch.bfloat16, True, "bottom_right")]:
         g = torch.Generator(device="cuda").manual_seed(d)
         q = torch.randn(2, 8, 700, d, device="cuda", generator=g).mul(3).add(2).to(dtype)
         k = torch.randn(2, 2, s2, d, device="cuda", generator=g).mul(3).add(2).to(dtype)
         v = torch.randn(2, 2, s2, d, device="cuda", generator=g).to(dtype)
         kw = dict(causal=causal, causal_align=align)
-        fig = check_backend(pasa.attention(q, k, v, **kw), model_attention(q, k, v, **kw),
+        with on_kernel(kernel):
+            out = pasa.attention(q, k, v, **kw)
+        fig = check_backend(out, model_attention(q, k, v, **kw),
                             golden_attention(q, k, v, **kw), what=f"{label} D={d} {dtype}")
         print(f"# {label}: check vs model D={d} {str(dtype)[6:]} causal={causal}: rmse vs model "
               f"{fig['dev_from_model']:.2e}, model vs golden {fig['err_model']:.2e}, pasa vs golden {fig['err_out']:.2e}",
               flush=True)
+        figs.append({"D": d, "dtype": str(dtype)[6:], "causal": causal, **{k: float(x) for k, x in fig.items()
+                                                                             if isinstance(x, (int, float))}})
+    return figs
 
 
 def _print_compiled():
@@ -104,120 +155,265 @@ def _print_compiled():
         print(f"# compiled kernels: not readable ({exc!r})")
 
 
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seqs", nargs="+", type=int, default=[1024, 4096, 16384])
-    parser.add_argument("--dims", nargs="+", type=int, default=[64, 128])
-    parser.add_argument("--modes", nargs="+", default=["full", "causal"], choices=["full", "causal"])
-    parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
+    parser.add_argument("--shapes", nargs="+", metavar="D,S,MODE",
+                        help="prefill rows (MODE: full or causal); default: issue 15's ten rows")
+    parser.add_argument("--dims", nargs="+", type=int, help="rows dims × seqs × modes instead (default 64 128)")
+    parser.add_argument("--seqs", nargs="+", type=int, help="(default 1024 4096 16384)")
+    parser.add_argument("--modes", nargs="+", choices=["full", "causal"], help="(default full causal)")
+    parser.add_argument("--peers", nargs="+", default=["flash", "cudnn"], choices=list(PEERS))
+    parser.add_argument("--kernels", nargs="*", default=[], choices=["triton", "hopper"],
+                        help="also time the exact variant on these kernels (columns pasa[triton], pasa[hopper])")
     parser.add_argument("--variants", nargs="*", default=[], choices=["pasa", "paper"],
-                        help="also time these variants (columns pasa[...]; the ratios are the default's)")
-    parser.add_argument("--sets", type=int, default=3, help="input sets to rotate over")
-    parser.add_argument("--json", help="write every figure to this file")
-    parser.add_argument("--decode", nargs="+", type=int, metavar="S2", help="time decoding against these cache lengths")
+                        help="also time these variants (columns pasa[pasa], pasa[paper])")
+    parser.add_argument("--flags-off", nargs="*", default=[], choices=sorted(cuda_op.KERNEL_FLAGS),
+                        help="also time the Triton kernel with each of these op.KERNEL_FLAGS off (pasa[-FLAG])")
+    parser.add_argument("--no-prefill", action="store_true", help="decode rows only")
+    parser.add_argument("--decode", nargs="*", type=int, default=[], metavar="S2", help="decode cache lengths")
     parser.add_argument("--decode-shape", default="1,32,8,1,128", help="B,N,Nkv,S1,D of the decode rows")
-    args = parser.parse_args()
-    if args.decode:
-        return decode(args)
+    parser.add_argument("--rep", type=float, default=100.0, help="do_bench's rep (ms) per measurement")
+    parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and stop (no GPU needed)")
+    args = parser.parse_args(argv)
+    if args.dims or args.seqs or args.modes:
+        args.shapes = (args.shapes or []) + [f"{d},{s},{m}" for d in args.dims or (64, 128)
+                                             for s in args.seqs or (1024, 4096, 16384)
+                                             for m in args.modes or ("full", "causal")]
+    args.rows = [] if args.no_prefill else rows_of(args.shapes, parser)
+    try:
+        args.decode_dims = tuple(int(x) for x in args.decode_shape.split(","))
+        assert len(args.decode_dims) == 5
+    except (ValueError, AssertionError):
+        parser.error(f"--decode-shape must be B,N,Nkv,S1,D, got {args.decode_shape!r}")
+    return args
 
-    name = torch.cuda.get_device_name()
-    print(f"# {name}, torch {torch.__version__}, triton {__import__('triton').__version__}, fp16 BNSD, "
-          f"B = {TOKENS}/S, H = {HIDDEN}/D")
-    for d in args.dims:
-        check_model(d)
 
-    fns = {"pasa": run_pasa, **{f"pasa[{v}]": run_variant(v) for v in args.variants},
-           **{p: sdpa(PEERS[p]) for p in args.peers}}
+def rows_of(shapes, parser):
+    """[(D, S, causal)] of the prefill rows."""
+    if not shapes:
+        return list(ISSUE15_ROWS)
     rows = []
-    for d in args.dims:
-        for s in args.seqs:
-            b, h = max(1, TOKENS // s), HIDDEN // d
-            gen = torch.Generator(device="cuda").manual_seed(s + d)
-            inputs = [tuple(torch.randn(b, h, s, d, device="cuda", generator=gen, dtype=torch.float16)
-                            for _ in range(3)) for _ in range(args.sets)]
-            for mode in args.modes:
-                causal = mode == "causal"
-                ref = sdpa(SDPBackend.FLASH_ATTENTION)(*inputs[0], causal).float()
-                ours = run_pasa(*inputs[0], causal).float()
-                rel = float((ours - ref).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt())
-                if not rel < 5e-3:
-                    raise SystemExit(f"pasa disagrees with SDPA flash at D={d} S={s} {mode}: relative RMSE {rel:.2e}")
-                flop = cuda_op.flops(b, h, s, s, d, causal)
-                row = {"D": d, "S": s, "B": b, "H": h, "mode": mode, "rel_rmse_vs_flash": rel}
-                for fname, fn in fns.items():
-                    try:
-                        ms = median_ms(fn, inputs, causal)
-                        row[fname] = flop / (ms * 1e-3) / 1e12
-                    except RuntimeError as exc:   # a backend that does not take this shape
-                        print(f"# {fname} D={d} S={s} {mode}: {str(exc).splitlines()[0]}")
-                        row[fname] = float("nan")
-                pasa_ms = flop / (row["pasa"] * 1e12) * 1e3
-                kshift = lambda q, k, v, causal: cuda_op.shift_k(k, 128, 0.0625, max(16, d), 128)  # noqa: E731
-                row["kshift_share"] = median_ms(kshift, inputs, causal) / pasa_ms
-                c = cuda_op.shift_k(inputs[0][1], 128, 0.0625, max(16, d), 128)[1]
-                table = lambda q, k, v, causal: cuda_op.shift_h(q, c, h, s, 128, 0.1, 0, causal)  # noqa: E731
-                row["table_share"] = median_ms(table, inputs, causal) / pasa_ms
-                rows.append(row)
-                print(f"# D={d} S={s} {mode}: " + ", ".join(f"{k} {row[k]:.0f}" for k in fns) +
-                      f" TFLOP/s; K-shift pass {100 * row['kshift_share']:.1f}%, shift table "
-                      f"{100 * row['table_share']:.1f}% of pasa; rel RMSE vs flash {rel:.1e}", flush=True)
+    for spec in shapes:
+        parts = spec.split(",")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or parts[2] not in ("full", "causal"):
+            parser.error(f"--shapes takes D,S,MODE with MODE full or causal, got {spec!r}")
+        rows.append((int(parts[0]), int(parts[1]), parts[2] == "causal"))
+    return rows
 
+
+def columns(args) -> dict:
+    """{name: (fn, kind, base)} in the order they run: peers, the default, variants, flags, the Triton kernel, the
+    Hopper kernel last. kind: "peer", "kernel" (exact variant, checked against the model and flash) or "option"
+    (ratio to ``base``)."""
+    cols = {p: (sdpa(PEERS[p]), "peer", None) for p in args.peers}
+    cols["pasa"] = (column(), "kernel", None)
+    triton_col = "pasa[triton]" if "triton" in args.kernels else "pasa"
+    cols.update({f"pasa[{v}]": (column(variant=v), "option", "pasa") for v in args.variants})
+    cols.update({f"pasa[-{f}]": (column("triton", flags_off=(f,)), "option", triton_col) for f in args.flags_off})
+    cols.update({f"pasa[{k}]": (column(k), "kernel", None) for k in ("triton", "hopper") if k in args.kernels})
+    return cols
+
+
+def shape_of(d: int, s: int, causal: bool) -> dict:
+    b, h = max(1, TOKENS // s), HIDDEN // d
+    return {"D": d, "S": s, "B": b, "H": h, "mode": "causal" if causal else "full",
+            "gflop": cuda_op.flops(b, h, s, s, d, causal) / 1e9}
+
+
+def target(d: int, s: int) -> float | None:
+    """Issue 15's target for the default against SDPA-cuDNN at this row, if it sets one."""
+    return {128: 1.0, 64: 0.9}[d] if d in (64, 128) and s >= 4096 else 0.8 if (d, s) == (128, 1024) else None
+
+
+def ratios(row: dict, cols: dict, peers: list[str]) -> dict:
+    """The ratios printed: kernel / peer, option / its base, pasa[hopper] / the Triton kernel."""
+    t, out = row["tflops"], {}
+    for name, (_, kind, base) in cols.items():
+        if kind == "kernel":
+            out.update({f"{name}/{p}": t.get(name, math.nan) / t.get(p, math.nan) for p in peers})
+        elif kind == "option":
+            out[f"{name}/{base}"] = t.get(name, math.nan) / t.get(base, math.nan)
+    if "pasa[hopper]" in cols:
+        base = "pasa[triton]" if "pasa[triton]" in cols else "pasa"
+        if base != "pasa" or not cuda_op.HOPPER:
+            out[f"pasa[hopper]/{base}"] = t.get("pasa[hopper]", math.nan) / t.get(base, math.nan)
+    return out
+
+
+class Report:
+    """Every figure of the run, written to --json after each measurement."""
+
+    def __init__(self, path: str | None, **head):
+        self.path, self.data = path, dict(head, checks=[], rows=[], decode=[], errors=[])
+
+    def error(self, what: str, exc: BaseException) -> None:
+        line = f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        print(f"# FAILED {line}", flush=True)
+        traceback.print_exc(file=sys.stdout)
+        self.data["errors"].append(line)
+        self.save()
+
+    def save(self) -> None:
+        if self.path:
+            with open(self.path, "w") as f:
+                json.dump(self.data, f, indent=1, default=float)
+
+
+def prefill(args, report: Report) -> str:
+    """The prefill rows, column by column (``columns``); returns the TFLOP/s and ratio tables."""
+    cols = columns(args)
     peers = list(args.peers)
-    print(f"\nTFLOP/s on {name} (median of one-call CUDA-event times)")
-    print(f"{'D':>4s} {'S':>6s} {'mode':>7s} " + " ".join(f"{f:>9s}" for f in fns) + f" {'kshift%':>8s} {'table%':>7s}")
+    rows = [dict(shape_of(d, s, c), tflops={}, rel_rmse_vs_flash={}) for d, s, c in args.rows]
+    report.data["rows"] = rows
+    inputs = []
     for r in rows:
-        print(f"{r['D']:4d} {r['S']:6d} {r['mode']:>7s} " + " ".join(f"{r[f]:9.1f}" for f in fns)
-              + f" {100 * r['kshift_share']:8.1f} {100 * r['table_share']:7.1f}")
-    variants = [f for f in fns if f.startswith("pasa[")]
-    print("\nratios pasa / peer, and each other variant / pasa (higher is better; targets: D=128, S ≥ 4k ≥ 1.0 × "
-          "cudnn; D=64, S ≥ 4k ≥ 0.9 × cudnn; D=128, S=1k ≥ 0.8 × cudnn; variants ≥ 0.6 × pasa)")
-    print(f"{'D':>4s} {'S':>6s} {'mode':>7s} " + " ".join(f"{'/' + p:>10s}" for p in peers)
-          + "".join(f" {f:>12s}" for f in variants))
-    for r in rows:
-        print(f"{r['D']:4d} {r['S']:6d} {r['mode']:>7s} " + " ".join(f"{r['pasa'] / r[p]:10.2f}" for p in peers)
-              + "".join(f" {r[f] / r['pasa']:12.2f}" for f in variants))
-    _print_compiled()
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"gpu": name, "rows": rows}, f, indent=1)
+        gen = torch.Generator(device="cuda").manual_seed(r["S"] + r["D"])
+        inputs.append(tuple(torch.randn(r["B"], r["H"], r["S"], r["D"], device="cuda", generator=gen,
+                                        dtype=torch.float16) for _ in range(3)))
+    refs = [sdpa(SDPBackend.FLASH_ATTENTION)(*x, r["mode"] == "causal").float() for r, x in zip(rows, inputs)]
+    for name, (fn, kind, _) in cols.items():
+        if kind == "kernel":
+            kernel = name[5:-1] if name.startswith("pasa[") else None
+            for d in sorted({r["D"] for r in rows}):
+                try:
+                    report.data["checks"] += [dict(c, column=name) for c in check_model(d, label=name, kernel=kernel)]
+                except Exception as exc:   # recorded; the timings still run
+                    report.error(f"{name} check vs model D={d}", exc)
+        for r, x, ref in zip(rows, inputs, refs):
+            causal, where = r["mode"] == "causal", f"{name} D={r['D']} S={r['S']} {r['mode']}"
+            try:
+                if kind != "peer":
+                    out = fn(*x, causal).float()
+                    rel = float((out - ref).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt())
+                    r["rel_rmse_vs_flash"][name] = rel
+                    if kind == "kernel" and not rel < FLASH_REL_MAX:
+                        report.error(where, ValueError(f"disagrees with SDPA flash: relative RMSE {rel:.2e}"))
+                r["tflops"][name] = r["gflop"] / time_ms(fn, *x, causal, rep_ms=args.rep) / 1e6
+            except Exception as exc:   # a backend that does not take this shape, or a failing kernel
+                r["tflops"][name] = math.nan
+                report.error(where, exc)
+            print(f"# {where}: {r['tflops'][name]:.1f} TFLOP/s", flush=True)
+            report.save()
+    for r, x in zip(rows, inputs):
+        try:
+            pasa_ms = r["gflop"] / r["tflops"]["pasa"] / 1e6
+            r["passes_share"] = time_ms(run_passes, *x, r["mode"] == "causal", rep_ms=args.rep) / pasa_ms
+        except Exception as exc:
+            r["passes_share"] = math.nan
+            report.error(f"passes D={r['D']} S={r['S']} {r['mode']}", exc)
+        r["ratios"] = ratios(r, cols, peers)
+        r["target_vs_cudnn"] = target(r["D"], r["S"])
+    report.save()
+
+    names, keys = list(cols), list(rows[0]["ratios"]) if rows else []
+    return (f"\nTFLOP/s on {report.data['gpu']} (triton.testing.do_bench medians, one run; passes% = the exact "
+            "variant's separate passes / pasa)\n"
+            + table(["D", "S", "mode"] + names + ["passes%"],
+                    [[r["D"], r["S"], r["mode"]] + [r["tflops"].get(n, math.nan) for n in names]
+                     + [100 * r["passes_share"]] for r in rows])
+            + "\n\nratios (higher is better; issue 15: pasa/cudnn ≥ target, variants ≥ 0.6 × pasa)\n"
+            + table(["D", "S", "mode", "target"] + keys,
+                    [[r["D"], r["S"], r["mode"], r["target_vs_cudnn"] or "-"] + [r["ratios"][k] for k in keys]
+                     for r in rows], fmt="{:.2f}"))
 
 
-def decode(args):
-    """Decode rows: pasa (bottom-right causal, split key axis) against each SDPA backend, time per call and ratio."""
-    b, n, nkv, s1, d = (int(x) for x in args.decode_shape.split(","))
-    name = torch.cuda.get_device_name()
-    print(f"# decode on {name}, torch {torch.__version__}: B={b} N={n} Nkv={nkv} S1={s1} D={d} fp16")
+def decode(args, report: Report) -> str:
+    """Decode rows: pasa (bottom-right causal, split key axis) against each SDPA backend, ms per call and peer / pasa;
+    returns their table."""
+    b, n, nkv, s1, d = args.decode_dims
+    print(f"# decode: B={b} N={n} Nkv={nkv} S1={s1} D={d} fp16", flush=True)
     gen = torch.Generator(device="cuda").manual_seed(0)
-    q, k, v = (torch.randn(b, h, s, d, device="cuda", generator=gen, dtype=torch.float16)
-               for h, s in ((n, s1), (nkv, 4096), (nkv, 4096)))
     kw = dict(causal=True, causal_align="bottom_right")
-    cuts = cuda_op.kv_split_cuts(b, n, s1, 4096, 128, "exact", q.device)
-    fig = check_backend(pasa.attention(q, k, v, **kw), model_attention(q, k, v, kv_splits=cuts, **kw),
-                        golden_attention(q, k, v, **kw), what="decode")
-    print(f"# check S2=4096 (cuts {cuts}): RMSE vs model {fig['dev_from_model']:.2e}, model vs golden "
-          f"{fig['err_model']:.2e}")
-    print(f"{'S2':>8s} {'pasa ms':>9s} " + " ".join(f"{p + ' ms':>12s} {'ratio':>6s}" for p in args.peers))
+    try:
+        q, k, v = (torch.randn(b, h, s, d, device="cuda", generator=gen, dtype=torch.float16)
+                   for h, s in ((n, s1), (nkv, 4096), (nkv, 4096)))
+        cuts = cuda_op.kv_split_cuts(b, n, s1, 4096, DEFAULT_BLOCK_N, "exact", q.device)
+        fig = check_backend(pasa.attention(q, k, v, **kw), model_attention(q, k, v, kv_splits=cuts, **kw),
+                            golden_attention(q, k, v, **kw), what="decode")
+        print(f"# decode check S2=4096 (cuts {cuts}): RMSE vs model {fig['dev_from_model']:.2e}, model vs golden "
+              f"{fig['err_model']:.2e}", flush=True)
+        report.data["checks"].append({"column": "decode", "S2": 4096, "dev_from_model": float(fig["dev_from_model"]),
+                                      "err_model": float(fig["err_model"])})
+    except Exception as exc:
+        report.error("decode check", exc)
+    rows = []
+    report.data["decode"] = rows
     for s2 in args.decode:
-        inputs = [tuple(torch.randn(b, h, s, d, device="cuda", generator=gen, dtype=torch.float16)
-                        for h, s in ((n, s1), (nkv, s2), (nkv, s2))) for _ in range(args.sets)]
+        row = {"B": b, "N": n, "Nkv": nkv, "S1": s1, "S2": s2, "D": d, "ms": {}}
+        rows.append(row)
+        q, k, v = (torch.randn(b, h, s, d, device="cuda", generator=gen, dtype=torch.float16)
+                   for h, s in ((n, s1), (nkv, s2), (nkv, s2)))
         mask = None if s1 == 1 else torch.ones(s1, s2, dtype=torch.bool, device="cuda").tril(s2 - s1)
 
-        def peer(backend, mask=mask):
-            def run(q, k, v, causal):
+        def peer(backend):
+            def run():
                 with sdpa_kernel([backend]):
                     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
             return run
-        ours = median_ms(lambda q, k, v, causal: pasa.attention(q, k, v, **kw), inputs, True)
-        line = f"{s2:8d} {ours:9.4f} "
-        for p in args.peers:
+        fns = {"pasa": lambda: pasa.attention(q, k, v, **kw), **{p: peer(PEERS[p]) for p in args.peers}}
+        for name, fn in fns.items():
             try:
-                t = median_ms(peer(PEERS[p]), inputs, False)
-                line += f"{t:12.4f} {ours / t:6.2f} "
-            except RuntimeError as exc:   # a backend that does not take this call
-                line += f"{'-':>12s} {'-':>6s} "
-                print(f"# {p} S2={s2}: {str(exc).splitlines()[0]}")
-        print(line, flush=True)
+                row["ms"][name] = time_ms(fn, rep_ms=args.rep)
+            except Exception as exc:   # a backend that does not take this call
+                row["ms"][name] = math.nan
+                report.error(f"decode {name} S2={s2}", exc)
+        row["peer_over_pasa"] = {p: row["ms"][p] / row["ms"]["pasa"] for p in args.peers}
+        print(f"# decode S2={s2}: " + ", ".join(f"{k} {t:.4f} ms" for k, t in row["ms"].items()), flush=True)
+        report.save()
+    return (f"\ndecode, ms per call (peer/pasa: time ratio, > 1 where pasa is faster), B={b} N={n} Nkv={nkv} S1={s1} "
+            f"D={d}\n"
+            + table(["S2", "pasa"] + [x for p in args.peers for x in (p, f"{p}/pasa")],
+                    [[r["S2"], r["ms"]["pasa"]] + [x for p in args.peers for x in (r["ms"][p], r["peer_over_pasa"][p])]
+                     for r in rows], fmt="{:.4f}"))
+
+
+def table(head: list[str], rows: list[list], fmt: str = "{:.1f}") -> str:
+    """Right-aligned columns as wide as their widest cell."""
+    cells = [[c if isinstance(c, str) else str(c) if isinstance(c, int) else fmt.format(c) for c in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(head)]
+    return "\n".join(" ".join(c.rjust(w) for c, w in zip(line, widths)) for line in [head] + cells)
+
+
+def plan(args) -> dict:
+    """The run's rows and columns, as --dry-run prints them."""
+    cols = columns(args)
+    return {"rows": [shape_of(d, s, c) for d, s, c in args.rows],
+            "columns": {name: {"kind": kind, "base": base} for name, (_, kind, base) in cols.items()},
+            "ratios": list(ratios({"tflops": {}}, cols, list(args.peers))),
+            "decode": [dict(zip(("B", "N", "Nkv", "S1", "D"), args.decode_dims), S2=s2) for s2 in args.decode]}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.dry_run:
+        p = plan(args)
+        print(table(["D", "S", "B", "H", "mode", "GFLOP"],
+                    [[r["D"], r["S"], r["B"], r["H"], r["mode"], r["gflop"]] for r in p["rows"]]))
+        print("columns: " + ", ".join(f"{n} ({c['kind']})" for n, c in p["columns"].items()))
+        print("ratios: " + ", ".join(p["ratios"]))
+        print("decode: " + ", ".join(f"S2={r['S2']}" for r in p["decode"]))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(p, f, indent=1)
+        return 0
+    gpu = torch.cuda.get_device_name()
+    print(f"# {gpu}, torch {torch.__version__}, triton {triton.__version__}, cuDNN {torch.backends.cudnn.version()}; "
+          f"default kernel: {'hopper' if cuda_op.HOPPER else 'triton'}", flush=True)
+    report = Report(args.json, gpu=gpu, torch=torch.__version__, triton=triton.__version__,
+                    default_kernel="hopper" if cuda_op.HOPPER else "triton", argv=sys.argv[1:])
+    tables = []          # printed last, after the compiler's report
+    if args.decode:      # first: it never takes the Hopper kernel, whose column runs last
+        tables.append(decode(args, report))
+    if args.rows:
+        tables.append(prefill(args, report))
+    _print_compiled()
+    report.save()
+    print("\n".join(tables))
+    if report.data["errors"]:
+        print(f"\n{len(report.data['errors'])} failures:\n  " + "\n  ".join(report.data["errors"]))
+    return 1 if report.data["errors"] else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -67,7 +67,9 @@ def check(args, device, world: int, rank: int) -> None:
     the chunks are whole KV blocks: each chunk's fp16 output and the two final roundings) and, up to 8k tokens, the
     RMSE of both against the float64 golden."""
     s = args.check_seq
-    q, k, v = inputs(args, s, device, seed=1)                  # the same whole tensors on every rank
+    q, k, v = inputs(args, s, device, seed=1)
+    for t in (q, k, v):                                        # the same whole tensors on every rank: rank 0's
+        dist.broadcast(t, 0)
     for causal in (False, True):
         kw = dict(causal=causal, variant=args.variant, block_n=args.block_n)
         local = [split_sequence(t, world, rank, causal=causal) for t in (q, k, v)]
@@ -108,7 +110,7 @@ def main():
     else:
         device = torch.device("cpu")
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
-    dist.init_process_group("nccl" if cuda else "gloo")
+    dist.init_process_group("nccl" if cuda else "gloo", device_id=device if cuda else None)
     world, rank = dist.get_world_size(), dist.get_rank()
     if rank == 0:
         where = f"nccl, {torch.cuda.get_device_name(device)}" if cuda else "gloo, CPU"

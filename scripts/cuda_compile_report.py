@@ -129,8 +129,10 @@ def main(argv=None) -> int:
           f"mask={args.mask} variant={args.variant} block_n={args.block_n} lse={args.lse} sinks={args.sinks} "
           f"varlen={args.varlen} flags={op.KERNEL_FLAGS} hopper={args.hopper}; compiled for sm_90 by Triton "
           f"{triton.__version__}")
+    seen = Counter()
     for name, kernel in compiled:
-        report(kernel, name, args.sass_dir)
+        seen[name] += 1
+        report(kernel, name if seen[name] == 1 else f"{name}.{seen[name]}", args.sass_dir)
     return 0
 
 

@@ -9,8 +9,8 @@ of S' to fp16, and with a plain flash-attention softmax (S' not rounded, no shif
 (kernels.attention_kernel) that runs the calls the Hopper kernel does not cover, as its default runs it, with h from
 the shift table or from Q·c in the loop wherever its default takes the other, and with h dropped (a bound). Each is
 first checked against the model (bench_cuda.check_model: D = 128 and 64, fp16 and bf16, GQA, a ragged end, causal
-bottom-right, more than 16 KV blocks; not the bounds), then timed like scripts/bench_cuda.py times (median of
-one-call CUDA-event times, rotating inputs; B = 16384/S, H = 2048/D, fp16). Printed last: TFLOP/s per path and
+bottom-right, more than 16 KV blocks; not the bounds), then timed like scripts/bench_cuda.py times
+(triton.testing.do_bench's median; B = 16384/S, H = 2048/D, fp16). Printed last: TFLOP/s per path and
 shape, each path's ratio to the default, and the best one's ratios to SDPA flash and cuDNN measured in the same run.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cuda import HIDDEN, PEERS, TOKENS, check_model, median_ms, run_pasa, sdpa  # noqa: E402
+from bench_cuda import HIDDEN, PEERS, TOKENS, check_model, run_pasa, sdpa, time_ms  # noqa: E402
 
 from pasa.cuda import kernels, op  # noqa: E402
 
@@ -66,7 +66,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", nargs="+", default=SHAPES, help="D,S,mode (mode: full or causal)")
     parser.add_argument("--only", nargs="+", choices=list(CANDIDATES), help="time these candidates only")
-    parser.add_argument("--sets", type=int, default=3, help="input sets to rotate over")
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args()
     names = ["default"] + [n for n in (args.only or CANDIDATES) if n != "default"]
@@ -85,21 +84,20 @@ def main() -> int:
         d, s, causal = int(d), int(s), mode == "causal"
         b, h = max(1, TOKENS // s), HIDDEN // d
         gen = torch.Generator(device="cuda").manual_seed(s + d)
-        inputs = [tuple(torch.randn(b, h, s, d, device="cuda", generator=gen, dtype=torch.float16) for _ in range(3))
-                  for _ in range(args.sets)]
+        inputs = tuple(torch.randn(b, h, s, d, device="cuda", generator=gen, dtype=torch.float16) for _ in range(3))
         flop = op.flops(b, h, s, s, d, causal)
         row = {"D": d, "S": s, "mode": mode}
         for peer in ("flash", "cudnn"):
-            row[peer] = flop / (median_ms(sdpa(PEERS[peer]), inputs, causal) * 1e-3) / 1e12
+            row[peer] = flop / (time_ms(sdpa(PEERS[peer]), *inputs, causal) * 1e-3) / 1e12
         for name in names:
             use(name)
-            row[name] = flop / (median_ms(run_pasa, inputs, causal) * 1e-3) / 1e12
+            row[name] = flop / (time_ms(run_pasa, *inputs, causal) * 1e-3) / 1e12
         rows.append(row)
         print(f"# D={d} S={s} {mode}: " + ", ".join(f"{k} {row[k]:.0f}" for k in ["flash", "cudnn"] + names),
               flush=True)
     use("default")
 
-    print(f"\nTFLOP/s on {gpu} (median of one-call CUDA-event times)")
+    print(f"\nTFLOP/s on {gpu} (triton.testing.do_bench medians)")
     print(f"{'D':>4s} {'S':>6s} {'mode':>7s} " + " ".join(f"{n:>12s}" for n in ["flash", "cudnn"] + names))
     for r in rows:
         print(f"{r['D']:4d} {r['S']:6d} {r['mode']:>7s} " + " ".join(f"{r[n]:12.1f}" for n in ["flash", "cudnn"] + names))

@@ -100,7 +100,8 @@ def test_torch_compile_and_opcheck(seed):
     samples = [((q, k, v, None, None, False, "top_left", "exact", 128, None, "auto"), {}),
                ((q, k, v, torch.ones(40, 70, dtype=torch.bool), 0.2, True, "bottom_right", "pasa", 32, 0.97,
                  "native"), {}),
-               ((q, k, v), {"return_lse": True, "sinks": torch.randn(4), "variant": "paper"})]
+               ((q, k, v), {"return_lse": True, "sinks": torch.randn(4), "variant": "paper"}),
+               ((q, k, v), {"return_lse": True, "sinks": torch.randn(4), "backend": "ascend-sim"})]
     for args, kwargs in samples:
         torch.library.opcheck(torch.ops.pasa.attention.default, args, kwargs)
     compiled = torch.compile(lambda a, b, c: pasa.attention(a, b, c, causal=True), fullgraph=True)

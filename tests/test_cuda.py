@@ -110,9 +110,10 @@ def test_in_loop_shift_matches_model(seed, monkeypatch, causal, align):
 
 
 # the exact kernel's paths that the default picks only for some calls (op.KERNEL_FLAGS): the shift table at D = 64
-# (the default there is H_MODE 4), and pointer loads with the scale outside the exponent (the default with an
-# additive mask, a non-power-of-two block_n or V not aligned for tensor descriptors)
-PATHS = [{"H_MODE": 3}, {"SCALE_FOLD": False, "KV_TMA": False}]
+# (the default there is H_MODE 4), h from a 16-column dot per block (H_MODE 2, the default only past the table's
+# size limit), and pointer loads with the scale outside the exponent (the default with an additive mask, a
+# non-power-of-two block_n or V not aligned for tensor descriptors)
+PATHS = [{"H_MODE": 3}, {"H_MODE": 2}, {"SCALE_FOLD": False, "KV_TMA": False}]
 
 
 @pytest.mark.parametrize("flags", [{}] + PATHS,
@@ -130,34 +131,121 @@ def test_kernel_paths_match_model(seed, monkeypatch, flags, mask_kind):
     check_against_model(run_triton(q, k, v, **kw), q, k, v, what=f"cuda {flags}", **kw)
 
 
-# the warp-specialised Hopper kernel (pasa/cuda/hopper.py, Gluon): on an sm_90 GPU it runs every call it covers (the
-# shapes above with block_n 64 or 128 and D ≤ 128, no mask); here the paths it has, each also against the Triton kernel
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_fallback_rows_match_model(seed, dtype):
+    """A key far from its block's centre makes the fp16 S' of the rows far from their query centre overflow: the
+    overflow screen flags their query groups and the fallback launch recomputes those groups' rows with fp32 scores
+    where S' overflowed (model._step_exact). GQA, causal bottom-right, several KV blocks, 128-row programs whose
+    flags the 64-row fallback programs read, and rows of other groups that never fall back."""
+    b, n, nkv, s1, s2, d = 1, 4, 2, 300, 700, 64
+    q, k, v = rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=0.0, amp=2.0, seed=seed)
+    q[0, 2, 150:170, 3] = 200.0        # 20 rows of group 2: Q' ≈ 140 there, S' = Q'·K' far past fp16's range
+    k[0, 1, 450, 3] = 30000.0          # in KV head 1 (query heads 2, 3), block 3
+    q, k, v = _to_dev(q, k, v)
+    kw = dict(causal=True, causal_align="bottom_right", block_n=128)
+    out = run_triton(q, k, v, **kw)
+    assert torch.isfinite(out).all()
+    check_against_model(out, q, k, v, what="cuda fallback", **kw)
+
+
+# the warp-specialised Hopper kernel (pasa/cuda/hopper.py, Gluon): with op.HOPPER (PASA_CUDA_HOPPER=1) it runs every
+# call it covers on an sm_90 GPU (dense exact calls without a mask, D ≤ 128, block_n 64 or 128); Gluon does not run in
+# the interpreter, so these run on such a GPU only, each against the model and the Triton kernel
 HOPPER_SHAPES = [
     (2, 8, 2, 1000, 1000, 128, False, "top_left", 128, torch.float16),     # ragged end, GQA
-    (1, 4, 4, 700, 900, 128, True, "top_left", 128, torch.bfloat16),       # S1 < S2, bf16 (V rounded by the host)
+    (1, 4, 4, 700, 900, 128, True, "top_left", 128, torch.bfloat16),       # S1 < S2, bf16 slices
     (1, 4, 2, 900, 700, 64, True, "bottom_right", 128, torch.float16),     # rows that see no key, D = 64
     (2, 4, 1, 333, 517, 80, True, "bottom_right", 64, torch.bfloat16),     # D = 80, 64-key blocks, MQA
     (2, 2, 2, 1, 257, 128, False, "top_left", 128, torch.float16),         # one query row
     (1, 4, 4, 2048, 2048, 64, True, "top_left", 64, torch.float16),        # many blocks, both warpgroups masked
+    (1, 4, 2, 1500, 1500, 64, False, "top_left", 128, torch.bfloat16),     # D = 64, bf16, not causal
 ]
+sm90_only = pytest.mark.skipif(not ON_GPU or torch.cuda.get_device_capability() != (9, 0), reason="needs an sm_90 GPU")
+
+
+def run_hopper(monkeypatch, q, k, v, **kw):
+    """pasa.attention with the Hopper kernel on, asserting that it ran, and the same call on the Triton kernel."""
+    from pasa.cuda import op
+    launches = []
+    launch = op._launch_hopper
+    monkeypatch.setattr(op, "_launch_hopper", lambda *args, **kwargs: (launches.append(1), launch(*args, **kwargs)))
+    monkeypatch.setattr(op, "HOPPER", True)
+    out = pasa.attention(q, k, v, **kw)
+    assert launches, "the Hopper kernel did not take the call"
+    monkeypatch.setattr(op, "HOPPER", False)
+    return out, pasa.attention(q, k, v, **kw)
+
+
+def relative_rmse(a, b):
+    return float((a.double() - b.double()).pow(2).mean().sqrt() / b.double().pow(2).mean().sqrt())
+
+
+@pytest.mark.parametrize("causal,align", [(False, "top_left"), (True, "top_left"), (True, "bottom_right")])
+def test_hopper_g_table_matches_torch(seed, causal, align):
+    """The Hopper kernel's g table (a Triton kernel, so it runs in the interpreter too): g = a·K'_jᵀ per query group,
+    head and key of every block the group's rows see, against torch on the same query centres and K'."""
+    from pasa.cuda import op
+    b, n, nkv, s1, s2, d, block_n = 2, 4, 2, 200, 300, 64, 64
+    q, k, v = _to_dev(*rand_qkv(b, n, nkv, s1, s2, d, mean=2.0, amp=3.0, seed=seed))
+    seqs = op.Seqs(block_n, s1, s2, b)
+    prep = op.prepare_exact(q, k, v, None, d ** -0.5, causal, align, block_n, d, block_n, 3, seqs)
+    offset = s2 - s1 if align == "bottom_right" else 0
+    gtab = op.g_table(prep, n, n // nkv, s1, causal, offset, d, block_n)
+    a = prep.a.view(b, -1, n, d).double()                                   # (B, groups, N, DP)
+    kp = prep.k_prime.double().repeat_interleave(n // nkv, dim=1)          # (B, N, nblk·block_n, DP)
+    want = torch.einsum("bgnd,bnkd->bngk", a, kp).reshape(gtab.shape)
+    for t in range(a.shape[1]):
+        seen = min(s2, min(t * 64 + 63, s1 - 1) + offset + 1) if causal else s2   # up to the group's last row
+        blocks = -(-seen // block_n) * block_n
+        got, ref = gtab[:, t, :blocks].double(), want[:, t, :blocks]
+        assert torch.allclose(got, ref, rtol=1e-6, atol=1e-6 * float(ref.abs().max())), t
 
 
 @gpu_only
-@pytest.mark.skipif(not ON_GPU or torch.cuda.get_device_capability() != (9, 0), reason="needs an sm_90 GPU")
+@sm90_only
 @pytest.mark.parametrize("shape", HOPPER_SHAPES, ids=_id)
 def test_hopper_kernel_matches_model(seed, monkeypatch, shape):
-    from pasa.cuda import op
     b, n, nkv, s1, s2, d, causal, align, block_n, dtype = shape
     q, k, v = _to_dev(*rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=3.0, amp=4.0, seed=seed))
     kw = dict(causal=causal, causal_align=align, block_n=block_n)
-    assert op.use_hopper(q, None, "exact", block_n)
-    out = pasa.attention(q, k, v, **kw)
+    out, triton_out = run_hopper(monkeypatch, q, k, v, **kw)
     check_against_model(out, q, k, v, what="cuda hopper", **kw)
-    monkeypatch.setattr(op, "HOPPER", False)
-    triton_out = pasa.attention(q, k, v, **kw)
-    dev = (out.double() - triton_out.double()).pow(2).mean().sqrt() / triton_out.double().pow(2).mean().sqrt()
-    print(f"hopper vs triton kernel: relative RMSE {float(dev):.2e}")
+    dev = relative_rmse(out, triton_out)
+    print(f"hopper vs triton kernel: relative RMSE {dev:.2e}")
     assert dev < 1e-3
+
+
+@gpu_only
+@sm90_only
+@pytest.mark.parametrize("shape", [HOPPER_SHAPES[i] for i in (1, 2, 6)], ids=_id)
+def test_hopper_lse_and_sinks_match_model(seed, monkeypatch, shape):
+    b, n, nkv, s1, s2, d, causal, align, block_n, dtype = shape
+    q, k, v = _to_dev(*rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=1.0, amp=3.0, seed=seed))
+    sinks = (torch.randn(n, generator=torch.Generator().manual_seed(seed)) * 2 + 2).to(DEV)
+    kw = dict(causal=causal, causal_align=align, block_n=block_n, sinks=sinks, return_lse=True)
+    (out, lse), (triton_out, triton_lse) = run_hopper(monkeypatch, q, k, v, **kw)
+    check_against_model((out, lse), q, k, v, what="cuda hopper", **kw)
+    assert relative_rmse(out, triton_out) < 1e-3
+    assert torch.allclose(lse, triton_lse, rtol=1e-5, atol=1e-4)
+
+
+@gpu_only
+@sm90_only
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_hopper_fallback_rows_match_model(seed, monkeypatch, d, dtype):
+    """test_fallback_rows_match_model's biased rows on the Hopper kernel: its screen flags the query groups, and the
+    Triton kernel's fallback launch redoes them."""
+    b, n, nkv, s1, s2 = 1, 4, 2, 300, 700
+    q, k, v = rand_qkv(b, n, nkv, s1, s2, d, dtype, mean=0.0, amp=2.0, seed=seed)
+    q[0, 2, 150:170, 3] = 200.0
+    k[0, 1, 450, 3] = 30000.0
+    q, k, v = _to_dev(q, k, v)
+    kw = dict(causal=True, causal_align="bottom_right", block_n=128, return_lse=True)
+    (out, lse), (triton_out, _) = run_hopper(monkeypatch, q, k, v, **kw)
+    assert torch.isfinite(out).all()
+    check_against_model((out, lse), q, k, v, what="cuda hopper fallback", **kw)
+    assert relative_rmse(out, triton_out) < 1e-3
 
 
 @gpu_only
@@ -290,5 +378,5 @@ def test_bad_tensors_raise():
     with pytest.raises(ValueError, match="head dim D"):
         big = torch.zeros(1, 1, 8, 320, dtype=torch.float16, device=DEV)
         run_triton(big, big, big)
-    with pytest.raises(ValueError, match="range"):
-        run_triton(q.bfloat16() * 1e5, k.bfloat16(), v.bfloat16())
+    with pytest.raises(ValueError, match="range"):     # pasa and paper round bf16 to fp16; exact scales slices
+        run_triton(q.bfloat16() * 1e5, k.bfloat16(), v.bfloat16(), variant="pasa")

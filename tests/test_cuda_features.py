@@ -94,3 +94,59 @@ def test_varlen_op_dispatches_to_cuda(seed):
     out, lse = torch.ops.pasa.attention_varlen(q, k, v, cu_q, cu_k, 40, 50, None, True, "bottom_right", "exact", 128,
                                                None, "triton", True, None)
     assert out.device.type == "cuda" and lse.shape == (4, 43)
+
+
+# the exact variant's fp32 fallback beside the features: a query row far from its group's centre against a key far
+# from its block's centre overflows the fp16 S' (test_cuda.test_fallback_rows_match_model), so the overflow screen
+# flags the group and the fallback launch redoes it — with the lse and the sink, in split decoding's parts, and in
+# one sequence of a packed batch
+def _outlier(q, k, row, key, col=3):
+    q[..., row, col] = 200.0
+    k[..., key, col] = 30000.0
+
+
+def test_fallback_with_lse_and_sinks_matches_model(seed):
+    q, k, v = rand_qkv(1, 4, 2, 150, 300, 64, mean=0.0, amp=2.0, seed=seed)
+    _outlier(q[0, 2], k[0, 1], slice(70, 80), 200)
+    q, k, v = _to_dev(q, k, v)
+    kw = dict(causal=True, causal_align="bottom_right", block_n=64, sinks=sinks_for(4, seed), return_lse=True)
+    out, lse = run_triton(q, k, v, **kw)
+    assert torch.isfinite(out).all() and torch.isfinite(lse).all()
+    check_against_model((out, lse), q, k, v, what="cuda fallback lse", **kw)
+
+
+def test_fallback_in_split_decoding_matches_the_split_model(seed):
+    from pasa.cuda.op import kv_split_cuts
+    b, n, nkv, s1, s2, d, block_n = 1, 8, 2, 5, 700, 64, 16
+    q, k, v = rand_qkv(b, n, nkv, s1, s2, d, mean=0.0, amp=2.0, seed=seed)
+    _outlier(q[0, 1], k[0, 0], 2, 600)                      # the last part of the key axis
+    q, k, v = _to_dev(q, k, v)
+    cuts = kv_split_cuts(b, n, s1, s2, block_n, "exact", q.device)
+    assert cuts
+    kw = dict(causal=True, causal_align="bottom_right", block_n=block_n, return_lse=True)
+    out, lse = run_triton(q, k, v, **kw)
+    assert torch.isfinite(out).all()
+    check_against_model((out, lse), q, k, v, what="cuda split fallback", kv_splits=cuts, **kw)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_packed_fallback_and_slices_per_sequence(seed, dtype):
+    """A packed batch whose last sequence is 2^-20 times smaller (in bf16, below fp16's normal range: each (sequence,
+    head) slice takes its own power of two) and whose second sequence falls back."""
+    lens_q, lens_k = [40, 130, 7], [50, 260, 90]
+    n, nkv, d, block_n = 4, 2, 32, 32
+    q, k, v, cu_q, cu_k = packed(lens_q, lens_k, n, nkv, d, seed)
+    q, k, v = (t.to(dtype) for t in (q, k, v))
+    for t in (q, k, v):
+        t[int(cu_k[2] if t is not q else cu_q[2]):] *= 2.0 ** -20 if dtype == torch.bfloat16 else 1.0
+    q[int(cu_q[1]) + 100:int(cu_q[1]) + 110, 1, 3] = 200.0   # sequence 1, query head 1 (KV head 0)
+    k[int(cu_k[1]) + 150, 0, 3] = 30000.0
+    q, k, v, cu_q, cu_k = _to_dev(q, k, v, cu_q, cu_k)
+    kw = dict(causal=True, causal_align="bottom_right", block_n=block_n, return_lse=True)
+    out, lse = run_varlen(q, k, v, cu_q, cu_k, max(lens_q), max(lens_k), **kw)
+    for i in range(len(lens_q)):
+        (q0, q1), (k0, k1) = cu_q[i:i + 2].tolist(), cu_k[i:i + 2].tolist()
+        bnsd = [t[a:z].transpose(0, 1).unsqueeze(0) for t, a, z in ((q, q0, q1), (k, k0, k1), (v, k0, k1))]
+        got = (out[q0:q1].transpose(0, 1).unsqueeze(0), lse[:, q0:q1].unsqueeze(0))
+        assert torch.isfinite(got[0]).all()
+        check_against_model(got, *bnsd, what=f"cuda varlen {dtype} sequence {i}", **kw)

@@ -1,5 +1,5 @@
-"""The log-sum-exp (``return_lse=True``) and ``pasa.merge_attention`` on the CPU operator, against the contract's
-model and the float64 golden."""
+"""The log-sum-exp (``return_lse=True``) and ``pasa.merge_attention`` on the CPU operator and the AscendC kernel on
+the simulator, against the contract's model and the float64 golden."""
 import pytest
 import torch
 
@@ -9,6 +9,8 @@ from pasa.reference import golden_attention
 from conftest import check_against_model, rand_qkv
 
 # (B, N, Nkv, S1, S2, D, causal, align, block_n)
+BACKENDS = ["native", "ascend-sim"]
+
 SHAPES = [
     (1, 4, 4, 200, 200, 64, False, "top_left", 128),       # S not a multiple of n
     (2, 4, 2, 96, 300, 80, True, "top_left", 64),          # causal top-left, batch 2
@@ -22,16 +24,18 @@ def ulp16(x: torch.Tensor) -> torch.Tensor:
     return torch.exp2(torch.floor(torch.log2(x.abs().clamp_min(2.0**-14))) - 10)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("variant", pasa.VARIANTS)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s[:6])) + f"-{s[6]}-{s[7]}-n{s[8]}")
-def test_lse_matches_model(seed, variant, shape):
+def test_lse_matches_model(seed, variant, shape, backend):
     b, n, nkv, s1, s2, d, causal, align, block_n = shape
     q, k, v = rand_qkv(b, n, nkv, s1, s2, d, mean=1.0, amp=3.0, seed=seed)
     kw = dict(causal=causal, causal_align=align, variant=variant, block_n=block_n, return_lse=True)
-    out, lse = pasa.attention(q, k, v, **kw)
+    out, lse = pasa.attention(q, k, v, backend=backend, **kw)
     assert lse.dtype == torch.float32 and lse.shape == (b, n, s1)
-    torch.testing.assert_close(out, pasa.attention(q, k, v, **dict(kw, return_lse=False)), rtol=0, atol=0)
-    check_against_model((out, lse), q, k, v, **kw)
+    torch.testing.assert_close(out, pasa.attention(q, k, v, backend=backend, **dict(kw, return_lse=False)), rtol=0,
+                               atol=0)
+    check_against_model((out, lse), q, k, v, what=backend, **kw)
 
 
 def test_lse_is_the_log_of_the_softmax_normaliser(seed):
@@ -65,13 +69,14 @@ def test_merge_of_golden_parts_is_the_golden_of_all_keys(seed):
     torch.testing.assert_close(lse, want_lse, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("variant", ["exact", "pasa"])
-def test_merge_of_key_slices_equals_one_call(seed, variant):
+def test_merge_of_key_slices_equals_one_call(seed, variant, backend):
     """Slices cut at multiples of block_n keep every KV block, so the merged result differs from one call over all
     keys only by the parts' fp16 output rounding and fp32 merge rounding: at most half an fp16 ulp of the largest
     part from the parts, half an ulp from the one call's own rounding, and fp32 noise."""
     q, k, v = rand_qkv(1, 4, 2, 64, 450, 64, mean=1.0, amp=3.0, seed=seed)
-    kw = dict(variant=variant, block_n=64)
+    kw = dict(variant=variant, block_n=64, backend=backend)
     cuts = [0, 128, 320, 450]
     parts = [pasa.attention(q, k[:, :, c0:c1], v[:, :, c0:c1], return_lse=True, **kw)
              for c0, c1 in zip(cuts[:-1], cuts[1:])]
@@ -121,21 +126,14 @@ def test_merge_bad_input_is_named(outs, lses, exc, pattern):
         pasa.merge_attention(outs, lses)
 
 
-def test_ascend_sim_raises_not_implemented_for_lse(seed):
-    q, k, v = rand_qkv(1, 2, 2, 16, 40, 64, seed=seed)
-    with pytest.raises(NotImplementedError, match="return_lse=True is not implemented by backend 'ascend-sim'"):
-        pasa.attention(q, k, v, backend="ascend-sim", return_lse=True)
-    torch.testing.assert_close(pasa.attention(q, k, v, backend="ascend-sim"), pasa.attention(q, k, v), rtol=0,
-                               atol=2e-3)
-
-
-def test_empty_key_axis_gives_zeros_and_minus_inf_or_the_sink():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_key_axis_gives_zeros_and_minus_inf_or_the_sink(backend):
     q, k, v = rand_qkv(1, 2, 2, 5, 0, 64)
-    out, lse = pasa.attention(q, k, v, return_lse=True)
+    out, lse = pasa.attention(q, k, v, return_lse=True, backend=backend)
     assert torch.equal(out, torch.zeros_like(q)) and torch.all(lse == -torch.inf) and lse.shape == (1, 2, 5)
     sinks = torch.tensor([0.5, -2.0])
-    out, lse = pasa.attention(q, k, v, return_lse=True, sinks=sinks)
+    out, lse = pasa.attention(q, k, v, return_lse=True, sinks=sinks, backend=backend)
     assert torch.equal(out, torch.zeros_like(q)) and torch.equal(lse, sinks.view(1, 2, 1).expand(1, 2, 5))
     q, k, v = rand_qkv(1, 2, 2, 0, 10, 64)
-    out, lse = pasa.attention(q, k, v, return_lse=True)
+    out, lse = pasa.attention(q, k, v, return_lse=True, backend=backend)
     assert out.shape == (1, 2, 0, 64) and lse.shape == (1, 2, 0)

@@ -1,5 +1,5 @@
-"""Attention sinks (``sinks=``, GPT-OSS's ``s_aux``) on the CPU operator: every variant against the contract's model
-and the float64 golden; the golden against GPT-OSS's eager formula."""
+"""Attention sinks (``sinks=``, GPT-OSS's ``s_aux``) on the CPU operator and the AscendC kernel on the simulator: every
+variant against the contract's model and the float64 golden; the golden against GPT-OSS's eager formula."""
 import pytest
 import torch
 
@@ -7,6 +7,8 @@ import pasa
 from pasa.reference import golden_attention
 
 from conftest import MASK_KINDS, check_against_model, make_mask, rand_qkv
+
+BACKENDS = ["native", "ascend-sim"]
 
 
 def sinks_near_the_scores(q, k, seed):
@@ -16,25 +18,27 @@ def sinks_near_the_scores(q, k, seed):
     return (lse.mean(dim=(0, 2)) + torch.randn(q.shape[1], generator=g) * 2).float()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("variant", pasa.VARIANTS)
 @pytest.mark.parametrize("shape", [(2, 4, 2, 96, 300, 64, True, "top_left", 64),
                                    (1, 4, 1, 300, 96, 64, True, "bottom_right", 32),   # rows that see no key
                                    (1, 8, 2, 130, 129, 128, False, "top_left", 128)],
                          ids=lambda s: "x".join(map(str, s[:6])) + f"-{s[6]}-{s[7]}")
-def test_sinks_match_model(seed, variant, shape):
+def test_sinks_match_model(seed, variant, shape, backend):
     b, n, nkv, s1, s2, d, causal, align, block_n = shape
     q, k, v = rand_qkv(b, n, nkv, s1, s2, d, mean=1.0, amp=3.0, seed=seed)
     sinks = sinks_near_the_scores(q, k, seed)
     kw = dict(causal=causal, causal_align=align, variant=variant, block_n=block_n, sinks=sinks, return_lse=True)
-    check_against_model(pasa.attention(q, k, v, **kw), q, k, v, **kw)
+    check_against_model(pasa.attention(q, k, v, backend=backend, **kw), q, k, v, what=backend, **kw)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("mask_kind", MASK_KINDS)
-def test_sinks_with_masks_match_model(seed, mask_kind):
+def test_sinks_with_masks_match_model(seed, mask_kind, backend):
     q, k, v = rand_qkv(2, 4, 2, 70, 150, 64, mean=1.0, amp=3.0, seed=seed)
     kw = dict(mask=make_mask(mask_kind, 2, 4, 70, 150, seed), sinks=sinks_near_the_scores(q, k, seed), block_n=64,
               return_lse=True)
-    check_against_model(pasa.attention(q, k, v, **kw), q, k, v, **kw)
+    check_against_model(pasa.attention(q, k, v, backend=backend, **kw), q, k, v, what=backend, **kw)
 
 
 def test_golden_sinks_are_gpt_oss_eager_attention(seed):
@@ -49,12 +53,13 @@ def test_golden_sinks_are_gpt_oss_eager_attention(seed):
     torch.testing.assert_close(lse, torch.logsumexp(logits, dim=-1), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("variant", pasa.VARIANTS)
-def test_sink_limits(seed, variant):
+def test_sink_limits(seed, variant, backend):
     q, k, v = rand_qkv(1, 2, 2, 20, 50, 64, seed=seed)
     mask = torch.ones(20, 50, dtype=torch.bool)
     mask[4] = False                                                  # row 4 sees no key
-    kw = dict(mask=mask, variant=variant, return_lse=True)
+    kw = dict(mask=mask, variant=variant, return_lse=True, backend=backend)
     plain, plain_lse = pasa.attention(q, k, v, **kw)
     out, lse = pasa.attention(q, k, v, sinks=torch.full((2,), -torch.inf), **kw)
     assert torch.equal(out, plain) and torch.equal(lse, plain_lse)   # a −inf sink is no sink
@@ -75,12 +80,6 @@ def test_bad_sinks_are_named(sinks, exc, pattern):
     q, k, v = rand_qkv(1, 4, 2, 8, 16, 64)
     with pytest.raises(exc, match=pattern):
         pasa.attention(q, k, v, sinks=sinks)
-
-
-def test_ascend_sim_raises_not_implemented_for_sinks():
-    q, k, v = rand_qkv(1, 4, 2, 8, 16, 64)
-    with pytest.raises(NotImplementedError, match="sinks are not implemented by backend 'ascend-sim'"):
-        pasa.attention(q, k, v, sinks=torch.zeros(4), backend="ascend-sim")
 
 
 def test_sdpa_takes_sinks(seed):

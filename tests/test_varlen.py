@@ -1,12 +1,14 @@
-"""pasa.attention_varlen (packed TND batches, flash-attn's cu_seqlens) equals pasa.attention on each sequence."""
+"""pasa.attention_varlen (packed TND batches, flash-attn's cu_seqlens) equals pasa.attention on each sequence, on the
+CPU operator and the AscendC kernel on the simulator (whose tasks come from the sequence lengths)."""
 import pytest
 import torch
 
 import pasa
 
-from conftest import rand_qkv
+from conftest import check_against_model, rand_qkv
 
 N, NKV, D = 8, 2, 64
+BACKENDS = ["native", "ascend-sim"]
 
 
 def packed(lens_q, lens_k, seed, dtype=torch.float16):
@@ -27,29 +29,36 @@ def as_bnsd(t, c0, c1):
 LENS = ([5, 0, 1, 300, 16, 3, 9], [9, 4, 1, 300, 1100, 0, 2])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("align", ["top_left", "bottom_right"])
 @pytest.mark.parametrize("variant", pasa.VARIANTS)
-def test_varlen_equals_one_call_per_sequence(seed, variant, align):
+def test_varlen_equals_one_call_per_sequence(seed, variant, align, backend):
     q, k, v, cu_q, cu_k = packed(*LENS, seed=seed)
     sinks = torch.randn(N, generator=torch.Generator().manual_seed(seed)) + 2.0
-    kw = dict(causal=True, causal_align=align, variant=variant, block_n=64, sinks=sinks)
+    kw = dict(causal=True, causal_align=align, variant=variant, block_n=64, sinks=sinks, backend=backend)
     out, lse = pasa.attention_varlen(q, k, v, cu_q, cu_k, max(LENS[0]), max(LENS[1]), return_lse=True, **kw)
     assert out.shape == q.shape and out.dtype == q.dtype and lse.shape == (N, q.shape[0])
     for b in range(len(LENS[0])):
         (q0, q1), (k0, k1) = cu_q[b:b + 2].tolist(), cu_k[b:b + 2].tolist()
-        want, want_lse = pasa.attention(as_bnsd(q, q0, q1), as_bnsd(k, k0, k1), as_bnsd(v, k0, k1), return_lse=True,
-                                        **kw)
+        qb, kb, vb = as_bnsd(q, q0, q1), as_bnsd(k, k0, k1), as_bnsd(v, k0, k1)
+        want, want_lse = pasa.attention(qb, kb, vb, return_lse=True, **kw)
         torch.testing.assert_close(as_bnsd(out, q0, q1), want, rtol=0, atol=0, msg=f"sequence {b}")
         torch.testing.assert_close(lse[:, q0:q1].unsqueeze(0), want_lse, rtol=0, atol=0, msg=f"sequence {b} lse")
+        if q1 > q0 and k1 > k0:
+            model_kw = {key: val for key, val in kw.items() if key != "backend"}
+            check_against_model((as_bnsd(out, q0, q1), lse[:, q0:q1].unsqueeze(0)), qb, kb, vb, what=backend,
+                                return_lse=True, **model_kw)
 
 
-def test_varlen_non_causal_bf16_and_int64_offsets(seed):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_varlen_non_causal_bf16_and_int64_offsets(seed, backend):
     q, k, v, cu_q, cu_k = packed([7, 130], [200, 3], seed=seed, dtype=torch.bfloat16)
-    out = pasa.attention_varlen(q, k, v, cu_q.long(), cu_k.long(), 130, 200)
+    out = pasa.attention_varlen(q, k, v, cu_q.long(), cu_k.long(), 130, 200, backend=backend)
     for b in range(2):
         (q0, q1), (k0, k1) = cu_q[b:b + 2].tolist(), cu_k[b:b + 2].tolist()
         torch.testing.assert_close(as_bnsd(out, q0, q1),
-                                   pasa.attention(as_bnsd(q, q0, q1), as_bnsd(k, k0, k1), as_bnsd(v, k0, k1)),
+                                   pasa.attention(as_bnsd(q, q0, q1), as_bnsd(k, k0, k1), as_bnsd(v, k0, k1),
+                                                  backend=backend),
                                    rtol=0, atol=0)
 
 
@@ -57,7 +66,9 @@ def test_varlen_op_checks_and_compiles(seed):
     q, k, v, cu_q, cu_k = packed([3, 0, 20], [10, 5, 20], seed=seed)
     samples = [((q, k, v, cu_q, cu_k, 20, 20), {}),
                ((q, k, v, cu_q, cu_k, 25, 30), {"causal": True, "causal_align": "bottom_right", "variant": "pasa",
-                                                 "block_n": 16, "return_lse": True, "sinks": torch.randn(N)})]
+                                                 "block_n": 16, "return_lse": True, "sinks": torch.randn(N)}),
+               ((q, k, v, cu_q, cu_k, 20, 20), {"causal": True, "backend": "ascend-sim", "return_lse": True,
+                                                 "sinks": torch.randn(N)})]
     for args, kwargs in samples:
         torch.library.opcheck(torch.ops.pasa.attention_varlen.default, args, kwargs)
     fn = torch.compile(lambda *t: pasa.attention_varlen(*t, 20, 20, causal=True, return_lse=True), fullgraph=True)
@@ -83,10 +94,17 @@ Q, K, V, CU_Q, CU_K = packed([3, 5], [4, 6], seed=0)
     (dict(cu_seqlens_q=CU_Q.to("meta")), ValueError, "cu_seqlens_q must be on q's device"),
     (dict(sinks=torch.zeros(3)), ValueError, r"sinks must have shape \(N,\) = \(8,\)"),
     (dict(variant="fast"), ValueError, "variant must be"),
-    (dict(backend="ascend-sim"), NotImplementedError, "packed sequences are not implemented by backend 'ascend-sim'"),
 ])
 def test_varlen_bad_argument_is_named(change, exc, pattern):
     args = dict(q=Q, k=K, v=V, cu_seqlens_q=CU_Q, cu_seqlens_k=CU_K, max_seqlen_q=5, max_seqlen_k=6)
     args.update(change)
     with pytest.raises(exc, match=pattern):
         pasa.attention_varlen(**args)
+
+
+def test_ascend_sim_refuses_a_row_stride_beyond_the_cube():
+    """Packed rows of one head are N·D elements apart; the Cube's ND -> NZ copy takes that stride in 16 bits."""
+    q, k = torch.zeros(2, 512, 128, dtype=torch.float16), torch.zeros(2, 1, 128, dtype=torch.float16)
+    cu = torch.tensor([0, 2], dtype=torch.int32)
+    with pytest.raises(ValueError, match="heads x D below 65536"):
+        pasa.attention_varlen(q, k, k, cu, cu, 2, 2, backend="ascend-sim")

@@ -5,9 +5,10 @@ pasa.cuda.kernels, so test_cuda.py checks the kernels' logic (tiling, masks, cau
 one-accumulator frame) against the contract's model on every CI run. It says nothing about speed or about code
 generation for the GPU: tests/test_cuda.py runs the same checks on a CUDA device, and more.
 
-One fix to the interpreter itself (Triton 3.6): its float32 → bfloat16 cast truncates the mantissa where the GPU
-rounds to nearest even, which doubles a bf16 output's rounding error. ``enable()`` routes that one cast through
-torch's conversion. (Its other known defect, ``int()`` of a one-element array, which numpy 2.4 made an error,
+Two fixes to the interpreter itself (Triton 3.6): its float32 → bfloat16 cast truncates the mantissa where the GPU
+rounds to nearest even, which doubles a bf16 output's rounding error, and its ``tl.dot`` multiplies bfloat16
+operands as the integers that hold their bits. ``enable()`` routes that cast through torch's conversion and widens
+bfloat16 dot operands to float32 (exact) first. (Its other known defect, ``int()`` of a one-element array, which numpy 2.4 made an error,
 is avoided by pinning numpy < 2.4 in requirements-dev.txt.)
 """
 from __future__ import annotations
@@ -44,6 +45,18 @@ def enable() -> None:
 
     convert_rounding.pasa_fixed = True
     interpreter._convert_float = convert_rounding
+
+    dot = interpreter.InterpreterBuilder.create_dot
+
+    def dot_widening_bf16(self, a, b, d, input_precision, max_num_imprecise_acc):
+        def widen(x):
+            if x.dtype != tl.bfloat16:
+                return x
+            bits = np.ascontiguousarray(x.data).view(np.uint16).astype(np.uint32) << 16
+            return interpreter.TensorHandle(bits.view(np.float32), tl.float32)
+        return dot(self, widen(a), widen(b), d, input_precision, max_num_imprecise_acc)
+
+    interpreter.InterpreterBuilder.create_dot = dot_widening_bf16
 
 
 def active() -> bool:

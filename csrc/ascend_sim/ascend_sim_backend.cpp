@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../../op_host/pasa_attention_tiling_plan.h"
+#include "../ascend_inputs.h"
 #include "pasa_attention_sim.h"
 
 namespace pasa::ascend_sim_backend {
@@ -61,16 +62,31 @@ ascend_sim::Capacities capacities(const pasa_tiling::Platform& hw) {
 
 }  // namespace
 
-at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in, const KernelMask& mask,
-                     const AttentionArgs& a, const std::string& soc, int64_t coreNum, int64_t maxQRows,
-                     int64_t simUbBytes) {
-  if (a.batch * a.heads * a.s1 * a.head_dim == 0 || a.s2 == 0)
-    return at::zeros({a.batch, a.heads, a.s1, a.head_dim}, q_in.options());
+std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
+                                       const KernelMask& mask, const AttentionArgs& a, const at::Tensor& sinks,
+                                       bool return_lse, const SimOptions& o) {
+  const bool tnd = !a.cu_q.empty();
+  if (!ascend_has_work(a)) return ascend_empty_result(q_in, a, sinks, return_lse);
+  TORCH_CHECK_VALUE(a.head_dim <= 256, "pasa.attention backend 'ascend-sim': head dim D must be at most 256 for the ",
+                    "Ascend kernel, got ", a.head_dim);
+  // q, k, v in fp16 (exact: bf16 slices scaled by powers of two), the head dim padded to 16, the live keys and
+  // per-head scales (csrc/ascend_inputs.h)
+  PackedRows q_rows, kv_rows;
+  if (tnd) {
+    q_rows = packed_rows(a.cu_q, q_in.device());
+    kv_rows = packed_rows(a.cu_k, q_in.device());
+  }
+  const KernelInputs in = ascend_kernel_inputs(q_in, k_in, v_in, mask, a, tnd ? &q_rows : nullptr,
+                                               tnd ? &kv_rows : nullptr);
   pasa_tiling::Problem p;
-  p.batch = a.batch; p.heads = a.heads; p.kvHeads = a.kv_heads; p.s1 = a.s1; p.s2 = a.s2; p.headDim = a.head_dim;
+  p.batch = a.batch; p.heads = a.heads; p.kvHeads = a.kv_heads; p.s1 = a.s1; p.s2 = a.s2; p.headDim = in.head_dim;
+  p.layout = tnd ? PASA_LAYOUT_TND : PASA_LAYOUT_BNSD;
+  p.cuQ = a.cu_q;
+  p.cuK = a.cu_k;
   p.variant = to_variant(a.variant);
   p.causal = a.causal;
   p.causalOffset = a.align == CausalAlign::kBottomRight ? a.s2 - a.s1 : 0;
+  p.bottomRight = a.align == CausalAlign::kBottomRight;
   p.blockN = static_cast<uint32_t>(a.block_n);
   p.scale = a.scale;
   p.beta = a.beta;
@@ -79,34 +95,56 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::T
   p.maskHeads = static_cast<uint32_t>(mask.heads);
   p.maskRows = static_cast<uint32_t>(mask.rows);
   p.outType = kernel_out_type(q_in.scalar_type());
-  const auto hw = platform(soc, coreNum);
-  const auto plan = make_plan(p, hw, maxQRows);
+  p.headScales = in.head_scales.defined();
+  p.liveKeys = in.live_keys.defined();
+  p.returnLse = return_lse;
+  p.sinks = sinks.defined();
+  const auto hw = platform(o.soc, o.core_num);
+  const auto plan = make_plan(p, hw, o.max_q_rows);
 
-  // the kernel computes in fp16: bf16 inputs are converted (check_attention_args ensured they fit fp16's range)
-  const at::Tensor q = q_in.to(at::kHalf).contiguous(), k = k_in.to(at::kHalf).contiguous(),
-                   v = v_in.to(at::kHalf).contiguous();
   // NaN-filled: a row the kernel leaves unwritten shows
-  auto out = at::full({a.batch, a.heads, a.s1, a.head_dim}, NAN, q_in.options());
+  std::vector<int64_t> padded = ascend_out_shape(a);
+  padded.back() = in.head_dim;
+  auto out = at::full(padded, NAN, q_in.options());
+  auto lse = return_lse ? at::full(ascend_lse_shape(a), NAN, q_in.options().dtype(at::kFloat)) : at::Tensor();
+  const auto sinks32 = sinks.defined() ? sinks.to(at::kFloat).contiguous() : at::Tensor();
+  const auto cu_q = at::tensor(a.cu_q, at::TensorOptions().dtype(at::kLong));
+  const auto cu_k = at::tensor(a.cu_k, at::TensorOptions().dtype(at::kLong));
   auto caps = capacities(hw);
-  if (simUbBytes > 0) caps.ub = static_cast<uint64_t>(simUbBytes);
-  auto ws = at::full({static_cast<int64_t>(plan.workspaceBytes)}, 0xff, q.options().dtype(at::kByte));  // NaN fill
+  if (o.sim_ub_bytes > 0) caps.ub = static_cast<uint64_t>(o.sim_ub_bytes);
+  auto ws = at::full({static_cast<int64_t>(plan.workspaceBytes)}, 0xff, q_in.options().dtype(at::kByte));  // NaN fill
+  ascend_sim::KernelBuffers gm;
+  gm.q = reinterpret_cast<const uint16_t*>(in.q.data_ptr());
+  gm.k = reinterpret_cast<const uint16_t*>(in.k.data_ptr());
+  gm.v = reinterpret_cast<const uint16_t*>(in.v.data_ptr());
+  gm.mask = mask.tensor.defined() ? mask.tensor.data_ptr() : nullptr;
+  gm.liveKeys = p.liveKeys ? reinterpret_cast<const uint8_t*>(in.live_keys.data_ptr()) : nullptr;
+  gm.headScales = p.headScales ? in.head_scales.data_ptr<float>() : nullptr;
+  gm.sinks = p.sinks ? sinks32.data_ptr<float>() : nullptr;
+  gm.cuSeqlensQ = tnd ? cu_q.data_ptr<int64_t>() : nullptr;
+  gm.cuSeqlensK = tnd ? cu_k.data_ptr<int64_t>() : nullptr;
+  gm.out = reinterpret_cast<uint16_t*>(out.data_ptr());
+  gm.lse = return_lse ? lse.data_ptr<float>() : nullptr;
+  gm.workspace = ws.data_ptr<uint8_t>();
   ascend_sim::LaunchStats stats;
   try {
-    ascend_sim::RunPasaAttention(reinterpret_cast<const uint16_t*>(q.data_ptr()),
-                                 reinterpret_cast<const uint16_t*>(k.data_ptr()),
-                                 reinterpret_cast<const uint16_t*>(v.data_ptr()),
-                                 mask.tensor.defined() ? mask.tensor.data_ptr() : nullptr,
-                                 reinterpret_cast<uint16_t*>(out.data_ptr()), ws.data_ptr<uint8_t>(), plan.data,
-                                 plan.blockDim, caps, 2, &stats);
+    ascend_sim::RunPasaAttention(gm, plan.data, plan.blockDim, caps, 2, &stats);
   } catch (const ascend_sim::SimError& e) {
     TORCH_CHECK(false, "pasa.attention backend 'ascend-sim': ", e.what());
   }
   std::lock_guard<std::mutex> lock(last_launch_mu);
   last_launch = pasa_text::Cat("workspace=", plan.workspaceBytes, " mask_bytes=",
                                mask.tensor.defined() ? mask.tensor.nbytes() : 0, " mask_shape=", mask.batch, "x",
-                               mask.heads, "x", mask.rows, "x", mask.tensor.defined() ? a.s2 : 0,
-                               " max_event_ids=", stats.max_event_peak, " events=", stats.event_peaks);
-  return out;
+                               mask.heads, "x", mask.rows, "x", mask.tensor.defined() ? a.s2 : 0, " tasks=",
+                               plan.data.totalTasks, " q_rows=", plan.data.qRows, " max_event_ids=",
+                               stats.max_event_peak, " events=", stats.event_peaks);
+  if (in.head_dim != a.head_dim) out = out.narrow(-1, 0, a.head_dim).contiguous();
+  return {out, lse};
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const KernelMask& mask,
+                     const AttentionArgs& a, const SimOptions& o) {
+  return std::get<0>(run(q, k, v, mask, a, at::Tensor(), false, o));
 }
 
 }  // namespace pasa::ascend_sim_backend
@@ -119,8 +157,12 @@ at::Tensor sim_run(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v
                    int64_t max_q_rows, int64_t sim_ub_bytes) {
   const auto args = pasa::check_attention_args(q, k, v, mask, scale, causal, std::string(causal_align),
                                                std::string(variant), block_n, beta);
-  return pasa::ascend_sim_backend::attention(q, k, v, pasa::kernel_mask(mask, args), args, std::string(soc),
-                                             core_num, max_q_rows, sim_ub_bytes);
+  pasa::ascend_sim_backend::SimOptions o;
+  o.soc = std::string(soc);
+  o.core_num = core_num;
+  o.max_q_rows = max_q_rows;
+  o.sim_ub_bytes = sim_ub_bytes;
+  return pasa::ascend_sim_backend::attention(q, k, v, pasa::kernel_mask(mask, args), args, o);
 }
 
 std::string sim_plan(int64_t b, int64_t n, int64_t nkv, int64_t s1, int64_t s2, int64_t d, c10::string_view variant,

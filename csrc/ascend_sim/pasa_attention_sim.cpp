@@ -7,14 +7,17 @@
 
 namespace ascend_sim {
 
-void RunPasaAttention(const uint16_t* q, const uint16_t* k, const uint16_t* v, const void* mask, uint16_t* out,
-                      uint8_t* workspace, const PasaAttentionTilingData& tiling, uint32_t blockDim,
+void RunPasaAttention(const KernelBuffers& b, const PasaAttentionTilingData& tiling, uint32_t blockDim,
                       const Capacities& caps, int parallelGroups, LaunchStats* stats) {
   PasaAttentionTilingData copy = tiling;  // the kernel reads its tiling from "GM"
   auto gm = [](const void* p) { return reinterpret_cast<GM_ADDR>(const_cast<void*>(p)); };
   launch_mix_1_2(
       blockDim, caps,
-      [&] { pasa_attention(gm(q), gm(k), gm(v), gm(mask), gm(out), workspace, gm(&copy)); }, parallelGroups, stats);
+      [&] {
+        pasa_attention(gm(b.q), gm(b.k), gm(b.v), gm(b.mask), gm(b.liveKeys), gm(b.headScales), gm(b.sinks),
+                       gm(b.cuSeqlensQ), gm(b.cuSeqlensK), gm(b.out), gm(b.lse), b.workspace, gm(&copy));
+      },
+      parallelGroups, stats);
 }
 
 }  // namespace ascend_sim

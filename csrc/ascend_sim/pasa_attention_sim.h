@@ -9,12 +9,24 @@
 
 namespace ascend_sim {
 
-// Launches pasa_attention over `blockDim` core groups. Buffers are host memory standing in for GM (32-byte
-// aligned: the simulator tracks GM accesses per 32-byte block): q, k, v fp16 bit patterns; the mask as the tiling
-// describes it, or null; out fp16 or bf16 bit patterns (tiling.outType); workspace of plan size. Raises SimError on
-// a violation; fills `stats` if given.
-void RunPasaAttention(const uint16_t* q, const uint16_t* k, const uint16_t* v, const void* mask, uint16_t* out,
-                      uint8_t* workspace, const PasaAttentionTilingData& tiling, uint32_t blockDim,
+// The kernel's GM buffers: host memory standing in for GM (32-byte aligned: the simulator tracks GM accesses per
+// 32-byte block). q, k, v fp16 bit patterns (BNSD, or TND with cuSeqlensQ/K [batch + 1]); the mask as the tiling
+// describes it; the exact variant's live keys [B, Nkv, S2] bytes and per-head scales [B, N, 3] fp32; sinks [N] fp32;
+// out fp16 or bf16 bit patterns (tiling.outType); lse fp32 (tiling.returnLse); workspace of plan size. Null where the
+// tiling says the input is absent.
+struct KernelBuffers {
+  const uint16_t *q = nullptr, *k = nullptr, *v = nullptr;
+  const void* mask = nullptr;
+  const uint8_t* liveKeys = nullptr;
+  const float *headScales = nullptr, *sinks = nullptr;
+  const int64_t *cuSeqlensQ = nullptr, *cuSeqlensK = nullptr;
+  uint16_t* out = nullptr;
+  float* lse = nullptr;
+  uint8_t* workspace = nullptr;
+};
+
+// Launches pasa_attention over `blockDim` core groups. Raises SimError on a violation; fills `stats` if given.
+void RunPasaAttention(const KernelBuffers& gm, const PasaAttentionTilingData& tiling, uint32_t blockDim,
                       const Capacities& caps, int parallelGroups, LaunchStats* stats = nullptr);
 
 // Small kernels that each break one rule the simulator enforces; returns the simulator's message ("" if it

@@ -242,6 +242,11 @@ template <typename T>
 void Exp(const LocalTensor<T>& d, const LocalTensor<T>& s, const int32_t& n) {
   sim_detail::unary(d, s, n, "Exp", [](float x) { return std::exp(x); });
 }
+// natural log, IEEE: ln(0) = −inf, ln(x < 0) = NaN (附录/Memory矢量计算接口边界值汇总.md tables 1 and 3)
+template <typename T>
+void Ln(const LocalTensor<T>& d, const LocalTensor<T>& s, const int32_t& n) {
+  sim_detail::unary(d, s, n, "Ln", [](float x) { return std::log(x); });
+}
 template <typename T>
 void Duplicate(const LocalTensor<T>& d, const T& v, const int32_t& n) {
   sim_detail::vec_operand(d, n, "Duplicate", false);

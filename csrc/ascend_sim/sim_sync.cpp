@@ -1,5 +1,7 @@
 #include "sim_sync.h"
 
+#include <algorithm>
+
 #include "sim_runtime.h"
 
 namespace ascend_sim {
@@ -146,9 +148,24 @@ void gm_access(CoreContext& c, Pipe pipe, uint32_t seq, const char* op, const vo
   const Access now{op, pipe, write, "GM", lo, hi};
   std::lock_guard<std::mutex> lock(gm.mu);
   for (uint64_t b = lo / kBlock; b * kBlock < hi; ++b) {
+    const uint64_t first = std::max(lo, b * kBlock) - b * kBlock, last = std::min(hi, (b + 1) * kBlock) - b * kBlock;
+    const uint32_t mask = static_cast<uint32_t>(((uint64_t(1) << last) - 1) & ~((uint64_t(1) << first) - 1));
     GmBlock& r = gm.blocks[b];
-    check_block(c, now, seq, r);
-    record_block(c, r, c.sync.core, pipe, seq, op, write, false);
+    for (const GmWriter& w : r.writers)
+      if (w.mask & mask) require(c, now, seq, w.core, w.pipe, w.seq, w.op, true, false);
+    if (write) {
+      for (int core = 0; core < kGroupCores; ++core)
+        for (int p = 0; p < kPipes; ++p)
+          if (r.read_seq[core][p])
+            require(c, now, seq, core, static_cast<Pipe>(p), r.read_seq[core][p], r.read_op[core][p], false, false);
+      for (GmWriter& w : r.writers) w.mask &= ~mask;  // the bytes this write takes over
+      r.writers.erase(std::remove_if(r.writers.begin(), r.writers.end(), [](const GmWriter& w) { return !w.mask; }),
+                      r.writers.end());
+      r.writers.push_back({seq, static_cast<uint8_t>(c.sync.core), pipe, op, mask});
+    } else {
+      r.read_seq[c.sync.core][static_cast<int>(pipe)] = seq;
+      r.read_op[c.sync.core][static_cast<int>(pipe)] = op;
+    }
   }
 }
 }  // namespace

@@ -7,8 +7,9 @@
 //   guaranteed to see completed. Only SetFlag/WaitFlag (directly, or inside TQue's EnQue/DeQue and
 //   AllocTensor/FreeTensor), PipeBarrier and CrossCoreSetFlag/WaitFlag raise it;
 // - every 32-byte block of local memory and of GM remembers the instruction that last wrote it and the last one
-//   of each pipe that read it. An access that depends on an earlier one (read after write, write after write,
-//   write after read) its pipe's clock does not cover fails with both instructions, their pipes and the rule.
+//   of each pipe that read it (GM: every write with the bytes it wrote, as DataCopyPad writes exactly its bytes).
+//   An access that depends on an earlier one (read after write, write after write, write after read) its pipe's
+//   clock does not cover fails with both instructions, their pipes and the rule.
 // The per-HardEvent event-ID budget (8 IDs, QUE_MAX_EVENT in basic_api/impl/kernel_macros.h:102) is kept here too.
 #pragma once
 
@@ -54,7 +55,23 @@ struct BlockRecord {
   const char* read_op[Readers][kPipes] = {};
 };
 using LocalBlock = BlockRecord<1>;
-using GmBlock = BlockRecord<kGroupCores>;
+
+// A GM block keeps the writes that still own some of its bytes: DataCopyPad UB->GM writes exactly blockLen bytes
+// (asc-devkit DataCopyPad（UBToGM非对齐数据搬运）.md: the padding to 32 bytes is dropped on the way to GM), so writes to
+// disjoint bytes of one block do not depend on each other (two AIVs writing neighbouring rows of an fp32 output).
+// Reads are kept per block (a write after a read of any byte of the block depends on it).
+struct GmWriter {
+  uint32_t seq;
+  uint8_t core;
+  Pipe pipe;
+  const char* op;
+  uint32_t mask;  // bit i: byte i of the block
+};
+struct GmBlock {
+  std::vector<GmWriter> writers;
+  uint32_t read_seq[kGroupCores][kPipes] = {};
+  const char* read_op[kGroupCores][kPipes] = {};
+};
 
 // GM blocks touched by a core group's instructions (shared by its three cores).
 struct GmRecords {

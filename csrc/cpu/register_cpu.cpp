@@ -1,5 +1,5 @@
 // pasa's CPU kernels: backend "auto"/"native" runs the C++ operator, "ascend-sim" the AscendC kernel on the
-// simulator (csrc/ascend_sim), which does not yet return the log-sum-exp, take sinks or packed sequences.
+// simulator (csrc/ascend_sim).
 #include <torch/extension.h>
 
 #include <tuple>
@@ -8,14 +8,6 @@
 #include "attention_cpu.h"
 
 namespace {
-
-// The features the AscendC kernel does not have yet raise NotImplementedError naming them.
-void check_ascend_sim_features(const pasa::AttentionArgs& a, const char* op) {
-  TORCH_CHECK_NOT_IMPLEMENTED(!a.return_lse, op, ": return_lse=True is not implemented by backend 'ascend-sim' yet; "
-                              "use backend='native'");
-  TORCH_CHECK_NOT_IMPLEMENTED(!a.has_sinks, op, ": sinks are not implemented by backend 'ascend-sim' yet; use "
-                              "backend='native'");
-}
 
 std::tuple<at::Tensor, at::Tensor> attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                  const std::optional<at::Tensor>& mask, std::optional<double> scale,
@@ -28,8 +20,9 @@ std::tuple<at::Tensor, at::Tensor> attention_cpu(const at::Tensor& q, const at::
   if (backend == "auto" || backend == "native")
     return pasa::cpu::native_attention(q, k, v, pasa::mask_as_bias(mask, args), sinks.value_or(at::Tensor()), args);
   if (backend == "ascend-sim") {
-    check_ascend_sim_features(args, "pasa.attention");
-    return {pasa::ascend_sim_backend::attention(q, k, v, pasa::kernel_mask(mask, args), args), pasa::no_lse(q)};
+    auto [out, lse] = pasa::ascend_sim_backend::run(q, k, v, pasa::kernel_mask(mask, args), args,
+                                                    sinks.value_or(at::Tensor()), return_lse);
+    return {out, return_lse ? lse : pasa::no_lse(q)};
   }
   TORCH_CHECK_VALUE(false, "pasa.attention: backend for CPU tensors must be 'auto', 'native' or 'ascend-sim', got '",
                     std::string(backend), "'");
@@ -45,8 +38,11 @@ std::tuple<at::Tensor, at::Tensor> attention_varlen_cpu(
                                             return_lse, sinks);
   if (backend == "auto" || backend == "native")
     return pasa::cpu::native_attention_varlen(q, k, v, sinks.value_or(at::Tensor()), args);
-  TORCH_CHECK_NOT_IMPLEMENTED(backend != "ascend-sim", "pasa.attention_varlen: packed sequences are not implemented "
-                              "by backend 'ascend-sim' yet; use backend='native'");
+  if (backend == "ascend-sim") {
+    auto [out, lse] = pasa::ascend_sim_backend::run(q, k, v, pasa::KernelMask(), args,
+                                                    sinks.value_or(at::Tensor()), return_lse);
+    return {out, return_lse ? lse : pasa::no_lse(q)};
+  }
   TORCH_CHECK_VALUE(false, "pasa.attention_varlen: backend for CPU tensors must be 'auto', 'native' or 'ascend-sim', "
                     "got '", std::string(backend), "'");
 }

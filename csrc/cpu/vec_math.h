@@ -111,6 +111,44 @@ inline float max_of(const float* x, int64_t n) {
   return nan ? std::numeric_limits<float>::quiet_NaN() : r;
 }
 
+// x[i] = (x[i] + g[i])·s for i < n; returns max x[i] (−inf for n = 0) and sets *top to max |x[i]|, both NaN if any
+// x[i] is NaN (the exact variant's z = s_rest·(S' + g), its row max where every key is visible, and the test for its
+// fp32 fallback: a finite *top means no score of the row overflowed).
+inline float add_scale_max(float* x, const float* g, float s, int64_t n, float* top) {
+  int64_t i = 0;
+  float hi = -std::numeric_limits<float>::infinity(), mag = 0.f;
+  bool nan = false;
+#ifdef PASA_CPU_AVX2
+  const __m256 vs = _mm256_set1_ps(s), sign = _mm256_set1_ps(-0.f);
+  __m256 vhi = _mm256_set1_ps(hi), vmag = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    const __m256 z = _mm256_mul_ps(_mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(g + i)), vs);
+    _mm256_storeu_ps(x + i, z);
+    vhi = _mm256_max_ps(vhi, z);
+    vmag = _mm256_max_ps(vmag, _mm256_andnot_ps(sign, z));
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(z, z, _CMP_UNORD_Q));
+  }
+  alignas(32) float lanes[8], mags[8];
+  _mm256_store_ps(lanes, vhi);
+  _mm256_store_ps(mags, vmag);
+  for (int j = 0; j < 8; ++j) {
+    hi = lanes[j] > hi ? lanes[j] : hi;
+    mag = mags[j] > mag ? mags[j] : mag;
+  }
+  nan = _mm256_movemask_ps(bad) != 0;
+#endif
+  for (; i < n; ++i) {
+    x[i] = (x[i] + g[i]) * s;
+    hi = x[i] > hi ? x[i] : hi;
+    const float a = std::fabs(x[i]);
+    mag = a > mag ? a : mag;
+    nan |= x[i] != x[i];
+  }
+  const float qnan = std::numeric_limits<float>::quiet_NaN();
+  *top = nan ? qnan : mag;
+  return nan ? qnan : hi;
+}
+
 // p[i] = fp16(exp(x[i] - r)); with `round_arg` the argument is rounded to fp16 first (the paper's fp16 vector
 // ops). Returns the fp32 sum of the rounded p[i], accumulated left to right.
 inline float exp_shifted_fp16(const float* x, float r, float* p, int64_t n, bool round_arg) {

@@ -6,3 +6,5 @@ DEFAULT_VARIANT = "exact"                    # most accurate in docs/numerics.md
 DEFAULT_BLOCK_N = 128                        # KV block length n
 BLOCK_N_MIN, BLOCK_N_MAX, BLOCK_N_MULTIPLE = 16, 1024, 16
 FP16_MAX = 65504.0
+QUERY_GROUP = 64                             # exact: query rows [64g, 64g + 64) share one query centre
+BF16_SLICE_TOP = 8                           # exact, bf16 inputs: each slice's max |x| is scaled into [2^7, 2^8)

@@ -66,3 +66,15 @@ def drift(q_shape, kv_shape, bias: float = 40.0, q_mean: float = 20.0, swing: fl
     q = q_mean + (torch.rand(q_shape, generator=g) - 0.5) * 2
     v = (torch.rand(kv_shape, generator=g) - 0.5) * 2
     return q, k, v
+
+
+def query_bias(q_shape, kv_shape, mean: float = 20.0, q_std: float = 2.0, k_std: float = 0.2,
+               seed: int | None = None):
+    """Queries biased alone, as in small encoders' activations: q ~ N(mean, q_std), unbiased keys k ~ N(0, k_std)
+    (k_std sized so a row's scaled scores spread by a few units: a softmax neither flat nor one-hot),
+    v ~ N(0, 1). Every score then carries a large per-key part mean·Σ_d k_d. Returns (q, k, v)."""
+    g = _gen(seed)
+    q = torch.randn(q_shape, generator=g) * q_std + mean
+    k = torch.randn(kv_shape, generator=g) * k_std
+    v = torch.randn(kv_shape, generator=g)
+    return q, k, v

@@ -14,8 +14,9 @@ r and 2R − 1 − r, so each step after the first costs every rank half a step'
 Numerics: each call of ``pasa.attention`` covers one K/V chunk, its KV blocks counted from the chunk's first key, so
 ring attention computes the contract's split form with cuts at every chunk boundary (docs/numerics.md, "Splitting
 the key axis"), merged through the chunks' fp16 outputs and fp32 lse. Where the chunk length is a multiple of
-block_n, every KV block is the single-process call's, and the result differs from ``pasa.attention`` on the whole
-sequence only by that rounding. Each chunk's output is rounded to fp16 before the merge (bf16 inputs run in fp16),
+block_n (and, for ``exact``, of its 64-row query group, contract.QUERY_GROUP), every KV block and query group is the
+single-process call's, and the result differs from ``pasa.attention`` on the whole sequence only by that rounding;
+other chunk lengths regroup exact's query rows, a different rounding of the same size. Each chunk's output is rounded to fp16 before the merge (bf16 inputs run in fp16),
 one output rounding more than a single call, and a chunk's output (over fewer keys) can be larger than the merged
 one: where a variant's error is close to the output's own rounding (``exact`` on moderate scores) the ring's RMSE
 against the float64 golden is above the single call's, by 1-3% on the tests' inputs (tests/test_distributed.py, 2
@@ -52,8 +53,9 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: dis
 
     Returns:
         This rank's output rows, q's shape, layout and dtype (and lse). Equal to ``pasa.attention`` on the whole
-        sequence (``gather_sequence`` of the outputs) to rounding when c (causal) or S_k is a multiple of block_n;
-        otherwise the KV blocks start at each chunk and the result is the contract's split form with those cuts.
+        sequence (``gather_sequence`` of the outputs) to rounding when c (causal) or S_k is a multiple of block_n
+        (``exact``: and of 64); otherwise the KV blocks start at each chunk and the result is the contract's split
+        form with those cuts, exact's query rows grouped by each call.
 
     Raises:
         ValueError: a paper variant, an unknown layout, slices that differ between ranks in shape or dtype, or

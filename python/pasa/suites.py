@@ -53,6 +53,8 @@ def _stress():
         Case("stress", "resonance anti-phase amp=100",
              lambda qs, ks, seed: data.resonance(qs, ks, 100.0, "anti", seed=seed), params={"amp": 100}),
         Case("stress", "drift bias=40", lambda qs, ks, seed: data.drift(qs, ks, seed=seed), params={"bias": 40}),
+        Case("stress", "query bias mean=20", lambda qs, ks, seed: data.query_bias(qs, ks, seed=seed),
+             params={"mean": 20}),
     ]
 
 

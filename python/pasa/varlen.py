@@ -44,8 +44,8 @@ def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqle
     Raises:
         TypeError naming the argument: a wrong type (before the dispatcher, ``pasa.api.ARGUMENT_TYPES``).
         ValueError / TypeError naming the argument: shapes, dtypes, devices, cu_seqlens that do not start at 0, go
-        down, end elsewhere than the token count, or hold a sequence longer than max_seqlen.
-        NotImplementedError: backends without packed sequences yet (ascend-sim, NPU).
+        down, end elsewhere than the token count, or hold a sequence longer than max_seqlen; on ascend-sim and
+        the NPU, heads·D of q at 65536 or more (the Cube's row stride; ``op_host/pasa_attention_tiling_plan.cpp``).
     """
     check_argument_types("pasa.attention_varlen", q=q, k=k, v=v, cu_seqlens_q=cu_seqlens_q, cu_seqlens_k=cu_seqlens_k,
                          max_seqlen_q=max_seqlen_q, max_seqlen_k=max_seqlen_k, causal=causal,

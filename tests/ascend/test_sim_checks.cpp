@@ -62,8 +62,12 @@ int main() {
   ascend_sim::Capacities caps;
   try {
     ascend_sim::LaunchStats stats;
-    ascend_sim::RunPasaAttention(q.data(), kv.data(), kv.data(), nullptr, out.data(), ws.data(), plan.data,
-                                 plan.blockDim, caps, 1, &stats);
+    ascend_sim::KernelBuffers gm;
+    gm.q = q.data();
+    gm.k = gm.v = kv.data();
+    gm.out = out.data();
+    gm.workspace = ws.data();
+    ascend_sim::RunPasaAttention(gm, plan.data, plan.blockDim, caps, 1, &stats);
     double worst = 0;
     for (size_t i = 0; i < out.size; ++i) {
       half h;

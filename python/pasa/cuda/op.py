@@ -1,12 +1,13 @@
-"""Host side of the CUDA backend: argument checks, the three launches (and flash-decoding's merge), and the
-registration as pasa::attention's and pasa::attention_varlen's CUDA kernels (so ``torch.ops.pasa.attention``,
-``pasa.attention`` and ``pasa.attention_varlen`` dispatch here for CUDA tensors)."""
+"""Host side of the CUDA backend: argument checks, the exact variant's preparation (``prepare_exact``), the launches
+(and flash-decoding's merge), and the registration as pasa::attention's and pasa::attention_varlen's CUDA kernels (so
+``torch.ops.pasa.attention``, ``pasa.attention`` and ``pasa.attention_varlen`` dispatch here for CUDA tensors)."""
 from __future__ import annotations
 
 import contextlib
 import functools
 import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,26 +16,38 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 
 from .. import _C
 from ..beta import exact_coefficient, paper_coefficient, shift_entries
+from ..contract import BF16_SLICE_TOP, QUERY_GROUP
 from ..merge import merge_attention
-from ..model import split_scale
+from ..model import fp16_slices, split_scale
 from . import kernels
 
 BACKENDS = ("auto", "triton")
 HEAD_DIM_MAX = 256   # DP = 256 is the widest output tile that fits in registers beside the score tile
 BLOCK_N_MAX = 256    # the KV tile is one contract block wide
 AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "0") == "1"   # 1: tune the launch per shape (default_config else)
-# the exact variant's kernel paths (docs/cuda.md, chosen by the H200 timings there): SCALE_FOLD = the row max of S'
-# itself, s_rest folded into the exponent's FFMA (off with an additive mask); KV_TMA = K' and V tiles through tensor
-# descriptors (where a tile is one contract block and V is aligned for them). h = s·Q·c_j: at a padded head dim
-# ≤ H4_MAX_DP from one Q·c dot per 16 KV blocks inside the loop (H_MODE 4); wider, precomputed per (query row,
-# KV block) when that table stays within H_TABLE_LIMIT × Q's bytes (H_MODE 3), else a 16-column dot per block
-# inside the loop (H_MODE 2). An "H_MODE" key here overrides that choice (scripts/tune_cuda.py, tests).
-KERNEL_FLAGS = {"SCALE_FOLD": True, "KV_TMA": True}
+# the exact variant's kernel paths (docs/cuda.md): SCALE_FOLD = the row max of z itself, s_rest folded into the
+# exponent's FFMA (off with an additive mask); KV_TMA = K' and V tiles through tensor descriptors (where a tile is one
+# contract block and V is aligned for them), both chosen by the H200 timings there; ROWSUM_DOT = Σ P by a tensor-core
+# product with a ones tile (fits beside 3 pipeline stages since the K' ring has one buffer fewer; not yet timed).
+# h = s_h·q·(c_j − c_0): at a padded head dim ≤ H4_MAX_DP from q·(c − c_0) for 16 KV blocks at once inside the loop
+# (H_MODE 4); wider, precomputed per (query row, KV block) by the query pass when that table stays within
+# H_TABLE_LIMIT × Q's bytes (H_MODE 3; dense calls), else a 16-column dot per block inside the loop (H_MODE 2). An
+# "H_MODE" key here overrides that choice (scripts/tune_cuda.py, tests).
+KERNEL_FLAGS = {"SCALE_FOLD": True, "KV_TMA": True, "ROWSUM_DOT": True}
 H4_MAX_DP = 64
-# the warp-specialised Hopper kernel (hopper.py, Gluon) for the calls it covers: None = where the device is an sm_90
-# GPU and Gluon imports; True/False force it (scripts/cuda_compile_report.py compiles it with no GPU, tests compare)
-HOPPER = None
 H_TABLE_LIMIT = 4.0
+# the warp-specialised Hopper kernel (hopper.py, Gluon) for the calls it covers (``use_hopper``): True where the device
+# is an sm_90 GPU and Gluon imports, False never, None (the default) only where PASA_CUDA_HOPPER=1 asks for it: its
+# port to the exact variant's current steps has compiled for sm_90 but not yet run on a GPU (docs/cuda.md)
+HOPPER = {"1": True, "0": False}.get(os.environ.get("PASA_CUDA_HOPPER", ""))
+G_TABLE_LIMIT = 4.0    # the Hopper kernel's g table (one fp32 per query group and key) stays within this × Q's bytes
+# the key and query passes: columns per program (at most 8192 values per tile: the key pass's centre, K' and norms
+# of a 256-row block in 64 columns spill in sm_90 compiles), warps (docs/cuda.md)
+SHIFT_FLAGS = {"DC": 64, "num_warps": 4}
+VARIANT_IDS = {"exact": 0, "pasa": 1, "paper": 2}
+DECODE_ROWS = 16       # a call with at most this many query rows per sequence splits its key axis (flash-decoding)
+SPLIT_UNIT = 16        # blocks per split are a multiple of this (H_MODE 4 computes q·(c − c_0) for 16 blocks at once)
+SM_COUNT = 132         # streaming multiprocessors assumed where no GPU is asked (the H100 and H200 have 132)
 
 
 def _mask_args(mask: torch.Tensor | None, b: int, n: int, s1: int, s2: int):
@@ -47,56 +60,75 @@ def _mask_args(mask: torch.Tensor | None, b: int, n: int, s1: int, s2: int):
     return full, kernels.MASK_FLOAT, full.stride()
 
 
-SHIFT_FLAGS = {"SUM64": False, "DC": 64, "num_warps": 4}   # the fastest measured (docs/cuda.md)
-VARIANT_IDS = {"exact": 0, "pasa": 1, "paper": 2}
-DECODE_ROWS = 16       # a call with at most this many query rows per sequence splits its key axis (flash-decoding)
-SPLIT_UNIT = 16        # blocks per split are a multiple of this (H_MODE 4 computes Q·c for 16 blocks at a time)
-SM_COUNT = 132         # streaming multiprocessors assumed where no GPU is asked (the H100 and H200 have 132)
-
-
 class Seqs:
-    """The sequences of one call and where their K' tiles and centre rows lie. Dense: B sequences of S1 and S2
-    tokens. Packed (varlen): host lists of the cumulative starts cu_q, cu_k (B + 1 entries); sequence b's K' tiles
-    start at tile blk0[b]·Nkv and its centre rows at cblk0[b]·Nkv (every sequence's centre rows rounded up to 16)."""
+    """The sequences of one call and where their per-sequence data lies. Dense: B sequences of S1 and S2 tokens.
+    Packed (varlen): host lists of the cumulative starts cu_q, cu_k (B + 1 entries); sequence b's K' tiles (and
+    key-norm rows) start at tile blk0[b]·Nkv, its centre rows at cblk0[b]·Nkv (every sequence's centre rows rounded
+    up to 16), its 64-row query groups at gq0[b] (the exact variant's query centres and overflow flags, one row per
+    group and head). ``device`` holds those prefix sums and the cu_seqlens as int64 tensors on the call's device
+    (packed calls; None for dense ones)."""
 
     def __init__(self, block_n: int, s1: int, s2: int, batch: int, cu_q=None, cu_k=None):
         self.varlen = cu_q is not None
-        lens_k = [e - s for s, e in zip(cu_k[:-1], cu_k[1:])] if self.varlen else [s2] * batch
-        nblk = [triton.cdiv(x, block_n) for x in lens_k]
+        self.lens_q = [e - s for s, e in zip(cu_q[:-1], cu_q[1:])] if self.varlen else [s1] * batch
+        self.lens_k = [e - s for s, e in zip(cu_k[:-1], cu_k[1:])] if self.varlen else [s2] * batch
+        nblk = [triton.cdiv(x, block_n) for x in self.lens_k]
         self.batch, self.max_s1, self.max_s2 = batch, s1, s2
         self.max_nblk = max(nblk, default=0)
         self.blk0 = np.concatenate([[0], np.cumsum(nblk)]).astype(np.int64)
         self.cblk0 = np.concatenate([[0], np.cumsum([triton.cdiv(x, 16) * 16 for x in nblk])]).astype(np.int64)
+        self.gq0 = np.concatenate([[0], np.cumsum([triton.cdiv(x, QUERY_GROUP) for x in self.lens_q])]).astype(np.int64)
+        self.device = None
+
+    def to_device(self, cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor) -> None:
+        """Packed calls: (cu_q, cu_k, blk0, cblk0, gq0) as int64 tensors on cu_seqlens_q's device."""
+        dev = cu_seqlens_q.device
+        self.device = tuple([cu_seqlens_q.to(torch.int64), cu_seqlens_k.to(torch.int64)]
+                            + [torch.from_numpy(t).to(dev) for t in (self.blk0, self.cblk0, self.gq0)])
+
+    def args(self, stand_in: torch.Tensor) -> tuple:
+        """The five per-sequence pointers of a launch (stand-ins for a dense call, which reads none)."""
+        return self.device or (stand_in,) * 5
+
+    def rows(self, t: torch.Tensor) -> tuple:
+        """Strides (batch, head, row, column) of a BNSD tensor, or of a packed TND one (no batch stride)."""
+        return (0, t.stride(1), t.stride(0), t.stride(2)) if self.varlen else t.stride()
 
 
 def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, me: torch.Tensor | None = None,
-            seqs: Seqs | None = None, varlen_args=()):
-    """The separate pass over K: K' fp16, one tile of tile_n rows per (sequence, kv head, KV block) in that order,
-    zero-padded, and for the exact variant the centres c_j fp16, each (sequence, kv head) owning its blocks rounded up
-    to 16 rows, zero past its last block (the attention loop reads 16 at once); dense calls get them as
-    (B, Nkv, rows, dp), packed ones as (rows, dp). me: the fp16 entries (d, e) of M per block length (pasa, paper):
-    K' = M·K, no centres. Dense (B, Nkv, S2, D) k by default; packed (T, Nkv, D) k with seqs and
-    varlen_args = (cu_k, blk0, cblk0) on k's device."""
+            seqs: Seqs | None = None, live: torch.Tensor | None = None, live_end: int | None = None,
+            causal: bool = False, bottom_right: bool = False):
+    """The key pass over K: K' fp16, one tile of tile_n rows per (sequence, kv head, KV block) in that order,
+    zero-padded; for the exact variant also the block centres c_j over the live keys, each (sequence, kv head)
+    owning its blocks rounded up to 16 rows, zero past its last block (the loop reads 16 at once), and the key-norm
+    bounds kn, DP / DC floats per tile (kernels.shift_k_kernel). Dense calls get K' as (B, Nkv, nblk·tile_n, dp), c
+    as (B, Nkv, c_rows, dp) and kn as (B, Nkv, nblk, DP / DC); packed ones flat. live: (B, Nkv, S2) uint8, the keys
+    that count in a centre (``live_keys``), or None: the keys below live_end (default S2; packed calls: from each
+    sequence's causal limit). me: the fp16 entries (d, e) of M per block length (pasa, paper): K' = M·K, no centres.
+    Dense (B, Nkv, S2, D) k by default; packed (T, Nkv, D) k with seqs (``Seqs.to_device`` called)."""
     nkv, d = k.shape[-2 if seqs is not None and seqs.varlen else 1], k.shape[-1]
     if seqs is None:
         seqs = Seqs(block_n, 0, k.shape[2], k.shape[0])
-    varlen = seqs.varlen
-    kp = torch.empty((int(seqs.blk0[-1]) * nkv * tile_n, dp), dtype=torch.float16, device=k.device)
-    c = (torch.zeros((int(seqs.cblk0[-1]) * nkv, dp), dtype=torch.float16, device=k.device) if me is None else kp)
-    if not varlen:   # dense: (B, Nkv, nblk·tile_n, dp) and (B, Nkv, nblk rounded up to 16, dp), as the Hopper kernel
-        kp = kp.view(seqs.batch, nkv, -1, dp)         # and the shift table index them
-        c = c.view(seqs.batch, nkv, -1, dp) if me is None else kp
+    tiles = int(seqs.blk0[-1]) * nkv
+    dc = min(dp, SHIFT_FLAGS["DC"], 8192 // tile_n)
+    kp = torch.empty((tiles * tile_n, dp), dtype=torch.float16, device=k.device)
+    if me is None:
+        c = torch.zeros((int(seqs.cblk0[-1]) * nkv, dp), dtype=torch.float16, device=k.device)
+        kn = torch.empty((tiles, dp // dc), dtype=torch.float32, device=k.device)
+    else:
+        c = kn = kp
+    if not seqs.varlen:   # dense: per (batch, kv head), as the Hopper kernel and the query pass index them
+        kp = kp.view(seqs.batch, nkv, -1, dp)
+        if me is None:
+            c, kn = c.view(seqs.batch, nkv, -1, dp), kn.view(seqs.batch, nkv, -1, dp // dc)
     if kp.numel() == 0:
-        return kp, c
-    strides = (0, k.stride(1), k.stride(0), k.stride(2)) if varlen else k.stride()
-    dc = min(dp, SHIFT_FLAGS["DC"])
-    cu_k, blk0, cblk0 = varlen_args or (k, k, k)
+        return kp, c, kn
     kernels.shift_k_kernel[(seqs.max_nblk, seqs.batch * nkv, dp // dc)](
-        k, kp, c, me if me is not None else k, cu_k, blk0, cblk0, *strides, nkv, seqs.max_s2,
-        triton.cdiv(seqs.max_nblk, 16) * 16, pow2, D=d, DP=dp, DC=dc, KV_LEN=block_n, BLOCK_N=tile_n,
-        KV_POW2=block_n == tile_n, MATRIX=me is not None, SUM64=SHIFT_FLAGS["SUM64"], VARLEN=varlen,
-        num_warps=SHIFT_FLAGS["num_warps"])
-    return kp, c
+        k, kp, c, kn, _or(live, kp), _or(me, kp), *seqs.args(k)[:4], *seqs.rows(k), nkv, seqs.max_s2,
+        seqs.max_s2 if live_end is None else live_end, triton.cdiv(seqs.max_nblk, 16) * 16, pow2, D=d, DP=dp, DC=dc,
+        KV_LEN=block_n, BLOCK_N=tile_n, KV_POW2=block_n == tile_n, MATRIX=me is not None, HAS_LIVE=live is not None,
+        VARLEN=seqs.varlen, CAUSAL=causal, BOTTOM_RIGHT=bottom_right, num_warps=SHIFT_FLAGS["num_warps"])
+    return kp, c, kn
 
 
 @functools.lru_cache(maxsize=64)
@@ -136,17 +168,140 @@ def kv_split_cuts(b: int, n: int, s1: int, s2: int, block_n: int, variant: str, 
     return list(range(per * block_n, s2, per * block_n)) if per else []
 
 
-def shift_h(q: torch.Tensor, c: torch.Tensor, nkv: int, s2: int, block_n: int, h_scale: float, causal_offset: int,
-            causal: bool) -> torch.Tensor:
-    """The shift table: h = h_scale·(Q·c_j) for every query row and KV block as (B·N, nblk, S1) fp32, one contiguous
-    vector per block (causal: only the blocks each 64-row group sees; the loops read no other)."""
-    b, n, s1, d = q.shape
-    nblk = triton.cdiv(s2, block_n)
-    htab = torch.empty((b * n, nblk, s1), dtype=torch.float32, device=q.device)
-    kernels.shift_h_kernel[(triton.cdiv(s1, 64), b * n)](
-        q, c, htab, *q.stride(), n, n // nkv, s1, nblk, c.shape[2], h_scale, causal_offset, D=d, DP=c.shape[-1],
-        BLOCK_M=64, Q_BF16=q.dtype == torch.bfloat16, CAUSAL=causal, KV_LEN=block_n, num_warps=4)
-    return htab
+# ---- the exact variant's preparation (docs/cuda.md, "Design"), shared by every kernel that runs the variant -------
+
+def exact_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, seqs: Seqs):
+    """The exact variant's fp16 inputs (docs/numerics.md, "Notation and inputs"): float16 tensors as they are;
+    bfloat16 ones with each (sequence, head) slice scaled by its power of two 2^−ε into fp16 (model.fp16_slices;
+    ``_packed_slices`` for packed calls). Returns (q16, k16, v16, head_exps): head_exps (B·N, 2) fp32 holds, per
+    sequence and query head, εq + εk (the scores' power of two) and εv (the output's), or None for float16 inputs."""
+    if q.dtype != torch.bfloat16:
+        return q, k, v, None
+    if seqs.varlen:
+        (q16, eq), (k16, ek), (v16, ev) = (_packed_slices(t, lens) for t, lens in
+                                           ((q, seqs.lens_q), (k, seqs.lens_k), (v, seqs.lens_k)))
+    else:
+        (q16, eq), (k16, ek), (v16, ev) = ((x.half(), e[..., 0, 0]) for x, e in (fp16_slices(t) for t in (q, k, v)))
+    groups = eq.shape[1] // ek.shape[1]
+    ek, ev = (e.repeat_interleave(groups, dim=1) for e in (ek, ev))
+    return q16, k16, v16, torch.stack([eq + ek, ev], dim=-1).reshape(-1, 2).contiguous()
+
+
+def _packed_slices(x: torch.Tensor, lens: list[int]):
+    """model.fp16_slices for a packed (T, H, D) bfloat16 tensor, one power of two per (sequence, head): returns
+    (x̃ fp16 (T, H, D), ε (B, H) fp32)."""
+    seq = torch.repeat_interleave(torch.arange(len(lens), device=x.device), torch.tensor(lens, device=x.device))
+    xf = x.float()
+    finite = torch.where(torch.isfinite(xf), xf.abs(), 0.0).amax(dim=-1)                       # (T, H)
+    amax = torch.zeros((len(lens), x.shape[1]), device=x.device).scatter_reduce_(
+        0, seq[:, None].expand_as(finite), finite, "amax")
+    _, exp = torch.frexp(amax)                                                                 # amax = m·2^exp
+    eps = torch.where(amax > 0, (exp - BF16_SLICE_TOP).float(), 0.0)
+    return (xf * torch.exp2(-eps)[seq].unsqueeze(-1)).half(), eps
+
+
+def score_scales(scale: float) -> tuple[float, float]:
+    """(log2e·s_rest, log2e·s) in fp32: the scales of S' + g and of h in log2 units (model.split_scale; bf16 slices
+    multiply both by each head's 2^(εq + εk) inside the kernels)."""
+    return (float(np.float32(split_scale(scale)[1] * kernels.LOG2E)),
+            float(np.float32(np.float32(scale) * kernels.LOG2E)))
+
+
+def live_keys(mask: torch.Tensor | None, causal: bool, causal_offset: int, b: int, nkv: int, s1: int, s2: int,
+              groups: int):
+    """The keys some query row of some head of their KV head's group sees (docs/numerics.md, "exact": only they
+    enter a block's centre; model.live_keys): (live, live_end) with live (B, Nkv, S2) uint8 or None, and every key at
+    or past live_end dead. Without a mask, causal rows see keys up to the last row's diagonal, so live_end alone
+    says it; a mask is read at its own (un-broadcast) size."""
+    if mask is None:
+        return None, (min(s2, max(0, s1 + causal_offset)) if causal else s2)
+    m = mask.reshape((1,) * (4 - mask.dim()) + tuple(mask.shape))
+    visible = m if m.dtype == torch.bool else m != float("-inf")
+    if causal:   # row i sees keys ≤ i + offset; a row dimension of 1 stands for every row, so for the last one
+        keys = torch.arange(s2, device=m.device)
+        rows = (torch.arange(s1, device=m.device)[:, None] if visible.shape[2] > 1
+                else torch.full((1, 1), s1 - 1, device=m.device))
+        visible = visible & (keys[None, :] <= rows + causal_offset)
+    any_row = visible.any(dim=2)                                               # (B|1, N|1, S2|1)
+    if any_row.shape[1] > 1:                                                   # any head of the KV group
+        any_row = any_row.reshape(any_row.shape[0], nkv, groups, any_row.shape[-1]).any(dim=2)
+    return any_row.expand(b, nkv, s2).contiguous().view(torch.uint8), s2
+
+
+@dataclass
+class ExactPrep:
+    """The exact variant's per-call data for a kernel (``prepare_exact``); G = the call's query groups (Σ over the
+    sequences of ⌈S1/64⌉), c_rows = nblk rounded up to 16:
+    q16 (B, N, S1, D), k16, v16 (B, Nkv, S2, D) (packed: TND): the fp16 inputs (bf16 slices scaled, ``exact_inputs``);
+    head_exps (B·N, 2) fp32 or None: εq + εk and εv per sequence and query head;
+    sp_scale, h_scale: log2e·s_rest and log2e·s (``score_scales``; times 2^(εq + εk) per head for bf16);
+    q_prime: Q' = Q − a, as q16 with DP columns, fp16; a (G·N, DP) fp16: the query centres, row (g0 + group)·N + head
+    (g0: the sequence's first group, b·⌈S1/64⌉ dense, Seqs.gq0[b] packed);
+    k_prime, c, kn: ``shift_k``'s K', block centres over live keys and key-norm bounds (the overflow screen);
+    h (B·N, nblk, S1) fp32 or None: the table log2e·s_h·q·(c_j − c_0) (h_mode 3);
+    flags (G·N,) int32: zeroed, indexed as a; the attention loop sets a group's flag where a block of its rows fails
+    the overflow screen, and the fallback launch redoes the flagged groups."""
+    q16: torch.Tensor
+    k16: torch.Tensor
+    v16: torch.Tensor
+    head_exps: torch.Tensor | None
+    sp_scale: float
+    h_scale: float
+    q_prime: torch.Tensor
+    a: torch.Tensor
+    k_prime: torch.Tensor
+    c: torch.Tensor
+    kn: torch.Tensor
+    h: torch.Tensor | None
+    flags: torch.Tensor
+
+
+def prepare_exact(q, k, v, mask, scale: float, causal: bool, causal_align: str, block_n: int, dp: int, tile_n: int,
+                  h_mode: int, seqs: Seqs) -> ExactPrep:
+    """Everything the exact variant computes once per call before its attention loop (model._exact_call and the
+    per-block centres): the fp16 inputs, the key pass (live keys, centres, K', norm bounds) and the query pass
+    (query centres, Q', the zeroed overflow flags, and the h table where h_mode is 3, dense calls only). Arguments as
+    attention_triton's after its checks; dp, tile_n: the padded head dim and KV tile; seqs: the call's sequences."""
+    d = q.shape[-1]
+    n = q.shape[-2] if seqs.varlen else q.shape[1]
+    nkv = k.shape[-2] if seqs.varlen else k.shape[1]
+    s1, s2, groups = seqs.max_s1, seqs.max_s2, n // nkv
+    bottom_right = causal_align == "bottom_right"
+    causal_offset = s2 - s1 if bottom_right else 0
+    q16, k16, v16, head_exps = exact_inputs(q, k, v, seqs)
+    sp_scale, h_scale = score_scales(scale)
+    live, live_end = (None, None) if seqs.varlen else live_keys(mask, causal, causal_offset, seqs.batch, nkv, s1, s2,
+                                                                groups)
+    kp, c, kn = shift_k(k16, block_n, split_scale(scale)[0], dp, tile_n, seqs=seqs, live=live, live_end=live_end,
+                        causal=causal, bottom_right=bottom_right)
+    n_groups = int(seqs.gq0[-1])
+    qp = torch.empty(q.shape[:-1] + (dp,), dtype=torch.float16, device=q.device)
+    a = torch.empty((n_groups * n, dp), dtype=torch.float16, device=q.device)
+    flags = torch.empty((n_groups * n,), dtype=torch.int32, device=q.device)
+    htab = None
+    if h_mode == 3:
+        htab = torch.empty((seqs.batch * n, seqs.max_nblk, s1), dtype=torch.float32, device=q.device)
+    kernels.shift_q_kernel[(triton.cdiv(s1, QUERY_GROUP), seqs.batch * n)](
+        q16, qp, a, c, _or(htab, qp), _or(head_exps, qp), flags, *seqs.args(q)[0:5:4], *seqs.rows(q16),
+        *seqs.rows(qp)[:3], n, groups, s1, seqs.max_nblk, triton.cdiv(seqs.max_nblk, 16) * 16, causal_offset, h_scale,
+        D=d, DP=dp, DC=min(dp, SHIFT_FLAGS["DC"]), H_TABLE=h_mode == 3, SLICES=head_exps is not None,
+        CAUSAL=bool(causal), KV_LEN=block_n, VARLEN=seqs.varlen, num_warps=SHIFT_FLAGS["num_warps"])
+    return ExactPrep(q16, k16, v16, head_exps, sp_scale, h_scale, qp, a, kp, c, kn, htab, flags)
+
+
+def exact_h_mode(d: int, dp: int, seqs: Seqs, element_size: int) -> int:
+    """Where the exact variant takes h from (KERNEL_FLAGS's comment): 4, 3 or 2, unless KERNEL_FLAGS names one (the
+    table, 3, only for dense calls: a packed call asking for it takes 2)."""
+    if "H_MODE" in KERNEL_FLAGS:
+        return 2 if seqs.varlen and KERNEL_FLAGS["H_MODE"] == 3 else KERNEL_FLAGS["H_MODE"]
+    if dp <= H4_MAX_DP:
+        return 4
+    return 3 if _table_fits(d, seqs, element_size) else 2
+
+
+def _table_fits(d: int, seqs: Seqs, element_size: int) -> bool:
+    """Whether the h table (S2/n floats per query row) of a dense call stays within H_TABLE_LIMIT × Q's bytes."""
+    return not seqs.varlen and seqs.max_nblk * 4 <= H_TABLE_LIMIT * d * element_size
 
 
 def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align="top_left", variant="exact",
@@ -179,8 +334,8 @@ def attention_varlen_triton(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, m
         return out, lse
     seqs = Seqs(block_n, max(e - s for s, e in zip(cu_q[:-1], cu_q[1:])),
                 max([e - s for s, e in zip(cu_k[:-1], cu_k[1:])], default=0), len(cu_q) - 1, cu_q, cu_k)
-    _attention(q, k, v, None, scale, beta, causal, causal_align, variant, block_n, sinks, out, lse, seqs,
-               cu_seqlens_q, cu_seqlens_k)
+    seqs.to_device(cu_seqlens_q, cu_seqlens_k)
+    _attention(q, k, v, None, scale, beta, causal, causal_align, variant, block_n, sinks, out, lse, seqs)
     return out, lse
 
 
@@ -193,27 +348,19 @@ def _check_backend(backend: str, d: int, block_n: int) -> None:
         raise ValueError(f"pasa.attention: the CUDA backend takes block_n ≤ {BLOCK_N_MAX}, got {block_n}")
 
 
-def _attention(q, k, v, mask, scale, beta, causal, causal_align, variant, block_n, sinks, out, lse, seqs: Seqs,
-               cu_seqlens_q=None, cu_seqlens_k=None):
-    """The launches of one call into out (and lse where it has elements): K-shift pass, shift table (exact, dense,
-    where it fits), attention loop; with split key axes (flash-decoding) the parts merge by lse afterwards."""
+def _attention(q, k, v, mask, scale, beta, causal, causal_align, variant, block_n, sinks, out, lse, seqs: Seqs):
+    """The launches of one call into out (and lse where it has elements): the key pass, the exact variant's query pass,
+    the attention loop (the Hopper kernel where it covers the call), the exact variant's fallback launch; with split
+    key axes (flash-decoding) the parts merge by lse afterwards."""
     d = q.shape[-1]
     n = q.shape[-2] if seqs.varlen else q.shape[1]
     nkv = k.shape[-2] if seqs.varlen else k.shape[1]
     dp = max(16, triton.next_power_of_2(d))
     tile_n = max(16, triton.next_power_of_2(block_n))
-    pow2, s_rest = split_scale(scale)
     causal_offset = seqs.max_s2 - seqs.max_s1 if causal_align == "bottom_right" else 0
+    b, s1, s2 = seqs.batch, seqs.max_s1, seqs.max_s2
     dev = q.device
     with torch.cuda.device(dev) if q.is_cuda else contextlib.nullcontext():
-        varlen_args = ()
-        if seqs.varlen:
-            varlen_args = (cu_seqlens_k.to(torch.int64), torch.from_numpy(seqs.blk0).to(dev),
-                           torch.from_numpy(seqs.cblk0).to(dev))
-        flags = dict(KERNEL_FLAGS, VARIANT=VARIANT_IDS[variant])
-        sp_scale = h_scale = 0.0
-        coef = q
-        b, s1, s2 = seqs.batch, seqs.max_s1, seqs.max_s2
         if seqs.max_nblk == 0:   # no sequence has a key: zeros, lse = the sink (or −inf)
             out.zero_()
             if lse.numel() and sinks is None:
@@ -222,42 +369,43 @@ def _attention(q, k, v, mask, scale, beta, causal, causal_align, variant, block_
                 lse.copy_(sinks.float().view((-1, 1) if seqs.varlen else (1, -1, 1)).expand_as(lse))
             return
         per_split = split_blocks(seqs, _decode_programs(b * n, s1), variant, dev)
+        flags = dict(KERNEL_FLAGS, VARIANT=VARIANT_IDS[variant], NCHUNK=1, SLICES=False)
+        sp_scale = h_scale = 0.0
+        hopper = False
         if variant == "exact":
-            kp, c = shift_k(k, block_n, pow2, dp, tile_n, seqs=seqs, varlen_args=varlen_args)
-            h_scale = float(np.float32(np.float32(scale) * kernels.LOG2E))
-            sp_scale = float(np.float32(s_rest * kernels.LOG2E))
-            table_fits = not seqs.varlen and seqs.max_nblk * 4 <= H_TABLE_LIMIT * d * q.element_size()
-            # the Hopper kernel writes neither lse nor sinks and takes no packed or split calls (yet)
-            ws = (use_hopper(q, mask, variant, block_n) and table_fits and sinks is None and not lse.numel()
-                  and not per_split)
-            if ws:
-                flags["H_MODE"] = 3                        # the Hopper kernel reads h from the table
-            elif "H_MODE" not in flags:
-                flags["H_MODE"] = 4 if dp <= H4_MAX_DP else 3 if table_fits else 2
+            hopper = hopper_takes(q, mask, variant, block_n, seqs, per_split)
+            flags["H_MODE"] = 3 if hopper else exact_h_mode(d, dp, seqs, q.element_size())
             flags["SCALE_FOLD"] = flags["SCALE_FOLD"] and (mask is None or mask.dtype == torch.bool)
-            if flags["H_MODE"] == 3:
-                htab = shift_h(q, c, nkv, s2, block_n, h_scale, causal_offset, bool(causal))
-            else:
-                htab = c
-            if ws:
-                _launch_hopper(q, kp, v, htab, out, s2, causal_offset, sp_scale, dp, tile_n, bool(causal))
-                return
+            prep = prepare_exact(q, k, v, mask, scale, causal, causal_align, block_n, dp, tile_n, flags["H_MODE"], seqs)
+            flags.update(NCHUNK=prep.kn.shape[-1], SLICES=prep.head_exps is not None)
+            q_raw, k_raw, v, kp, coef = prep.q16, prep.k16, prep.v16, prep.k_prime, q
+            sp_scale, h_scale = prep.sp_scale, prep.h_scale
+            exact_ptrs = (prep.q_prime, prep.a, k_raw, kp, prep.c, prep.kn, _or(prep.h, kp), _or(prep.head_exps, kp),
+                          prep.flags)
+            p_str = seqs.rows(prep.q_prime)[:3]
         else:   # pasa, paper: K' = M·K with M's fp16 entries for the block's length; the shift comes from S'
             me, coef = (torch.from_numpy(t).to(dev) for t in _length_tables(variant, scale, beta, block_n))
-            kp, c = shift_k(k, block_n, 1.0, dp, tile_n, me=me, seqs=seqs, varlen_args=varlen_args)
-            htab = c
+            kp = shift_k(k, block_n, 1.0, dp, tile_n, me=me, seqs=seqs)[0]
             flags["H_MODE"] = 0
-        kp_desc, v_desc = kp, v
+            q_raw, k_raw = q, k
+            exact_ptrs = (q, q, k, kp) + (kp,) * 5
+            p_str = (0, 0, 0)
+        mask_t, mask_kind, mstride = _mask_args(mask, b, n, s1, s2)
         flags["KV_TMA"] = flags["KV_TMA"] and not seqs.varlen and tile_n == block_n and _tma_ready(v)
+        flags["ROWSUM_DOT"] = flags["ROWSUM_DOT"] and flags["KV_TMA"]   # beside pointer loads it spills (sm_90)
+        config = _default_config(dp, tile_n, flags, mask_t, s1)
+        if flags["KV_TMA"] and mask_t is not None and config["num_stages"] < 3:
+            # with a mask tile beside them, tensor-descriptor loads in fewer than 3 stages crash the ptxas of
+            # Triton 3.6 (sm_90, D = 128: a segmentation fault) and 3 stages do not fit: pointer loads instead
+            flags.update(KV_TMA=False, ROWSUM_DOT=False)
+            config = _default_config(dp, tile_n, flags, mask_t, s1)
+        kp_desc, v_desc = kp, v
         if flags["KV_TMA"]:
             kp_desc = TensorDescriptor.from_tensor(kp.view(-1, dp), [tile_n, dp])
             v_desc = TensorDescriptor.from_tensor(v, [1, 1, tile_n, dp])      # zeros past S2 and past D
-        mask_t, mask_kind, mstride = _mask_args(mask, b, n, s1, s2)
+        launch = kernels.attention_kernel
         if AUTOTUNE:
             launch, config = kernels.attention_kernel_tuned, {}
-        else:
-            launch, config = kernels.attention_kernel, kernels.default_config(dp, tile_n, flags["H_MODE"],
-                                                                              flags["VARIANT"], s1)
         splits = triton.cdiv(seqs.max_nblk, per_split) if per_split else 1
         target_o, target_l = out, lse
         if splits > 1:   # each split writes its normalised fp32 output and lse; merged below
@@ -265,29 +413,39 @@ def _attention(q, k, v, mask, scale, beta, causal, causal_align, variant, block_
             target_l = torch.empty((splits,) + ((n, q.shape[0]) if seqs.varlen else (b, n, s1)),
                                    dtype=torch.float32, device=dev)
         if seqs.varlen:   # TND: no batch stride, the sequence's rows start at cu_seqlens
-            q_str, v_str = (0, q.stride(1), q.stride(0), q.stride(2)), (0, v.stride(1), v.stride(0), v.stride(2))
             o_str = (0, target_o.stride(-2), target_o.stride(-3), target_o.stride(-1))
             l_str = (0, target_l.stride(-2), 1) if target_l.numel() else (0, 0, 0)
-            cu_q_dev = cu_seqlens_q.to(torch.int64)
-            seq_args = (cu_q_dev,) + varlen_args
         else:
-            q_str, v_str, o_str = q.stride(), v.stride(), target_o.stride()[-4:]
+            o_str = target_o.stride()[-4:]
             l_str = target_l.stride()[-3:] if target_l.numel() else (0, 0, 0)
-            seq_args = (q, q, q, q)
         split_o = target_o.stride(0) if splits > 1 else 0
         split_l = target_l.stride(0) if splits > 1 else 0
         has_sinks = sinks is not None and splits == 1
+        sinks_t = sinks.float().contiguous() if has_sinks else q
         grid = lambda meta: (triton.cdiv(s1, meta["BLOCK_M"]), b * n, splits)  # noqa: E731
-        launch[grid](
-            q, kp, c, htab, v, mask_t if mask_t is not None else q, target_o,
-            target_l if target_l.numel() else q, sinks.float() if has_sinks else q, coef, *seq_args, kp_desc, v_desc,
-            *q_str, *v_str, *mstride, *o_str, *l_str, split_o, split_l, per_split,
-            n, n // nkv, s1, s2, causal_offset, sp_scale, h_scale, _bucket(s1), _bucket(s2),
-            D=d, DP=dp, KV_LEN=block_n, BLOCK_N=tile_n, CAUSAL=bool(causal), MASK_KIND=mask_kind,
-            Q_BF16=q.dtype == torch.bfloat16, RETURN_LSE=bool(target_l.numel()), HAS_SINKS=has_sinks,
-            VARLEN=seqs.varlen, BOTTOM_RIGHT=causal_align == "bottom_right", SPLIT=splits > 1, **flags, **config)
+        args = (q_raw, *exact_ptrs, v, _or(mask_t, q), target_o, target_l if target_l.numel() else q, sinks_t, coef,
+                *seqs.args(q), kp_desc, v_desc, *seqs.rows(q_raw), *p_str, *seqs.rows(k_raw), *seqs.rows(v), *mstride,
+                *o_str, *l_str, split_o, split_l, per_split, n, n // nkv, s1, s2, causal_offset, sp_scale, h_scale,
+                float(np.float32(scale)), _bucket(s1), _bucket(s2))
+        consts = dict(D=d, DP=dp, KV_LEN=block_n, BLOCK_N=tile_n, CAUSAL=bool(causal), MASK_KIND=mask_kind,
+                      Q_BF16=q.dtype == torch.bfloat16, RETURN_LSE=bool(target_l.numel()), HAS_SINKS=has_sinks,
+                      VARLEN=seqs.varlen, BOTTOM_RIGHT=causal_align == "bottom_right", SPLIT=splits > 1)
+        if hopper:
+            _launch_hopper(prep, q, out, lse, sinks_t if has_sinks else None, scale, causal, causal_offset, dp, tile_n,
+                           n // nkv)
+        else:
+            launch[grid](*args, **consts, **flags, **config)
+        if variant == "exact":   # the query groups whose overflow screen failed, again with the fp32 fallback
+            flags.update(FALLBACK=True, SCALE_FOLD=False, ROWSUM_DOT=False)
+            kernels.attention_kernel[grid](*args, **consts, **flags, **kernels.fallback_config(dp, tile_n))
         if splits > 1:
             _merge_splits(target_o, target_l, sinks, out, lse, "TND" if seqs.varlen else "BNSD")
+
+
+def _default_config(dp: int, tile_n: int, flags: dict, mask_t: torch.Tensor | None, s1: int) -> dict:
+    """kernels.default_config for a launch with these flags and mask."""
+    return kernels.default_config(dp, tile_n, flags["H_MODE"], flags["VARIANT"], flags["KV_TMA"], flags["ROWSUM_DOT"],
+                                  mask_t.element_size() if mask_t is not None else 0, s1)
 
 
 def _merge_splits(parts_o, parts_l, sinks, out, lse, layout: str) -> None:
@@ -304,17 +462,24 @@ def _merge_splits(parts_o, parts_l, sinks, out, lse, layout: str) -> None:
 
 
 def use_hopper(q: torch.Tensor, mask, variant: str, block_n: int) -> bool:
-    """Whether a call runs the warp-specialised Hopper kernel (hopper.py): the exact variant without a user mask,
-    head dim ≤ 128 padded to 64 or 128, KV blocks of 64 or 128 keys, on an sm_90 device with Gluon (or forced by
-    HOPPER). The shift table must also fit (H_TABLE_LIMIT), checked by the caller. Every other call runs
-    kernels.attention_kernel."""
-    if HOPPER is False or variant != "exact" or mask is not None or block_n not in (64, 128):
+    """Whether a call may run the warp-specialised Hopper kernel (hopper.py): the exact variant without a user mask,
+    head dim ≤ 128 padded to 64 or 128, KV blocks of 64 or 128 keys, on an sm_90 device with Gluon, where HOPPER
+    asks for it. The caller also requires a dense, unsplit call whose h and g tables fit (H_TABLE_LIMIT,
+    G_TABLE_LIMIT). Every other call runs kernels.attention_kernel."""
+    if not HOPPER or variant != "exact" or mask is not None or block_n not in (64, 128):
         return False
     if max(16, triton.next_power_of_2(q.shape[-1])) not in (64, 128):
         return False
-    if HOPPER:
-        return True
-    return q.is_cuda and torch.cuda.get_device_capability(q.device) == (9, 0) and _gluon() is not None
+    return not q.is_cuda or (torch.cuda.get_device_capability(q.device) == (9, 0) and _gluon() is not None)
+
+
+def hopper_takes(q: torch.Tensor, mask, variant: str, block_n: int, seqs: Seqs, per_split: int = 0) -> bool:
+    """Whether the Hopper kernel runs a call (``use_hopper``, and a dense, unsplit call whose h table and g table —
+    one fp32 per 64-row query group and key, S2/64 floats per query row — stay within H_TABLE_LIMIT and
+    G_TABLE_LIMIT × Q's bytes)."""
+    d, size = q.shape[-1], q.element_size()
+    return (use_hopper(q, mask, variant, block_n) and _table_fits(d, seqs, size) and not per_split
+            and triton.cdiv(seqs.max_s2, QUERY_GROUP) * 4 <= G_TABLE_LIMIT * d * size)
 
 
 def _gluon():
@@ -326,22 +491,45 @@ def _gluon():
     return hopper
 
 
-def _launch_hopper(q, kp, v, htab, out, s2, causal_offset, sp_scale, dp, tile_n, causal):
-    """hopper.attention_kernel_ws over the K' and shift table already built. V goes by TMA, in fp16: a bf16 V, or
-    one a tensor descriptor cannot address, is rounded (copied) to a contiguous fp16 tensor first, which is the
-    contract's rounding of V."""
+def g_table(prep: ExactPrep, n: int, groups: int, s1: int, causal: bool, causal_offset: int, dp: int,
+            tile_n: int) -> torch.Tensor:
+    """The Hopper kernel's g = a·K'_jᵀ per query group and key of a dense call (kernels.shift_g_kernel):
+    (B·N, ⌈S1/64⌉, nblk·tile_n) fp32; causal: only the blocks each group's rows can see are written."""
+    b, nkv, rows, _ = prep.k_prime.shape
+    nblk = rows // tile_n
+    n_groups = triton.cdiv(s1, QUERY_GROUP)
+    gtab = torch.empty((b * n, n_groups, nblk * tile_n), dtype=torch.float32, device=prep.a.device)
+    kernels.shift_g_kernel[(triton.cdiv(n_groups, 64), b * n)](
+        prep.a, prep.k_prime, gtab, n, groups, s1, nblk, causal_offset, DP=dp, BLOCK_N=tile_n, CAUSAL=bool(causal),
+        num_warps=4)
+    return gtab
+
+
+def _launch_hopper(prep: ExactPrep, q, out, lse, sinks, scale: float, causal: bool, causal_offset: int, dp: int,
+                   tile_n: int, groups: int) -> None:
+    """The g table (``g_table``), then hopper.attention_kernel_ws over the exact variant's preparation. V goes by TMA
+    in fp16 (the exact variant's v16): one a tensor descriptor cannot address is copied to a contiguous tensor first."""
     hopper = _gluon()
     b, n, s1, d = q.shape
-    if v.dtype != torch.float16 or not _tma_ready(v):
-        v = torch.empty(v.shape, dtype=torch.float16, device=v.device).copy_(v)
-    kp_desc, v_desc = hopper.descriptors(kp, v, dp, tile_n)
+    gtab = g_table(prep, n, groups, s1, causal, causal_offset, dp, tile_n)
+    v = prep.v16 if _tma_ready(prep.v16) else prep.v16.contiguous()
+    kp_desc, v_desc = hopper.descriptors(prep.k_prime, v, dp, tile_n)
     nc = hopper.consumers(dp)
     maxnreg, consumer_regs = hopper.REGISTERS[nc]
     grid = (triton.cdiv(s1, hopper.ROWS * nc), b * n)
     hopper.attention_kernel_ws[grid](
-        q, kp_desc, v_desc, htab, out, *q.stride(), *out.stride(), n, n // v.shape[1], s1, s2, causal_offset,
-        sp_scale, D=d, DP=dp, BLOCK_N=tile_n, CAUSAL=causal, NUM_STAGES=hopper.STAGES, PINGPONG=hopper.PINGPONG,
+        prep.q16, prep.q_prime, prep.a, kp_desc, v_desc, prep.h, gtab, prep.c, prep.kn, prep.flags,
+        _or(prep.head_exps, gtab), _or(sinks, gtab), out, _or(lse if lse.numel() else None, gtab),
+        *prep.q16.stride(), *prep.q_prime.stride()[:3], *out.stride(), *(lse.stride() if lse.numel() else (0, 0, 0)),
+        n, groups, s1, prep.k16.shape[2], causal_offset, prep.sp_scale, float(np.float32(scale)),
+        D=d, DP=dp, BLOCK_N=tile_n, CAUSAL=causal, NCHUNK=prep.kn.shape[-1], SLICES=prep.head_exps is not None,
+        RETURN_LSE=bool(lse.numel()), HAS_SINKS=sinks is not None, NUM_STAGES=hopper.STAGES, PINGPONG=hopper.PINGPONG,
         NC=nc, CONSUMER_REGS=consumer_regs, BOUND=hopper.BOUND, num_warps=hopper.NUM_WARPS, maxnreg=maxnreg)
+
+
+def _or(t: torch.Tensor | None, stand_in: torch.Tensor) -> torch.Tensor:
+    """t, or a tensor that stands in for a pointer argument the launch does not read."""
+    return stand_in if t is None else t
 
 
 def _tma_ready(t: torch.Tensor) -> bool:
