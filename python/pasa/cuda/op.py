@@ -40,7 +40,11 @@ H_TABLE_LIMIT = 4.0
 # is an sm_90 GPU and Gluon imports, False never, None (the default) only where PASA_CUDA_HOPPER=1 asks for it: its
 # port to the exact variant's current steps has compiled for sm_90 but not yet run on a GPU (docs/cuda.md)
 HOPPER = {"1": True, "0": False}.get(os.environ.get("PASA_CUDA_HOPPER", ""))
-G_TABLE_LIMIT = 4.0    # the Hopper kernel's g table (one fp32 per query group and key) stays within this × Q's bytes
+# the Hopper kernel's g table (one fp32 per query group and key: S1·S2/16 bytes per head, quadratic) stays within
+# this × Q's bytes: then the h table is at most half Q's (KV blocks of 128 keys) and the call's extra memory (out, Q',
+# K', the tables) within 4.5 × Q's, below tests/test_cuda.py::test_no_quadratic_memory's 2 × (q, k, v); at D = 128
+# fp16 the kernel takes S2 ≤ 4096, at D = 64 S2 ≤ 2048 (docs/cuda.md)
+G_TABLE_LIMIT = 1.0
 # the key and query passes: columns per program (at most 8192 values per tile: the key pass's centre, K' and norms
 # of a 256-row block in 64 columns spill in sm_90 compiles), warps (docs/cuda.md)
 SHIFT_FLAGS = {"DC": 64, "num_warps": 4}
@@ -142,6 +146,13 @@ def _length_tables(variant: str, scale: float, beta: float, block_n: int):
     else:
         coef = [paper_coefficient(beta)] * (block_n + 1)
     return np.asarray(me, dtype=np.float32).ravel(), np.asarray(coef, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _length_tables_on(variant: str, scale: float, beta: float, block_n: int, device: torch.device):
+    """``_length_tables`` as fp32 tensors on device, copied once per key (a pageable host-to-device copy waits for the
+    stream, so one per call would serialise the host with the GPU)."""
+    return tuple(torch.from_numpy(t).to(device) for t in _length_tables(variant, scale, beta, block_n))
 
 
 def split_blocks(seqs: Seqs, programs: int, variant: str, device: torch.device) -> int:
@@ -384,7 +395,7 @@ def _attention(q, k, v, mask, scale, beta, causal, causal_align, variant, block_
                           prep.flags)
             p_str = seqs.rows(prep.q_prime)[:3]
         else:   # pasa, paper: K' = M·K with M's fp16 entries for the block's length; the shift comes from S'
-            me, coef = (torch.from_numpy(t).to(dev) for t in _length_tables(variant, scale, beta, block_n))
+            me, coef = _length_tables_on(variant, scale, beta, block_n, dev)
             kp = shift_k(k, block_n, 1.0, dp, tile_n, me=me, seqs=seqs)[0]
             flags["H_MODE"] = 0
             q_raw, k_raw = q, k
