@@ -289,7 +289,7 @@ def prefill(args, report: Report) -> str:
                     r["rel_rmse_vs_flash"][name] = rel
                     if kind == "kernel" and not rel < FLASH_REL_MAX:
                         report.error(where, ValueError(f"disagrees with SDPA flash: relative RMSE {rel:.2e}"))
-                r["tflops"][name] = r["gflop"] / time_ms(fn, *x, causal, rep_ms=args.rep) / 1e6
+                r["tflops"][name] = r["gflop"] / time_ms(fn, *x, causal, rep_ms=args.rep)   # GFLOP/ms = TFLOP/s
             except Exception as exc:   # a backend that does not take this shape, or a failing kernel
                 r["tflops"][name] = math.nan
                 report.error(where, exc)
@@ -297,7 +297,7 @@ def prefill(args, report: Report) -> str:
             report.save()
     for r, x in zip(rows, inputs):
         try:
-            pasa_ms = r["gflop"] / r["tflops"]["pasa"] / 1e6
+            pasa_ms = r["gflop"] / r["tflops"]["pasa"]
             r["passes_share"] = time_ms(run_passes, *x, r["mode"] == "causal", rep_ms=args.rep) / pasa_ms
         except Exception as exc:
             r["passes_share"] = math.nan
