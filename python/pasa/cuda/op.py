@@ -180,9 +180,11 @@ def _decode_programs(bn: int, s1: int) -> int:
     return triton.cdiv(s1, 16) * bn
 
 
-def kv_split_cuts(b: int, n: int, s1: int, s2: int, block_n: int, variant: str, device: torch.device) -> list[int]:
-    """Where a dense call of this shape cuts the key axis (model_attention's kv_splits; [] = unsplit)."""
-    per = split_blocks(Seqs(block_n, s1, s2, b), _decode_programs(b * n, s1), variant, device)
+def kv_split_cuts(b: int, n: int, s1: int, s2: int, block_n: int, variant: str, device: torch.device,
+                  cu_q: list[int] | None = None, cu_k: list[int] | None = None) -> list[int]:
+    """Where a dense call of this shape cuts the key axis (model_attention's kv_splits; [] = unsplit). A packed call
+    (host lists cu_q, cu_k; s1, s2 their longest sequences) cuts every sequence at these positions below its length."""
+    per = split_blocks(Seqs(block_n, s1, s2, b, cu_q, cu_k), _decode_programs(b * n, s1), variant, device)
     return list(range(per * block_n, s2, per * block_n)) if per else []
 
 
