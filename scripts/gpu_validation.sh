@@ -11,7 +11,7 @@
 #                tests_hopper  the same tests with PASA_CUDA_HOPPER=1: the Hopper kernel on every call it covers
 #     GPU 0, at the same time:
 #                bench         scripts/bench_cuda.py: issue 15's rows against SDPA flash and cuDNN, the Hopper kernel,
-#                              the pasa and paper variants, ROWSUM_DOT on, decoding S2 = 4k..128k (GQA 32/8)
+#                              the pasa and paper variants, ROWSUM_DOT off, decoding S2 = 4k..128k (GQA 32/8)
 #  3. both GPUs: ring          scripts/bench_ring.py over NCCL: the check against one GPU at S = 4k, S = 32k and
 #                              128k causal and not, one GPU at the largest S that fits
 #
@@ -73,7 +73,7 @@ tests() {
 }
 if ((GPUS > 1)); then tests & TESTS_PID=$!; else tests; TESTS_PID=; fi
 stage bench 280 "$OUT/bench.log" env CUDA_VISIBLE_DEVICES=0 python3 scripts/bench_cuda.py \
-    --kernels hopper --variants pasa paper --flags-on ROWSUM_DOT --decode 4096 16384 65536 131072 --rep 50 \
+    --kernels hopper --variants pasa paper --flags-off ROWSUM_DOT --decode 4096 16384 65536 131072 --rep 50 \
     --json "$OUT/bench.json"
 [ -n "$TESTS_PID" ] && wait "$TESTS_PID"
 
