@@ -76,14 +76,15 @@ def run_pasa(q, k, v, causal, variant="exact"):
 
 
 @contextmanager
-def on_kernel(kernel: str | None = None, flags_off=()):
+def on_kernel(kernel: str | None = None, flags_off=(), flags_on=()):
     """Inside the block the exact variant runs on one kernel — None (the default dispatch), "triton" (op.HOPPER
     False) or "hopper" (True: the Gluon kernel where it covers the call) — with op.KERNEL_FLAGS[f] off for f in
-    flags_off."""
+    flags_off and on for f in flags_on."""
     hopper, flags = cuda_op.HOPPER, dict(cuda_op.KERNEL_FLAGS)
     if kernel:
         cuda_op.HOPPER = kernel == "hopper"
     cuda_op.KERNEL_FLAGS.update({f: False for f in flags_off})
+    cuda_op.KERNEL_FLAGS.update({f: True for f in flags_on})
     try:
         yield
     finally:
@@ -92,10 +93,10 @@ def on_kernel(kernel: str | None = None, flags_off=()):
         cuda_op.KERNEL_FLAGS.update(flags)
 
 
-def column(kernel=None, variant="exact", flags_off=()):
+def column(kernel=None, variant="exact", flags_off=(), flags_on=()):
     """fn(q, k, v, causal) of a pasa column."""
     def run(q, k, v, causal):
-        with on_kernel(kernel, flags_off):
+        with on_kernel(kernel, flags_off, flags_on):
             return run_pasa(q, k, v, causal, variant)
     return run
 
@@ -169,6 +170,8 @@ def parse_args(argv=None):
                         help="also time these variants (columns pasa[pasa], pasa[paper])")
     parser.add_argument("--flags-off", nargs="*", default=[], choices=sorted(cuda_op.KERNEL_FLAGS),
                         help="also time the Triton kernel with each of these op.KERNEL_FLAGS off (pasa[-FLAG])")
+    parser.add_argument("--flags-on", nargs="*", default=[], choices=sorted(cuda_op.KERNEL_FLAGS),
+                        help="also time the Triton kernel with each of these op.KERNEL_FLAGS on (pasa[+FLAG])")
     parser.add_argument("--no-prefill", action="store_true", help="decode rows only")
     parser.add_argument("--decode", nargs="*", type=int, default=[], metavar="S2", help="decode cache lengths")
     parser.add_argument("--decode-shape", default="1,32,8,1,128", help="B,N,Nkv,S1,D of the decode rows")
@@ -211,6 +214,7 @@ def columns(args) -> dict:
     triton_col = "pasa[triton]" if "triton" in args.kernels else "pasa"
     cols.update({f"pasa[{v}]": (column(variant=v), "option", "pasa") for v in args.variants})
     cols.update({f"pasa[-{f}]": (column("triton", flags_off=(f,)), "option", triton_col) for f in args.flags_off})
+    cols.update({f"pasa[+{f}]": (column("triton", flags_on=(f,)), "option", triton_col) for f in args.flags_on})
     cols.update({f"pasa[{k}]": (column(k), "kernel", None) for k in ("triton", "hopper") if k in args.kernels})
     return cols
 
@@ -289,7 +293,7 @@ def prefill(args, report: Report) -> str:
                     r["rel_rmse_vs_flash"][name] = rel
                     if kind == "kernel" and not rel < FLASH_REL_MAX:
                         report.error(where, ValueError(f"disagrees with SDPA flash: relative RMSE {rel:.2e}"))
-                r["tflops"][name] = r["gflop"] / time_ms(fn, *x, causal, rep_ms=args.rep) / 1e6
+                r["tflops"][name] = r["gflop"] / time_ms(fn, *x, causal, rep_ms=args.rep)   # GFLOP/ms = TFLOP/s
             except Exception as exc:   # a backend that does not take this shape, or a failing kernel
                 r["tflops"][name] = math.nan
                 report.error(where, exc)
@@ -297,7 +301,7 @@ def prefill(args, report: Report) -> str:
             report.save()
     for r, x in zip(rows, inputs):
         try:
-            pasa_ms = r["gflop"] / r["tflops"]["pasa"] / 1e6
+            pasa_ms = r["gflop"] / r["tflops"]["pasa"]
             r["passes_share"] = time_ms(run_passes, *x, r["mode"] == "causal", rep_ms=args.rep) / pasa_ms
         except Exception as exc:
             r["passes_share"] = math.nan

@@ -76,6 +76,9 @@ def test_varlen_matches_the_model_per_sequence(seed, case, variant, align):
     kw = dict(causal=True, causal_align=align, block_n=block_n, variant=variant, sinks=sinks, return_lse=True)
     out, lse = run_varlen(q, k, v, cu_q, cu_k, max(lens_q), max(lens_k), **kw)
     assert out.shape == q.shape and lse.shape == (n, q.shape[0])
+    from pasa.cuda.op import kv_split_cuts   # decoding-like batches split their key axes (flash-decoding)
+    cuts = kv_split_cuts(len(lens_q), n, max(lens_q), max(lens_k), block_n, variant, q.device, cu_q.tolist(),
+                         cu_k.tolist())
     for i in range(len(lens_q)):
         (q0, q1), (k0, k1) = cu_q[i:i + 2].tolist(), cu_k[i:i + 2].tolist()
         if q1 == q0:
@@ -85,7 +88,8 @@ def test_varlen_matches_the_model_per_sequence(seed, case, variant, align):
         if k1 == k0:    # no key: zeros, lse = the sink
             assert torch.all(got[0] == 0) and torch.equal(got[1][0], sinks.float().view(n, 1).expand(n, q1 - q0))
             continue
-        check_against_model(got, *bnsd, what=f"cuda varlen {variant} sequence {i}", **kw)
+        check_against_model(got, *bnsd, what=f"cuda varlen {variant} sequence {i}",
+                            kv_splits=[c for c in cuts if c < k1 - k0], **kw)
 
 
 @gpu_only

@@ -102,9 +102,10 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, kn_ptr, live_ptr, me_ptr, cu_q_ptr, cu_
     output depends on that order: on the stress suite's resonance inputs, K' rounded once from the exact M·K
     (d·K_i − e·(ΣK − K_i), or float64) moves pasa's output 0.10 RMSE from the model's (0.8 × the model's own error),
     a sum in key order 0 (docs/cuda.md).
+    exact: programs j in [nblk, c_rows) write zero centre rows (the loop reads 16 at once); programs past the
+    sequence's last block (and those rows) return at once.
     VARLEN: sequence b's keys start at cu_k[b] of a (T, Nkv, D) k; its K' tiles (and key-norm rows) start at tile
-    blk0[b]·Nkv and its centres at row cblk0[b]·Nkv (op.Seqs); programs past the sequence's last block return at
-    once. A packed call has no mask: its live keys end at the sequence's S1 where causal rows are top-left aligned
+    blk0[b]·Nkv and its centres at row cblk0[b]·Nkv (op.Seqs). A packed call has no mask: its live keys end at the sequence's S1 where causal rows are top-left aligned
     (cu_q gives S1), else they are all live."""
     j = tl.program_id(0)
     bh = tl.program_id(1)
@@ -114,8 +115,6 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, kn_ptr, live_ptr, me_ptr, cu_q_ptr, cu_
         k_start = tl.load(cu_k_ptr + b)
         S2 = tl.load(cu_k_ptr + b + 1) - k_start
         nblk = tl.cdiv(S2, KV_LEN)
-        if j >= nblk:
-            return
         c_rows = tl.cdiv(nblk, 16) * 16
         tile0 = tl.load(blk0_ptr + b) * kv_heads + h * nblk
         crow0 = tl.load(cblk0_ptr + b) * kv_heads + h * c_rows
@@ -129,6 +128,10 @@ def shift_k_kernel(k_ptr, kp_ptr, c_ptr, kn_ptr, live_ptr, me_ptr, cu_q_ptr, cu_
         crow0 = bh.to(tl.int64) * c_rows
         k_base = k_ptr + b.to(tl.int64) * stride_kb + h * stride_kh
     cols = tl.program_id(2) * DC + tl.arange(0, DC)
+    if j >= nblk:   # exact: the centre rows past the last block, up to c_rows, are zeros (no separate fill)
+        if not MATRIX and j < c_rows:
+            tl.store(c_ptr + (crow0 + j) * DP + cols, tl.zeros([DC], tl.float16))
+        return
     rows = j * KV_LEN + tl.arange(0, BLOCK_N)
     in_block = (tl.arange(0, BLOCK_N) < KV_LEN) & (rows < S2)
     mask = in_block[:, None] & (cols[None, :] < D)
@@ -852,6 +855,55 @@ def attention_kernel(q_ptr, qp_ptr, a_ptr, k_ptr, kp_ptr, c_ptr, kn_ptr, h_ptr, 
              mask=row_ok[:, None] & (offs_d[None, :] < D) & run)
     if RETURN_LSE:
         tl.store(l_row0 + offs_m * stride_ls, lse, mask=row_ok & run)
+
+
+@triton.jit
+def merge_splits_kernel(po_ptr, pl_ptr, sinks_ptr, out_ptr, lse_ptr, rows, splits, split_stride_o, split_stride_l,
+                        S1, heads, tokens, D: tl.constexpr, DP: tl.constexpr, BLOCK_R: tl.constexpr,
+                        TND: tl.constexpr, HAS_SINKS: tl.constexpr, RETURN_LSE: tl.constexpr):
+    """Flash-decoding's second step (op._merge_splits): BLOCK_R output rows merged over the key axis's parts by their
+    lse (pasa.merge_attention's steps in fp32: top = max lse_i, lse = top + log Σ exp(lse_i − top), out = Σ
+    exp(lse_i − lse)·out_i), then with the sink as a part of value zero. po: the parts' normalised fp32 outputs,
+    each laid out as out (contiguous rows of D, split_stride_o apart); pl: their lse, as lse (split_stride_l apart).
+    Row r of out is (b, head, s) with head = (r // S1) % heads (BNSD) or (t, head) with head = r % heads and its lse at
+    head·tokens + t (TND). A row no part saw gives zeros and lse = the sink (−inf without). The sink merges in a second
+    step, as merge_attention([out, 0], [lse, sink]) would (the same roundings)."""
+    r = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    ok = r < rows
+    offs_d = tl.arange(0, DP)
+    if TND:
+        head = r % heads
+        l_off = head * tokens + r // heads
+    else:
+        head = (r // S1) % heads
+        l_off = r
+    top = tl.full([BLOCK_R], float("-inf"), tl.float32)
+    for i in range(0, splits):
+        top = tl.maximum(top, tl.load(pl_ptr + i * split_stride_l + l_off, mask=ok, other=float("-inf")),
+                         propagate_nan=tl.PropagateNan.ALL)
+    top = tl.where(top == float("-inf"), 0.0, top)                  # rows no part saw: weights 0 below
+    total = tl.zeros([BLOCK_R], tl.float32)
+    for i in range(0, splits):
+        total += tl.exp(tl.load(pl_ptr + i * split_stride_l + l_off, mask=ok, other=float("-inf")) - top)
+    lse = top + tl.log(total)
+    acc = tl.zeros([BLOCK_R, DP], tl.float32)
+    o_mask = ok[:, None] & (offs_d[None, :] < D)
+    for i in range(0, splits):
+        w = tl.exp(tl.load(pl_ptr + i * split_stride_l + l_off, mask=ok, other=float("-inf")) - lse)
+        w = tl.where(lse == float("-inf"), 0.0, w)
+        o = tl.load(po_ptr + i * split_stride_o + r.to(tl.int64)[:, None] * D + offs_d[None, :], mask=o_mask,
+                    other=0.0)
+        acc += w[:, None] * o
+    if HAS_SINKS:   # a second merge with the sink, a part of value zero (as op's former merge_attention calls did)
+        sink = tl.load(sinks_ptr + head, mask=ok, other=float("-inf"))
+        top = tl.maximum(lse, sink, propagate_nan=tl.PropagateNan.ALL)
+        top = tl.where(top == float("-inf"), 0.0, top)
+        merged = top + tl.log(tl.exp(lse - top) + tl.exp(sink - top))
+        acc = tl.where(merged == float("-inf"), 0.0, tl.exp(lse - merged))[:, None] * acc
+        lse = merged
+    tl.store(out_ptr + r.to(tl.int64)[:, None] * D + offs_d[None, :], acc.to(out_ptr.dtype.element_ty), mask=o_mask)
+    if RETURN_LSE:
+        tl.store(lse_ptr + l_off, lse, mask=ok)
 
 
 # the same kernel, tuned once per key (the host calls it only with PASA_CUDA_AUTOTUNE=1: on the H100 the tuner's

@@ -17,7 +17,6 @@ from triton.tools.tensor_descriptor import TensorDescriptor
 from .. import _C
 from ..beta import exact_coefficient, paper_coefficient, shift_entries
 from ..contract import BF16_SLICE_TOP, QUERY_GROUP
-from ..merge import merge_attention
 from ..model import fp16_slices, split_scale
 from . import kernels
 
@@ -28,7 +27,9 @@ AUTOTUNE = os.environ.get("PASA_CUDA_AUTOTUNE", "0") == "1"   # 1: tune the laun
 # the exact variant's kernel paths (docs/cuda.md): SCALE_FOLD = the row max of z itself, s_rest folded into the
 # exponent's FFMA (off with an additive mask); KV_TMA = K' and V tiles through tensor descriptors (where a tile is one
 # contract block and V is aligned for them), both chosen by the H200 timings there; ROWSUM_DOT = Σ P by a tensor-core
-# product with a ones tile (fits beside 3 pipeline stages since the K' ring has one buffer fewer; not yet timed).
+# product with a ones tile: on, although 2–7% slower than the plain rowsum at S ≥ 4k on the H200, because with it off
+# the additive-mask test (test_cuda_masks_match_model[float-exact]) failed on the H200 (RMSE 0.6-0.7 against the
+# model; it passes in the interpreter and with it on): docs/cuda.md, "The new contract on the H200".
 # h = s_h·q·(c_j − c_0): at a padded head dim ≤ H4_MAX_DP from q·(c − c_0) for 16 KV blocks at once inside the loop
 # (H_MODE 4); wider, precomputed per (query row, KV block) by the query pass when that table stays within
 # H_TABLE_LIMIT × Q's bytes (H_MODE 3; dense calls), else a 16-column dot per block inside the loop (H_MODE 2). An
@@ -40,7 +41,11 @@ H_TABLE_LIMIT = 4.0
 # is an sm_90 GPU and Gluon imports, False never, None (the default) only where PASA_CUDA_HOPPER=1 asks for it: its
 # port to the exact variant's current steps has compiled for sm_90 but not yet run on a GPU (docs/cuda.md)
 HOPPER = {"1": True, "0": False}.get(os.environ.get("PASA_CUDA_HOPPER", ""))
-G_TABLE_LIMIT = 4.0    # the Hopper kernel's g table (one fp32 per query group and key) stays within this × Q's bytes
+# the Hopper kernel's g table (one fp32 per query group and key: S1·S2/16 bytes per head, quadratic) stays within
+# this × Q's bytes: then the h table is at most half Q's (KV blocks of 128 keys) and the call's extra memory (out, Q',
+# K', the tables) within 4.5 × Q's, below tests/test_cuda.py::test_no_quadratic_memory's 2 × (q, k, v); at D = 128
+# fp16 the kernel takes S2 ≤ 4096, at D = 64 S2 ≤ 2048 (docs/cuda.md)
+G_TABLE_LIMIT = 1.0
 # the key and query passes: columns per program (at most 8192 values per tile: the key pass's centre, K' and norms
 # of a 256-row block in 64 columns spill in sm_90 compiles), warps (docs/cuda.md)
 SHIFT_FLAGS = {"DC": 64, "num_warps": 4}
@@ -95,6 +100,12 @@ class Seqs:
         return (0, t.stride(1), t.stride(0), t.stride(2)) if self.varlen else t.stride()
 
 
+@functools.lru_cache(maxsize=256)
+def _dense_seqs(block_n: int, s1: int, s2: int, batch: int) -> Seqs:
+    """The Seqs of a dense call, built once per shape (decoding calls repeat a handful of shapes; never mutated)."""
+    return Seqs(block_n, s1, s2, batch)
+
+
 def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, me: torch.Tensor | None = None,
             seqs: Seqs | None = None, live: torch.Tensor | None = None, live_end: int | None = None,
             causal: bool = False, bottom_right: bool = False):
@@ -113,7 +124,7 @@ def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, me
     dc = min(dp, SHIFT_FLAGS["DC"], 8192 // tile_n)
     kp = torch.empty((tiles * tile_n, dp), dtype=torch.float16, device=k.device)
     if me is None:
-        c = torch.zeros((int(seqs.cblk0[-1]) * nkv, dp), dtype=torch.float16, device=k.device)
+        c = torch.empty((int(seqs.cblk0[-1]) * nkv, dp), dtype=torch.float16, device=k.device)   # zero rows: kernel
         kn = torch.empty((tiles, dp // dc), dtype=torch.float32, device=k.device)
     else:
         c = kn = kp
@@ -123,9 +134,10 @@ def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, me
             c, kn = c.view(seqs.batch, nkv, -1, dp), kn.view(seqs.batch, nkv, -1, dp // dc)
     if kp.numel() == 0:
         return kp, c, kn
-    kernels.shift_k_kernel[(seqs.max_nblk, seqs.batch * nkv, dp // dc)](
+    c_rows = triton.cdiv(seqs.max_nblk, 16) * 16
+    kernels.shift_k_kernel[(seqs.max_nblk if me is not None else c_rows, seqs.batch * nkv, dp // dc)](
         k, kp, c, kn, _or(live, kp), _or(me, kp), *seqs.args(k)[:4], *seqs.rows(k), nkv, seqs.max_s2,
-        seqs.max_s2 if live_end is None else live_end, triton.cdiv(seqs.max_nblk, 16) * 16, pow2, D=d, DP=dp, DC=dc,
+        seqs.max_s2 if live_end is None else live_end, c_rows, pow2, D=d, DP=dp, DC=dc,
         KV_LEN=block_n, BLOCK_N=tile_n, KV_POW2=block_n == tile_n, MATRIX=me is not None, HAS_LIVE=live is not None,
         VARLEN=seqs.varlen, CAUSAL=causal, BOTTOM_RIGHT=bottom_right, num_warps=SHIFT_FLAGS["num_warps"])
     return kp, c, kn
@@ -142,6 +154,13 @@ def _length_tables(variant: str, scale: float, beta: float, block_n: int):
     else:
         coef = [paper_coefficient(beta)] * (block_n + 1)
     return np.asarray(me, dtype=np.float32).ravel(), np.asarray(coef, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _length_tables_on(variant: str, scale: float, beta: float, block_n: int, device: torch.device):
+    """``_length_tables`` as fp32 tensors on device, copied once per key (a pageable host-to-device copy waits for the
+    stream, so one per call would serialise the host with the GPU)."""
+    return tuple(torch.from_numpy(t).to(device) for t in _length_tables(variant, scale, beta, block_n))
 
 
 def split_blocks(seqs: Seqs, programs: int, variant: str, device: torch.device) -> int:
@@ -162,9 +181,11 @@ def _decode_programs(bn: int, s1: int) -> int:
     return triton.cdiv(s1, 16) * bn
 
 
-def kv_split_cuts(b: int, n: int, s1: int, s2: int, block_n: int, variant: str, device: torch.device) -> list[int]:
-    """Where a dense call of this shape cuts the key axis (model_attention's kv_splits; [] = unsplit)."""
-    per = split_blocks(Seqs(block_n, s1, s2, b), _decode_programs(b * n, s1), variant, device)
+def kv_split_cuts(b: int, n: int, s1: int, s2: int, block_n: int, variant: str, device: torch.device,
+                  cu_q: list[int] | None = None, cu_k: list[int] | None = None) -> list[int]:
+    """Where a dense call of this shape cuts the key axis (model_attention's kv_splits; [] = unsplit). A packed call
+    (host lists cu_q, cu_k; s1, s2 their longest sequences) cuts every sequence at these positions below its length."""
+    per = split_blocks(Seqs(block_n, s1, s2, b, cu_q, cu_k), _decode_programs(b * n, s1), variant, device)
     return list(range(per * block_n, s2, per * block_n)) if per else []
 
 
@@ -315,7 +336,7 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
     if out.numel() == 0:
         return out, lse
     _attention(q, k, v, mask, scale, beta, causal, causal_align, variant, block_n, sinks, out, lse,
-               Seqs(block_n, s1, k.shape[2], b))
+               _dense_seqs(block_n, s1, k.shape[2], b))
     return out, lse
 
 
@@ -384,7 +405,7 @@ def _attention(q, k, v, mask, scale, beta, causal, causal_align, variant, block_
                           prep.flags)
             p_str = seqs.rows(prep.q_prime)[:3]
         else:   # pasa, paper: K' = M·K with M's fp16 entries for the block's length; the shift comes from S'
-            me, coef = (torch.from_numpy(t).to(dev) for t in _length_tables(variant, scale, beta, block_n))
+            me, coef = _length_tables_on(variant, scale, beta, block_n, dev)
             kp = shift_k(k, block_n, 1.0, dp, tile_n, me=me, seqs=seqs)[0]
             flags["H_MODE"] = 0
             q_raw, k_raw = q, k
@@ -449,16 +470,19 @@ def _default_config(dp: int, tile_n: int, flags: dict, mask_t: torch.Tensor | No
 
 
 def _merge_splits(parts_o, parts_l, sinks, out, lse, layout: str) -> None:
-    """Flash-decoding's second step: the splits' (out, lse) merged by lse (pasa.merge_attention, fp32), the sink
-    joining once as a part of value zero; written into out and, where requested, lse."""
-    merged, merged_lse = merge_attention(list(parts_o), list(parts_l), layout=layout)
-    if sinks is not None:
-        sink = sinks.float().view(-1, 1) if layout == "TND" else sinks.float().view(1, -1, 1)
-        merged, merged_lse = merge_attention([merged, torch.zeros_like(merged)],
-                                             [merged_lse, sink.expand_as(merged_lse)], layout=layout)
-    out.copy_(merged)
-    if lse.numel():
-        lse.copy_(merged_lse)
+    """Flash-decoding's second step, one launch (kernels.merge_splits_kernel): the splits' (out, lse) merged by lse
+    in fp32 as pasa.merge_attention does, the sink joining once as a part of value zero; written into out (contiguous,
+    as attention_triton allocates it) and, where requested, lse."""
+    d = out.shape[-1]
+    rows = out.numel() // d
+    sinks = None if sinks is None else sinks.float().contiguous()
+    tnd = layout == "TND"
+    block_r = 16
+    kernels.merge_splits_kernel[(triton.cdiv(rows, block_r),)](
+        parts_o, parts_l, _or(sinks, parts_l), out, lse if lse.numel() else parts_l, rows, parts_o.shape[0],
+        parts_o.stride(0), parts_l.stride(0), 1 if tnd else out.shape[2], out.shape[-2 if tnd else 1],
+        out.shape[0] if tnd else 0, D=d, DP=max(16, triton.next_power_of_2(d)), BLOCK_R=block_r, TND=tnd,
+        HAS_SINKS=sinks is not None, RETURN_LSE=bool(lse.numel()), num_warps=4)
 
 
 def use_hopper(q: torch.Tensor, mask, variant: str, block_n: int) -> bool:
