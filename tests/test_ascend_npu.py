@@ -22,7 +22,7 @@ SHAPES = [  # (B, N, Nkv, S1, S2, D, causal, align, block_n, dtype)
     (2, 2, 1, 1, 257, 128, False, "top_left", 128, torch.float16),               # one query row (Mmad m = 1)
     (1, 2, 1, 129, 200, 64, False, "top_left", 128, torch.float16),              # a 1-row task
     (1, 2, 2, 257, 300, 128, True, "bottom_right", 128, torch.bfloat16),         # 257 = 2 x 128 + 1
-    (1, 2, 1, 1, 300, 256, False, "top_left", 128, torch.float16),               # decoding at D = 256
+    (1, 8, 1, 1, 300, 256, False, "top_left", 128, torch.float16),               # decoding at D = 256, GQA 8:1
     (1, 2, 1, 16, 600, 128, False, "top_left", 256, torch.float16),              # block_n 256, 16 query rows
 ]
 

@@ -22,7 +22,10 @@ SHAPES = [
     (2, 2, 1, 1, 257, 128, False, "top_left", 128, torch.float16, 0, 128),       # one query row (Mmad m = 1: GEMV)
     (1, 2, 1, 129, 200, 64, False, "top_left", 128, torch.float16, 0, 128),      # a 1-row task: 129 = 128 + 1
     (1, 2, 2, 257, 300, 128, True, "bottom_right", 128, torch.bfloat16, 0, 128),  # 257 = 2 x 128 + 1
-    (1, 2, 1, 1, 300, 256, False, "top_left", 128, torch.float16, 0, 128),       # decoding at D = 256
+    # decoding at D = 256, GQA 8:1: with 2 rows (N = 2) one flipped fp16 rounding of a dominant P entry (the exact
+    # variant's fp32 g summed in the Cube's order) made RMSE vs model 0.54 x the model's error at 1 seed in 40;
+    # 8 rows: at most 0.15 over 40 seeds
+    (1, 8, 1, 1, 300, 256, False, "top_left", 128, torch.float16, 0, 128),
     (1, 2, 1, 16, 600, 128, False, "top_left", 256, torch.float16, 0, 16),       # block_n 256, 16 query rows
 ]
 
