@@ -622,28 +622,16 @@ void exact_inputs(Problem& pb, const at::Tensor& q_in, const at::Tensor& k_in, c
   pb.live = x.live.defined() ? x.live.data_ptr<uint8_t>() : nullptr;
 }
 
-}  // namespace
-
-std::tuple<at::Tensor, at::Tensor> native_attention(const at::Tensor& q_in, const at::Tensor& k_in,
-                                                    const at::Tensor& v_in, const at::Tensor& bias,
-                                                    const at::Tensor& sinks, const AttentionArgs& a) {
-  auto out32 = at::empty({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
-  at::Tensor lse = a.return_lse ? at::empty({a.batch, a.heads, a.s1}, out32.options()) : no_lse(q_in);
-  if (out32.numel() == 0) return {out32.to(q_in.scalar_type()), lse};
+// The part of a call every layout shares: the fp16 inputs (the exact variant's per-call data, exact_inputs), the
+// sinks, the fp32 output and lse, the run; returns the output in q's dtype and the lse.
+std::tuple<at::Tensor, at::Tensor> run_call(Problem& pb, const at::Tensor& q_in, const at::Tensor& k_in,
+                                            const at::Tensor& v_in, const at::Tensor& bias, const int64_t* cu_q,
+                                            const int64_t* cu_k, const at::Tensor& sinks, const AttentionArgs& a,
+                                            at::Tensor& out32, at::Tensor& lse) {
   at::Tensor sink_holder;
   ExactHolders exact;
-  Problem pb{a};
-  pb.s1.assign(a.batch, a.s1);
-  pb.s2.assign(a.batch, a.s2);
-  pb.qrows = {a.heads * a.s1, a.s1, 1};
-  pb.kvrows = {a.kv_heads * a.s2, a.s2, 1};
-  pb.lserows = pb.qrows;
-  if (bias.defined()) {
-    pb.bias = bias.data_ptr<float>();
-    for (int d = 0; d < 4; ++d) pb.bias_stride[d] = bias.stride(d);
-  }
   if (a.variant == Variant::kExact) {
-    exact_inputs(pb, q_in, k_in, v_in, bias, nullptr, nullptr, exact);
+    exact_inputs(pb, q_in, k_in, v_in, bias, cu_q, cu_k, exact);
   } else {
     exact.q = as_fp16(q_in), exact.k = as_fp16(k_in), exact.v = as_fp16(v_in);
     pb.q = fp16_bits(exact.q), pb.k = fp16_bits(exact.k), pb.v = fp16_bits(exact.v);
@@ -655,6 +643,27 @@ std::tuple<at::Tensor, at::Tensor> native_attention(const at::Tensor& q_in, cons
   return {out32.to(q_in.scalar_type()), lse};
 }
 
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> native_attention(const at::Tensor& q_in, const at::Tensor& k_in,
+                                                    const at::Tensor& v_in, const at::Tensor& bias,
+                                                    const at::Tensor& sinks, const AttentionArgs& a) {
+  auto out32 = at::empty({a.batch, a.heads, a.s1, a.head_dim}, q_in.options().dtype(at::kFloat));
+  at::Tensor lse = a.return_lse ? at::empty({a.batch, a.heads, a.s1}, out32.options()) : no_lse(q_in);
+  if (out32.numel() == 0) return {out32.to(q_in.scalar_type()), lse};
+  Problem pb{a};
+  pb.s1.assign(a.batch, a.s1);
+  pb.s2.assign(a.batch, a.s2);
+  pb.qrows = {a.heads * a.s1, a.s1, 1};
+  pb.kvrows = {a.kv_heads * a.s2, a.s2, 1};
+  pb.lserows = pb.qrows;
+  if (bias.defined()) {
+    pb.bias = bias.data_ptr<float>();
+    for (int d = 0; d < 4; ++d) pb.bias_stride[d] = bias.stride(d);
+  }
+  return run_call(pb, q_in, k_in, v_in, bias, nullptr, nullptr, sinks, a, out32, lse);
+}
+
 std::tuple<at::Tensor, at::Tensor> native_attention_varlen(const at::Tensor& q_in, const at::Tensor& k_in,
                                                            const at::Tensor& v_in, const at::Tensor& sinks,
                                                            const AttentionArgs& a) {
@@ -662,8 +671,6 @@ std::tuple<at::Tensor, at::Tensor> native_attention_varlen(const at::Tensor& q_i
   auto out32 = at::empty({tq, a.heads, a.head_dim}, q_in.options().dtype(at::kFloat));
   at::Tensor lse = a.return_lse ? at::empty({a.heads, tq}, out32.options()) : no_lse(q_in);
   if (out32.numel() == 0) return {out32.to(q_in.scalar_type()), lse};
-  at::Tensor sink_holder;
-  ExactHolders exact;
   Problem pb{a};
   for (int64_t b = 0; b < a.batch; ++b) {
     pb.s1.push_back(a.cu_q[b + 1] - a.cu_q[b]);
@@ -672,17 +679,7 @@ std::tuple<at::Tensor, at::Tensor> native_attention_varlen(const at::Tensor& q_i
   pb.qrows = {0, 1, a.heads, a.cu_q.data()};
   pb.kvrows = {0, 1, a.kv_heads, a.cu_k.data()};
   pb.lserows = {0, tq, 1, a.cu_q.data()};
-  if (a.variant == Variant::kExact) {
-    exact_inputs(pb, q_in, k_in, v_in, at::Tensor(), a.cu_q.data(), a.cu_k.data(), exact);
-  } else {
-    exact.q = as_fp16(q_in), exact.k = as_fp16(k_in), exact.v = as_fp16(v_in);
-    pb.q = fp16_bits(exact.q), pb.k = fp16_bits(exact.k), pb.v = fp16_bits(exact.v);
-  }
-  pb.sinks = sink_values(sinks, sink_holder);
-  pb.out = out32.data_ptr<float>();
-  pb.lse = a.return_lse ? lse.data_ptr<float>() : nullptr;
-  run(pb, exact.k);
-  return {out32.to(q_in.scalar_type()), lse};
+  return run_call(pb, q_in, k_in, v_in, at::Tensor(), a.cu_q.data(), a.cu_k.data(), sinks, a, out32, lse);
 }
 
 }  // namespace pasa::cpu
