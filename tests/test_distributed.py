@@ -62,6 +62,8 @@ def run_case(name: str, world: int, rank: int, seed: int) -> dict | None:
     local = [split_sequence(t.transpose(1, 2) if bsnd else t, world, rank, causal=causal, dim=1 if bsnd else 2)
              for t in (q, k, v)]
     got = ring_attention(*local, layout="BSND" if bsnd else "BNSD", **kw)
+    if not (got[0] if kw["return_lse"] else got).is_contiguous():
+        raise AssertionError(f"{name}: the output is not contiguous in its layout")
     # the model of what ran: the same ring with the contract's model in pasa.attention's place (every call's KV blocks
     # counted from its chunk, exact's query rows grouped by each call, each part's output rounded to fp16 before the
     # merge), so the rule is the usual one: what differs is the order of fp32 work

@@ -131,7 +131,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
         return_lse: also return the log-sum-exp of each row's scores (and sink), as flash-attn's softmax_lse.
 
     Returns:
-        The attention output in q's layout, shape and dtype. Non-finite inputs propagate to the rows that see them.
+        The attention output in q's layout, shape and dtype, contiguous (BSND too: ``out.view(B, S1, N * D)``
+        works). Non-finite inputs propagate to the rows that see them.
         With ``return_lse=True``, ``(out, lse)``: lse float32 (B, N, S1) in either layout, the natural log of the
         row's softmax normaliser (−inf for a row that sees no key and has no sink); ``pasa.merge_attention``
         combines such pairs computed over disjoint key sets.
@@ -153,8 +154,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
                                               "pasa.attention", "mask", "causal")
     out, lse = torch.ops.pasa.attention(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta, backend,
                                         return_lse, sinks)
-    if layout == "BSND":
-        out = out.transpose(1, 2)
+    if layout == "BSND":   # the kernels write BNSD; BSND callers reshape the output to (B, S1, N·D), as with flash-attn
+        out = out.transpose(1, 2).contiguous()
     return (out, lse) if return_lse else out
 
 

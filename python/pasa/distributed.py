@@ -52,10 +52,10 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: dis
         return_lse: also return the float32 log-sum-exp (B, N, S_q) of this rank's rows.
 
     Returns:
-        This rank's output rows, q's shape, layout and dtype (and lse). Equal to ``pasa.attention`` on the whole
-        sequence (``gather_sequence`` of the outputs) to rounding when c (causal) or S_k is a multiple of block_n
-        (``exact``: and of 64); otherwise the KV blocks start at each chunk and the result is the contract's split
-        form with those cuts, exact's query rows grouped by each call.
+        This rank's output rows, q's shape, layout and dtype, contiguous (and lse). Equal to ``pasa.attention`` on
+        the whole sequence (``gather_sequence`` of the outputs) to rounding when c (causal) or S_k is a multiple of
+        block_n (``exact``: and of 64); otherwise the KV blocks start at each chunk and the result is the contract's
+        split form with those cuts, exact's query rows grouped by each call.
 
     Raises:
         ValueError: a paper variant, an unknown layout, slices that differ between ranks in shape or dtype, or
@@ -78,7 +78,7 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: dis
         out, lse = merge_attention([out, torch.zeros_like(out)], [lse, sink])
     out = out.to(out_dtype)
     if layout == "BSND":
-        out = out.transpose(1, 2)
+        out = out.transpose(1, 2).contiguous()
     return (out, lse) if return_lse else out
 
 
