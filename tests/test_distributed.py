@@ -154,6 +154,10 @@ def test_paper_variant_and_bad_slices_are_refused_before_communicating():
         ring_attention(q, q, q, variant="paper")
     with pytest.raises(ValueError, match="layout must be one of"):
         ring_attention(q, q, q, layout="TND")
+    with pytest.raises(ValueError, match=r"sinks must have shape \(N,\) = \(2,\)"):
+        ring_attention(q, q, q, sinks=torch.zeros(3))
+    with pytest.raises(ValueError, match="sinks must hold values within float32's range"):
+        ring_attention(q, q, q, sinks=torch.tensor([0.0, 1e300], dtype=torch.float64))
     with pytest.raises(ValueError, match="must be a multiple of 8"):
         split_sequence(q, 4, 0, causal=True)
 

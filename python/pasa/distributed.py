@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from . import _C
 from .api import attention
 from .contract import DEFAULT_BLOCK_N, DEFAULT_VARIANT, FP16_MAX
 from .merge import merge_attention
@@ -59,7 +60,8 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: dis
 
     Raises:
         ValueError: a paper variant, an unknown layout, slices that differ between ranks in shape or dtype, or
-        causal slices that are not two chunks of equal length (S_q = S_k, even).
+        causal slices that are not two chunks of equal length (S_q = S_k, even); the errors of ``pasa.attention``
+        (sinks included).
     """
     if variant == "paper":
         raise ValueError("pasa.distributed.ring_attention: variant 'paper' keeps its statistics in fp16 and is defined "
@@ -68,6 +70,8 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: dis
         raise ValueError(f"pasa.distributed.ring_attention: layout must be one of {LAYOUTS}, got {layout!r}")
     if layout == "BSND":
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+    if sinks is not None:   # the ring merges the sink itself (below): the op's check of sinks, on this rank's slice
+        _C.check_args(q, k, v, None, scale, False, "top_left", variant, block_n, beta, False, sinks)
     _check_slices(q, k, v, group, causal)
     out_dtype = q.dtype
     q, k, v = (_as_fp16(t, name) for t, name in ((q, "q"), (k, "k"), (v, "v")))   # fp16 parts, not bf16
