@@ -21,6 +21,7 @@ const char* const kVarlenSchema =
 namespace {
 
 constexpr double kFp16Max = 65504.0;
+constexpr double kFp32Max = 3.4028234663852886e38;  // FLT_MAX
 constexpr int64_t kBlockMin = 16, kBlockMax = 1024, kBlockMultiple = 16, kHeadDimMax = 512;
 
 // Messages are built by pasa_text::Cat (op_host/pasa_text.h), not streamed by c10::str: on a CUDA build host
@@ -101,8 +102,25 @@ void resolve_attributes(AttentionArgs& a, std::optional<double> scale, bool caus
   }
 }
 
-// sinks: one floating logit per query head, on q's device.
-void check_sinks(AttentionArgs& a, const std::optional<at::Tensor>& sinks, const at::Tensor& q, const char* op) {
+// Whether t holds a finite value of magnitude above limit (false for meta tensors, which hold no data).
+bool holds_finite_beyond(const at::Tensor& t, double limit) {
+  if (t.numel() == 0 || t.is_meta()) return false;
+  auto a = t.abs();
+  return (a.gt(limit) & a.isfinite()).any().item<bool>();
+}
+
+// A float64 mask or sinks can hold finite values beyond float32's range; the kernels hold both in float32, where such
+// a value would become ±inf and a softmax of inf − inf NaN. Refused instead (−inf, "hidden" or "no sink", passes).
+void check_fp32_range(const at::Tensor& t, const char* name, const char* op) {
+  PASA_CHECK_VALUE(t.scalar_type() != at::kDouble || !holds_finite_beyond(t, kFp32Max), op, ": ", name,
+                    " must hold values within float32's range (|x| <= ", kFp32Max,
+                    ", torch.finfo(torch.float32).max) or -inf, since the kernels hold it in float32; got a finite "
+                    "float64 value beyond it");
+}
+
+// sinks: one floating logit per query head, on q's device (values within float32's range where check_values).
+void check_sinks(AttentionArgs& a, const std::optional<at::Tensor>& sinks, const at::Tensor& q, const char* op,
+                 bool check_values) {
   a.has_sinks = sinks.has_value() && sinks->defined();
   if (!a.has_sinks) return;
   const at::Tensor& t = *sinks;
@@ -112,6 +130,7 @@ void check_sinks(AttentionArgs& a, const std::optional<at::Tensor>& sinks, const
                     ",), one logit per query head, got shape ", shape_str(t));
   PASA_CHECK_VALUE(t.device() == q.device(), op, ": sinks must be on q's device ", name_of(q.device()), ", got ",
                     name_of(t.device()));
+  if (check_values) check_fp32_range(t, "sinks", op);
 }
 
 // cu_seqlens: B + 1 integers on q's device; where they hold data, 0 = cu[0] <= cu[1] <= ... <= cu[B] = tokens and
@@ -145,11 +164,9 @@ std::vector<int64_t> check_cu_seqlens(const at::Tensor& cu, const char* name, in
 }
 
 void check_fp16_range(const at::Tensor& t, const char* name) {
-  if (t.scalar_type() != at::kBFloat16 || t.numel() == 0 || t.is_meta()) return;
-  auto a = t.abs();
-  bool outside = (a.gt(kFp16Max) & a.isfinite()).any().item<bool>();
-  PASA_CHECK_VALUE(!outside, "pasa.attention: ", name, " holds bfloat16 values beyond float16's range (|x| > ",
-                    kFp16Max, "); PASA computes in float16, so rescale the input");
+  PASA_CHECK_VALUE(t.scalar_type() != at::kBFloat16 || !holds_finite_beyond(t, kFp16Max), "pasa.attention: ", name,
+                    " holds bfloat16 values beyond float16's range (|x| > ", kFp16Max,
+                    "); PASA computes in float16, so rescale the input");
 }
 
 }  // namespace
@@ -172,7 +189,7 @@ AttentionArgs check_attention_args(const at::Tensor& q, const at::Tensor& k, con
   a.head_dim = q.size(3);
   a.return_lse = return_lse;
   resolve_attributes(a, scale, causal, causal_align, variant, block_n, beta, op);
-  check_sinks(a, sinks, q, op);
+  check_sinks(a, sinks, q, op, check_values);
 
   if (mask.has_value() && mask->defined()) {
     const at::Tensor& m = *mask;
@@ -189,6 +206,7 @@ AttentionArgs check_attention_args(const at::Tensor& q, const at::Tensor& k, con
     }
     PASA_CHECK_VALUE(ok, "pasa.attention: mask must broadcast to (B, N, S1, S2) = (", a.batch, ", ", a.heads, ", ",
                       a.s1, ", ", a.s2, "), got shape ", shape_str(m));
+    if (check_values) check_fp32_range(m, "mask", op);
   }
   if (check_values && a.variant != Variant::kExact) {  // exact scales bf16 slices into fp16 (docs/numerics.md)
     check_fp16_range(q, "q");
@@ -214,7 +232,7 @@ AttentionArgs check_varlen_args(const at::Tensor& q, const at::Tensor& k, const 
   a.s2 = max_seqlen_k;
   a.return_lse = return_lse;
   resolve_attributes(a, scale, causal, causal_align, variant, block_n, beta, op);
-  check_sinks(a, sinks, q, op);
+  check_sinks(a, sinks, q, op, check_values);
   PASA_CHECK_VALUE(cu_seqlens_q.defined() && cu_seqlens_k.defined(), op,
                     ": cu_seqlens_q and cu_seqlens_k must be tensors, got None");
   PASA_CHECK_VALUE(cu_seqlens_q.dim() != 1 || cu_seqlens_k.dim() != 1 || cu_seqlens_q.size(0) == cu_seqlens_k.size(0),

@@ -129,3 +129,32 @@ def test_meta_tensors_infer_shape_without_data():
     q, k, v = (t.to("meta") for t in (Q, K, V))
     out = pasa.attention(q, k, v, causal=True)
     assert out.device.type == "meta" and out.shape == Q.shape and out.dtype == Q.dtype
+
+
+@pytest.mark.parametrize("backend", ["native", "ascend-sim"])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_float64_mask_and_sinks_beyond_float32_range_are_refused(seed, backend, sign):
+    """The kernels hold a floating mask and the sinks in float32, where a float64 value beyond its range turns into
+    ±inf (and the softmax of +inf into NaN): the shared argument check refuses it; −inf ("hidden", "no sink") and
+    float32's own extremes pass and give what the same values in float32 give."""
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = rand_qkv(1, 4, 2, 16, 24, 64, seed=seed)
+    mask = torch.randn(16, 24, generator=g, dtype=torch.float64)
+    sinks = torch.randn(4, generator=g, dtype=torch.float64)
+    bad_mask, bad_sinks = mask.clone(), sinks.clone()
+    bad_mask.view(-1)[int(torch.randint(mask.numel(), (1,), generator=g))] = sign * 1e300
+    bad_sinks[int(torch.randint(4, (1,), generator=g))] = sign * 1e300
+    with pytest.raises(ValueError, match=r"mask must hold values within float32's range .* or -inf"):
+        pasa.attention(q, k, v, mask=bad_mask, backend=backend)
+    with pytest.raises(ValueError, match=r"sinks must hold values within float32's range .* or -inf"):
+        pasa.attention(q, k, v, sinks=bad_sinks, backend=backend)
+    cu_q, cu_k = torch.tensor([0, 16]), torch.tensor([0, 24])
+    with pytest.raises(ValueError, match=r"attention_varlen: sinks must hold values within float32's range"):
+        pasa.attention_varlen(*(t[0].transpose(0, 1) for t in (q, k, v)), cu_q, cu_k, 16, 24, sinks=bad_sinks,
+                              backend=backend)
+    edge_mask, edge_sinks = mask.clone(), sinks.clone()
+    edge_mask[3, :5], edge_mask[7, 2] = -torch.inf, sign * torch.finfo(torch.float32).max
+    edge_sinks[1] = -torch.inf
+    out = pasa.attention(q, k, v, mask=edge_mask, sinks=edge_sinks, backend=backend)
+    assert torch.equal(out, pasa.attention(q, k, v, mask=edge_mask.float(), sinks=edge_sinks.float(), backend=backend))
+    assert not out.isnan().any()

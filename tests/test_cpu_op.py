@@ -53,10 +53,15 @@ def test_paper_variant_is_bit_exact_with_the_model(seed):
     assert (mismatch <= 2 * ulp).all(), (mismatch / ulp).max()
 
 
-def test_bsnd_layout_equals_bnsd(seed):
+@pytest.mark.parametrize("backend", ["native", "ascend-sim"])
+def test_bsnd_layout_equals_bnsd(seed, backend):
     q, k, v = rand_qkv(2, 4, 2, 50, 70, 64, seed=seed)
-    out = pasa.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), layout="BSND", causal=True)
-    torch.testing.assert_close(out.transpose(1, 2), pasa.attention(q, k, v, causal=True), rtol=0, atol=0)
+    out = pasa.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), layout="BSND", causal=True,
+                         backend=backend)
+    torch.testing.assert_close(out.transpose(1, 2), pasa.attention(q, k, v, causal=True, backend=backend), rtol=0,
+                               atol=0)
+    assert out.is_contiguous()          # flash-attn and torch_npu users reshape the output to (B, S1, N·D) by view
+    assert torch.equal(out.view(2, 50, 4 * 64)[:, :, 64:128], out[:, :, 1])
 
 
 def test_non_contiguous_inputs_are_accepted(seed):

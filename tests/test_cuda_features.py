@@ -92,6 +92,29 @@ def test_varlen_matches_the_model_per_sequence(seed, case, variant, align):
                             kv_splits=[c for c in cuts if c < k1 - k0], **kw)
 
 
+def test_packed_tables_are_one_cached_copy(seed):
+    """A packed call's per-sequence tables (cu_seqlens, K' tile, centre-row and query-group starts) reach the device
+    in one copy, cached per cu_seqlens values: views of one int64 buffer, each 16-byte aligned, holding no tensor of
+    the caller's."""
+    from pasa.cuda import op
+    g = torch.Generator().manual_seed(seed)
+    b = int(torch.randint(1, 9, (1,), generator=g))
+    lens_q, lens_k = (torch.randint(0, 300, (b,), generator=g).tolist() for _ in range(2))
+    cu_q, cu_k = (tuple(torch.tensor([0] + lens).cumsum(0).tolist()) for lens in (lens_q, lens_k))
+    block_n, dev = 64, torch.device(DEV)
+    seqs = op._packed_seqs(block_n, cu_q, cu_k, dev)
+    assert op._packed_seqs(block_n, cu_q, cu_k, dev) is seqs
+    assert op._packed_seqs(block_n, cu_q, cu_k[:-1] + (cu_k[-1] + 1,), dev) is not seqs
+    nblk = [-(-x // block_n) for x in lens_k]
+    want = [cu_q, cu_k, [0] + torch.tensor(nblk).cumsum(0).tolist(),
+            [0] + torch.tensor([-(-x // 16) * 16 for x in nblk]).cumsum(0).tolist(),
+            [0] + torch.tensor([-(-x // 64) for x in lens_q]).cumsum(0).tolist()]
+    for got, ref in zip(seqs.device, want):
+        assert got.dtype == torch.int64 and got.device == dev and got.tolist() == list(ref)
+        assert got.data_ptr() % 16 == 0
+    assert len({t.untyped_storage().data_ptr() for t in seqs.device}) == 1
+
+
 @gpu_only
 def test_varlen_op_dispatches_to_cuda(seed):
     q, k, v, cu_q, cu_k = _to_dev(*packed([3, 40], [50, 40], 4, 2, 64, seed))

@@ -62,6 +62,8 @@ def run_case(name: str, world: int, rank: int, seed: int) -> dict | None:
     local = [split_sequence(t.transpose(1, 2) if bsnd else t, world, rank, causal=causal, dim=1 if bsnd else 2)
              for t in (q, k, v)]
     got = ring_attention(*local, layout="BSND" if bsnd else "BNSD", **kw)
+    if not (got[0] if kw["return_lse"] else got).is_contiguous():
+        raise AssertionError(f"{name}: the output is not contiguous in its layout")
     # the model of what ran: the same ring with the contract's model in pasa.attention's place (every call's KV blocks
     # counted from its chunk, exact's query rows grouped by each call, each part's output rounded to fp16 before the
     # merge), so the rule is the usual one: what differs is the order of fp32 work
@@ -152,6 +154,10 @@ def test_paper_variant_and_bad_slices_are_refused_before_communicating():
         ring_attention(q, q, q, variant="paper")
     with pytest.raises(ValueError, match="layout must be one of"):
         ring_attention(q, q, q, layout="TND")
+    with pytest.raises(ValueError, match=r"sinks must have shape \(N,\) = \(2,\)"):
+        ring_attention(q, q, q, sinks=torch.zeros(3))
+    with pytest.raises(ValueError, match="sinks must hold values within float32's range"):
+        ring_attention(q, q, q, sinks=torch.tensor([0.0, 1e300], dtype=torch.float64))
     with pytest.raises(ValueError, match="must be a multiple of 8"):
         split_sequence(q, 4, 0, causal=True)
 

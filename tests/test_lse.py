@@ -1,5 +1,6 @@
 """The log-sum-exp (``return_lse=True``) and ``pasa.merge_attention`` on the CPU operator and the AscendC kernel on
 the simulator, against the contract's model and the float64 golden."""
+import numpy as np
 import pytest
 import torch
 
@@ -114,12 +115,33 @@ def test_merge_rows_no_part_saw():
     assert torch.all(out[..., 1, :] == 1) and lse[..., 1] == 0.5
 
 
+def test_merge_output_dtype_is_the_promoted_dtype_of_outs(seed):
+    g = torch.Generator().manual_seed(seed)
+    outs = [torch.randn(1, 2, 5, 8, generator=g) for _ in range(2)]
+    lses = [torch.randn(1, 2, 5, generator=g) for _ in range(2)]
+    for dtypes, out_dtype in [((torch.float16,) * 2, torch.float16), ((torch.float32,) * 2, torch.float32),
+                              ((torch.float16, torch.bfloat16), torch.float32),
+                              ((torch.bfloat16, torch.float32), torch.float32)]:
+        parts = [o.to(t) for o, t in zip(outs, dtypes)]
+        out, lse = pasa.merge_attention(parts, lses)
+        assert out.dtype == out_dtype and lse.dtype == torch.float32
+        ref = pasa.merge_attention([p.double() for p in parts], [x.double() for x in lses])[0]
+        torch.testing.assert_close(out, ref.to(out_dtype))
+    assert pasa.merge_attention(outs, [lses[0].double(), lses[1]])[1].dtype == torch.float64   # float64 throughout
+
+
 @pytest.mark.parametrize("outs,lses,exc,pattern", [
     ([], [], ValueError, "non-empty lists of one length"),
     ([torch.zeros(1, 2, 3, 4)], [torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)], ValueError, "one length"),
     ([torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 5)], [torch.zeros(1, 2, 3)] * 2, ValueError, "one shape"),
     ([torch.zeros(1, 2, 3, 4)], [torch.zeros(1, 3, 2)], ValueError, r"lses\[0\] must have shape \(1, 2, 3\)"),
     ([torch.zeros(1, 2, 3, 4, dtype=torch.int32)], [torch.zeros(1, 2, 3)], TypeError, "floating"),
+    (torch.zeros(1, 2, 3, 4), [torch.zeros(1, 2, 3)], TypeError,
+     r"outs must be a list or tuple of tensors \(one per key set\), got torch.Tensor"),
+    ([torch.zeros(1, 2, 3, 4)], torch.zeros(1, 2, 3), TypeError, r"lses must be a list or tuple of tensors"),
+    ([torch.zeros(1, 2, 3, 4)], [np.zeros((1, 2, 3))], TypeError,
+     r"lses\[0\] must be a floating torch.Tensor, got numpy.ndarray"),
+    ([torch.zeros(2, 3, 4)], [torch.zeros(2, 3)], ValueError, r"outs\[0\] must be \(B, N, S, D\) for layout BNSD"),
 ])
 def test_merge_bad_input_is_named(outs, lses, exc, pattern):
     with pytest.raises(exc, match=pattern):

@@ -94,6 +94,8 @@ def test_sdpa_survives_the_bias_that_overflows_fp16_scores(seed):
     (dict(dropout_p=0.1), ValueError, "dropout_p"),
     (dict(is_causal=True, attn_mask=torch.ones(5, 7, dtype=torch.bool)), ValueError, "not both"),
     (dict(attn_mask=torch.ones(3, 5, 7, dtype=torch.bool)), ValueError, "attn_mask"),
+    (dict(scale=float("nan")), ValueError, r"^pasa.sdpa: scale must be finite"),
+    (dict(scale=-float("inf")), ValueError, r"^pasa.sdpa: scale must be finite"),
 ])
 def test_sdpa_errors(bad, err, match):
     q, k, v = rand_qkv(1, 2, 2, 5, 7, 16)
@@ -101,12 +103,28 @@ def test_sdpa_errors(bad, err, match):
         pasa.sdpa(q, k, v, **bad)
     with pytest.raises(TypeError, match="one dtype"):
         pasa.sdpa(q, k.float(), v)
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match=r"value's last dim Ev \(8\) must equal the head dim E of query and key "
+                                         r"\(16\): PASA's kernels take one head dim .* value \(1, 2, 7, 8\)"):
         pasa.sdpa(q, k, v[..., :8])
+    with pytest.raises(ValueError, match="key and value must have the same shape"):
+        pasa.sdpa(q, k, v[:, :, :6])
     with pytest.raises(RuntimeError, match="no_grad"):
         pasa.sdpa(q.clone().requires_grad_(), k, v)
     with torch.no_grad():
         pasa.sdpa(q.clone().requires_grad_(), k, v)
+
+
+@pytest.mark.parametrize("scale", [0.0, -0.3])
+def test_sdpa_zero_and_negative_scale_match_torch_sdpa(seed, scale):
+    """The kernels take scale > 0; pasa.sdpa takes any finite scale as torch SDPA does (0: the softmax of the mask
+    alone), through exact identities on the query."""
+    q, k, v = rand_qkv(2, 4, 2, 33, 70, 32, mean=1.0, amp=2.0, seed=seed)
+    mask = torch.rand(33, 70, generator=torch.Generator().manual_seed(seed)) > 0.3
+    mask[:, 0] = True
+    out = pasa.sdpa(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
+    golden = _torch64(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
+    fa16 = _fa16_bound(-q if scale else q * 0, k, v, golden, mask=mask, scale=abs(scale) or 1.0)
+    _assert_close(out, golden, fa16, f"scale={scale}")
 
 
 def test_sdpa_fully_masked_row_gives_zeros_as_torch_sdpa():

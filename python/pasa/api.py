@@ -111,7 +111,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
         causal_align: "top_left" (default) or "bottom_right". ``causal_align="bottom_right"`` without
             ``causal=True`` raises ValueError: an alignment asks for a causal mask, and ignoring it would
             attend to every key.
-        mask: broadcastable to (B, N, S1, S2); bool (True = attend) or floating (added to the scaled scores).
+        mask: broadcastable to (B, N, S1, S2); bool (True = attend) or floating (added to the scaled scores; −inf
+            hides a key). The kernels hold a floating mask in float32: a float64 one with a finite value beyond
+            float32's range raises ValueError (float32 would make it ±inf, and the softmax NaN).
             torch's ``CausalBias`` (``torch.nn.attention.bias.causal_upper_left`` / ``causal_lower_right``)
             is read as ``causal=True`` with ``causal_align="top_left"`` / ``"bottom_right"``; other tensor
             subclasses that override torch functions raise TypeError (pass the plain tensor they stand for).
@@ -127,11 +129,13 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
             table gives each one's limits (head dims, block_n).
         sinks: (N,) floating, one logit per query head that joins every row's softmax normaliser as a key whose
             value is zero (attention sinks, GPT-OSS's ``s_aux``): out = Σ exp(x_j)·v_j / (exp(sink) + Σ exp(x_j)).
-            A row that sees no key returns zeros. docs/numerics.md, "Attention sinks".
+            A row that sees no key returns zeros; a −inf sink is no sink; values within float32's range, as mask.
+            docs/numerics.md, "Attention sinks".
         return_lse: also return the log-sum-exp of each row's scores (and sink), as flash-attn's softmax_lse.
 
     Returns:
-        The attention output in q's layout, shape and dtype. Non-finite inputs propagate to the rows that see them.
+        The attention output in q's layout, shape and dtype, contiguous (BSND too: ``out.view(B, S1, N * D)``
+        works). Non-finite inputs propagate to the rows that see them.
         With ``return_lse=True``, ``(out, lse)``: lse float32 (B, N, S1) in either layout, the natural log of the
         row's softmax normaliser (−inf for a row that sees no key and has no sink); ``pasa.merge_attention``
         combines such pairs computed over disjoint key sets.
@@ -153,8 +157,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
                                               "pasa.attention", "mask", "causal")
     out, lse = torch.ops.pasa.attention(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta, backend,
                                         return_lse, sinks)
-    if layout == "BSND":
-        out = out.transpose(1, 2)
+    if layout == "BSND":   # the kernels write BNSD; BSND callers reshape the output to (B, S1, N·D), as with flash-attn
+        out = out.transpose(1, 2).contiguous()
     return (out, lse) if return_lse else out
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from . import _C
 from .api import attention
 from .contract import DEFAULT_BLOCK_N, DEFAULT_VARIANT, FP16_MAX
 from .merge import merge_attention
@@ -52,14 +53,15 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: dis
         return_lse: also return the float32 log-sum-exp (B, N, S_q) of this rank's rows.
 
     Returns:
-        This rank's output rows, q's shape, layout and dtype (and lse). Equal to ``pasa.attention`` on the whole
-        sequence (``gather_sequence`` of the outputs) to rounding when c (causal) or S_k is a multiple of block_n
-        (``exact``: and of 64); otherwise the KV blocks start at each chunk and the result is the contract's split
-        form with those cuts, exact's query rows grouped by each call.
+        This rank's output rows, q's shape, layout and dtype, contiguous (and lse). Equal to ``pasa.attention`` on
+        the whole sequence (``gather_sequence`` of the outputs) to rounding when c (causal) or S_k is a multiple of
+        block_n (``exact``: and of 64); otherwise the KV blocks start at each chunk and the result is the contract's
+        split form with those cuts, exact's query rows grouped by each call.
 
     Raises:
         ValueError: a paper variant, an unknown layout, slices that differ between ranks in shape or dtype, or
-        causal slices that are not two chunks of equal length (S_q = S_k, even).
+        causal slices that are not two chunks of equal length (S_q = S_k, even); the errors of ``pasa.attention``
+        (sinks included).
     """
     if variant == "paper":
         raise ValueError("pasa.distributed.ring_attention: variant 'paper' keeps its statistics in fp16 and is defined "
@@ -68,6 +70,8 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: dis
         raise ValueError(f"pasa.distributed.ring_attention: layout must be one of {LAYOUTS}, got {layout!r}")
     if layout == "BSND":
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+    if sinks is not None:   # the ring merges the sink itself (below): the op's check of sinks, on this rank's slice
+        _C.check_args(q, k, v, None, scale, False, "top_left", variant, block_n, beta, False, sinks)
     _check_slices(q, k, v, group, causal)
     out_dtype = q.dtype
     q, k, v = (_as_fp16(t, name) for t, name in ((q, "q"), (k, "k"), (v, "v")))   # fp16 parts, not bf16
@@ -78,7 +82,7 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, group: dis
         out, lse = merge_attention([out, torch.zeros_like(out)], [lse, sink])
     out = out.to(out_dtype)
     if layout == "BSND":
-        out = out.transpose(1, 2)
+        out = out.transpose(1, 2).contiguous()
     return (out, lse) if return_lse else out
 
 

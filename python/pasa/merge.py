@@ -14,7 +14,10 @@ from collections.abc import Sequence
 
 import torch
 
+from .api import _describe
+
 LAYOUTS = ("BNSD", "BSND", "TND")
+OUT_SHAPES = {"BNSD": "(B, N, S, D)", "BSND": "(B, S, N, D)", "TND": "(T, N, D)"}
 
 
 def merge_attention(outs: Sequence[torch.Tensor], lses: Sequence[torch.Tensor], *,
@@ -22,19 +25,20 @@ def merge_attention(outs: Sequence[torch.Tensor], lses: Sequence[torch.Tensor], 
     """Combines attention results computed for the same queries over disjoint key sets.
 
     Args:
-        outs: p ≥ 1 outputs of one shape: (B, N, S, D) for ``layout="BNSD"``, (B, S, N, D) for "BSND", (T, N, D)
-            for "TND" (``pasa.attention_varlen``); any floating dtypes.
-        lses: the matching log-sum-exps, natural log, as ``return_lse=True`` returns them: (B, N, S) for "BNSD" and
-            "BSND", (N, T) for "TND". A row that saw no key in a part has −inf there.
+        outs: a list or tuple of p ≥ 1 outputs of one shape: (B, N, S, D) for ``layout="BNSD"``, (B, S, N, D) for
+            "BSND", (T, N, D) for "TND" (``pasa.attention_varlen``); any floating dtypes.
+        lses: a list or tuple of the matching log-sum-exps, natural log, as ``return_lse=True`` returns them:
+            (B, N, S) for "BNSD" and "BSND", (N, T) for "TND". A row that saw no key in a part has −inf there.
         layout: how outs and lses are laid out.
 
     Returns:
-        (out, lse): out in the promoted dtype of ``outs``, lse float32, in the input layouts. Computed in float32
-        (float64 if an input is float64). A row with lse −inf in every part gives zeros and −inf; NaN propagates.
+        (out, lse) in the input layouts: out in the promoted dtype of ``outs`` (``torch.promote_types``), lse float32.
+        Computed in float32; in float64 if an input is float64, and then lse is float64. A row with lse −inf in
+        every part gives zeros and −inf; NaN propagates.
 
     Raises:
         ValueError: an empty list, lists of different lengths, or shapes that do not match the layout.
-        TypeError: a non-floating tensor.
+        TypeError: outs or lses not a list or tuple (a tensor included), or an entry that is not a floating tensor.
 
     Only lse_i − lse enters the weights, so a part's rounding of its lse moves the result by that rounding relative
     to |lse|: merging is exact to float32 rounding when the scores are of moderate size, and loses about
@@ -42,6 +46,10 @@ def merge_attention(outs: Sequence[torch.Tensor], lses: Sequence[torch.Tensor], 
     """
     if layout not in LAYOUTS:
         raise ValueError(f"pasa.merge_attention: layout must be one of {LAYOUTS}, got {layout!r}")
+    for name, parts in (("outs", outs), ("lses", lses)):
+        if not isinstance(parts, Sequence) or isinstance(parts, str):
+            raise TypeError(f"pasa.merge_attention: {name} must be a list or tuple of tensors (one per key set), got "
+                            f"{_describe(parts)}")
     outs, lses = list(outs), list(lses)
     if not outs or len(outs) != len(lses):
         raise ValueError(f"pasa.merge_attention: outs and lses must be non-empty lists of one length, got "
@@ -49,8 +57,11 @@ def merge_attention(outs: Sequence[torch.Tensor], lses: Sequence[torch.Tensor], 
     for i, (o, l) in enumerate(zip(outs, lses)):
         for name, t in (("outs", o), ("lses", l)):
             if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-                raise TypeError(f"pasa.merge_attention: {name}[{i}] must be a floating tensor, got "
-                                f"{getattr(t, 'dtype', type(t).__name__)}")
+                got = t.dtype if isinstance(t, torch.Tensor) else _describe(t)
+                raise TypeError(f"pasa.merge_attention: {name}[{i}] must be a floating torch.Tensor, got {got}")
+        if o.dim() != (3 if layout == "TND" else 4):
+            raise ValueError(f"pasa.merge_attention: outs[{i}] must be {OUT_SHAPES[layout]} for layout {layout}, got "
+                             f"shape {tuple(o.shape)}")
         if o.shape != outs[0].shape:
             raise ValueError(f"pasa.merge_attention: outs must share one shape, got {tuple(outs[0].shape)} and "
                              f"{tuple(o.shape)} (outs[{i}])")
@@ -72,8 +83,6 @@ def merge_attention(outs: Sequence[torch.Tensor], lses: Sequence[torch.Tensor], 
 
 
 def _lse_shape(out_shape, layout: str) -> tuple:
-    if len(out_shape) != (3 if layout == "TND" else 4):
-        return ("(a tensor of", len(out_shape), "dims does not fit the layout)")
     if layout == "BNSD":
         return tuple(out_shape[:3])
     if layout == "BSND":

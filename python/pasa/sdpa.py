@@ -6,7 +6,11 @@ Same signature and semantics as torch SDPA, with these documented differences:
   returned in the input dtype. A value beyond float16's range (|x| > 65504) raises ValueError instead of turning
   into inf (inside an op of its own, ``pasa::round_to_float16``, so torch.compile keeps the check out of the
   graph). float16 / bfloat16 inputs go to ``pasa.attention`` as they are.
-- value must have key's shape (PASA needs Ev = E).
+- value must have key's shape: PASA's kernels take one head dim E for query, key and value (torch SDPA allows
+  value's Ev != E); a different Ev raises ValueError.
+- ``scale`` must be finite (NaN or ±inf raises ValueError). The kernels take scale > 0, so scale ≤ 0 goes through
+  exact identities: scale·q·kᵀ = |scale|·(−q)·kᵀ, and at 0 the query is multiplied by 0 (scores 0, the softmax of
+  the mask alone, as torch SDPA).
 - Forward only: with autograd recording and an input that requires grad it raises RuntimeError (pasa.attention
   has no backward, and a silently missing gradient would be worse); run under ``torch.no_grad()`` or
   ``torch.inference_mode()``.
@@ -14,6 +18,8 @@ As torch SDPA: a query row that sees no key (fully masked, or S = 0) returns zer
 output; torch's ``CausalBias`` masks work (read as pasa's causal flags, see ``pasa.attention``).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -37,7 +43,8 @@ def sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask:
             ``causal_lower_right(L, S)``).
         dropout_p: must be 0.0.
         is_causal: top-left causal mask (row i sees keys 0..i); may not be combined with attn_mask, as in SDPA.
-        scale: softmax scale, default E^-1/2.
+        scale: softmax scale, default E^-1/2; any finite value (0: the softmax of attn_mask alone, uniform over
+            the visible keys).
         enable_gqa: allow Hq != Hkv (Hq a multiple of Hkv; query head h reads KV head h // (Hq / Hkv)).
 
     Returns:
@@ -45,8 +52,8 @@ def sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask:
 
     Raises:
         TypeError: an argument of the wrong type (named), or an unsupported dtype.
-        ValueError: shapes that do not fit, dropout_p != 0, attn_mask with is_causal, float32/float64 values
-            beyond float16's range.
+        ValueError: shapes that do not fit (value's last dim not key's included), dropout_p != 0, attn_mask with
+            is_causal, a scale that is NaN or infinite, float32/float64 values beyond float16's range.
     """
     return sdpa_with_options(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
@@ -58,7 +65,7 @@ def sdpa_with_options(query, key, value, attn_mask=None, dropout_p=0.0, is_causa
     """``sdpa`` plus PASA's own options (variant, block_n, beta, backend, sinks (Hq,); see ``pasa.attention``)."""
     check_argument_types("pasa.sdpa", query=query, key=key, value=value, attn_mask=attn_mask, dropout_p=dropout_p,
                          is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
-    _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa)
+    _check(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value)):
         raise RuntimeError("pasa.sdpa: PASA has no backward yet, and query/key/value require grad; call it under "
                            "torch.no_grad() or torch.inference_mode() (or detach the inputs)")
@@ -68,6 +75,8 @@ def sdpa_with_options(query, key, value, attn_mask=None, dropout_p=0.0, is_causa
     out_shape = query.shape[:-1] + (value.shape[-1],)
     if query.numel() == 0 or key.numel() == 0:    # no query rows (empty output) or no keys (zeros), as SDPA
         return query.new_zeros(out_shape)
+    if scale is not None and scale <= 0:   # the kernels take scale > 0; both are exact, before any rounding
+        query, scale = (-query, -scale) if scale < 0 else (query * 0, 1.0)
     out_dtype = query.dtype
     if out_dtype in _WIDE:
         query, key, value = (round_to_float16(t, name) for t, name in ((query, "query"), (key, "key"),
@@ -78,7 +87,7 @@ def sdpa_with_options(query, key, value, attn_mask=None, dropout_p=0.0, is_causa
     return out.reshape(out_shape).to(out_dtype)
 
 
-def _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa):
+def _check(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa):
     for name, t in (("query", query), ("key", key), ("value", value)):
         if t.dim() < 2:
             raise ValueError(f"pasa.sdpa: {name} must have at least 2 dims (..., L, E), got shape {tuple(t.shape)}")
@@ -92,14 +101,21 @@ def _check(query, key, value, attn_mask, dropout_p, is_causal, enable_gqa):
                          f"got {dropout_p}")
     if is_causal and attn_mask is not None:
         raise ValueError("pasa.sdpa: pass either attn_mask or is_causal=True, not both (as torch SDPA)")
+    if scale is not None and not -math.inf < scale < math.inf:   # NaN too (math.isfinite fails on a SymFloat)
+        raise ValueError(f"pasa.sdpa: scale must be finite (or None for E^-1/2), got {scale}")
     if not (query.dim() == key.dim() == value.dim()):
         raise ValueError(f"pasa.sdpa: query, key and value must have the same number of dims, got shapes "
                          f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
-    if key.shape != value.shape:
-        raise ValueError(f"pasa.sdpa: key and value must have the same shape (PASA needs value's E equal to "
-                         f"key's), got key {tuple(key.shape)} and value {tuple(value.shape)}")
+    shapes = f"query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
     if query.shape[-1] != key.shape[-1]:
-        raise ValueError(f"pasa.sdpa: query's last dim E ({query.shape[-1]}) must equal key's ({key.shape[-1]})")
+        raise ValueError(f"pasa.sdpa: query's last dim E ({query.shape[-1]}) must equal key's ({key.shape[-1]}); "
+                         f"got {shapes}")
+    if value.shape[-1] != key.shape[-1]:
+        raise ValueError(f"pasa.sdpa: value's last dim Ev ({value.shape[-1]}) must equal the head dim E of query "
+                         f"and key ({key.shape[-1]}): PASA's kernels take one head dim (torch SDPA allows Ev != E); "
+                         f"got {shapes}")
+    if key.shape != value.shape:
+        raise ValueError(f"pasa.sdpa: key and value must have the same shape, got {shapes}")
     if query.dim() >= 3:
         if query.shape[:-3] != key.shape[:-3]:
             raise ValueError(f"pasa.sdpa: query and key must have the same leading (batch) dims, got "

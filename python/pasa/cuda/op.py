@@ -70,11 +70,12 @@ class Seqs:
     Packed (varlen): host lists of the cumulative starts cu_q, cu_k (B + 1 entries); sequence b's K' tiles (and
     key-norm rows) start at tile blk0[b]·Nkv, its centre rows at cblk0[b]·Nkv (every sequence's centre rows rounded
     up to 16), its 64-row query groups at gq0[b] (the exact variant's query centres and overflow flags, one row per
-    group and head). ``device`` holds those prefix sums and the cu_seqlens as int64 tensors on the call's device
-    (packed calls; None for dense ones)."""
+    group and head). ``device`` holds the cu_seqlens and those prefix sums as int64 tensors on the call's device
+    (packed calls, ``to_device``; None for dense ones)."""
 
     def __init__(self, block_n: int, s1: int, s2: int, batch: int, cu_q=None, cu_k=None):
         self.varlen = cu_q is not None
+        self.cu_q, self.cu_k = cu_q, cu_k
         self.lens_q = [e - s for s, e in zip(cu_q[:-1], cu_q[1:])] if self.varlen else [s1] * batch
         self.lens_k = [e - s for s, e in zip(cu_k[:-1], cu_k[1:])] if self.varlen else [s2] * batch
         nblk = [triton.cdiv(x, block_n) for x in self.lens_k]
@@ -85,11 +86,13 @@ class Seqs:
         self.gq0 = np.concatenate([[0], np.cumsum([triton.cdiv(x, QUERY_GROUP) for x in self.lens_q])]).astype(np.int64)
         self.device = None
 
-    def to_device(self, cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor) -> None:
-        """Packed calls: (cu_q, cu_k, blk0, cblk0, gq0) as int64 tensors on cu_seqlens_q's device."""
-        dev = cu_seqlens_q.device
-        self.device = tuple([cu_seqlens_q.to(torch.int64), cu_seqlens_k.to(torch.int64)]
-                            + [torch.from_numpy(t).to(dev) for t in (self.blk0, self.cblk0, self.gq0)])
+    def to_device(self, device: torch.device) -> None:
+        """Packed calls: (cu_q, cu_k, blk0, cblk0, gq0) as int64 tensors on device, views of one host-to-device copy
+        of the five tables, each starting at a 16-byte boundary (Triton specialises pointers on that alignment)."""
+        tables = [np.asarray(t, dtype=np.int64) for t in (self.cu_q, self.cu_k, self.blk0, self.cblk0, self.gq0)]
+        padded = [np.pad(t, (0, len(t) % 2)) for t in tables]
+        flat = torch.from_numpy(np.concatenate(padded)).to(device)
+        self.device = tuple(part[:len(t)] for part, t in zip(flat.split([len(p) for p in padded]), tables))
 
     def args(self, stand_in: torch.Tensor) -> tuple:
         """The five per-sequence pointers of a launch (stand-ins for a dense call, which reads none)."""
@@ -104,6 +107,17 @@ class Seqs:
 def _dense_seqs(block_n: int, s1: int, s2: int, batch: int) -> Seqs:
     """The Seqs of a dense call, built once per shape (decoding calls repeat a handful of shapes; never mutated)."""
     return Seqs(block_n, s1, s2, batch)
+
+
+@functools.lru_cache(maxsize=64)
+def _packed_seqs(block_n: int, cu_q: tuple, cu_k: tuple, device: torch.device) -> Seqs:
+    """The Seqs of a packed call with its tables on device, built and copied once per (block_n, cu_seqlens values,
+    device): a pageable host-to-device copy waits for the stream (as ``_length_tables_on``), and the layers of a
+    model repeat one batch's cu_seqlens. Never mutated; holds no tensor of the caller's."""
+    seqs = Seqs(block_n, max(e - s for s, e in zip(cu_q[:-1], cu_q[1:])),
+                max([e - s for s, e in zip(cu_k[:-1], cu_k[1:])], default=0), len(cu_q) - 1, cu_q, cu_k)
+    seqs.to_device(device)
+    return seqs
 
 
 def shift_k(k: torch.Tensor, block_n: int, pow2: float, dp: int, tile_n: int, me: torch.Tensor | None = None,
@@ -353,9 +367,7 @@ def attention_varlen_triton(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, m
     lse = torch.empty((q.shape[1], q.shape[0]) if return_lse else (0,), dtype=torch.float32, device=q.device)
     if out.numel() == 0:
         return out, lse
-    seqs = Seqs(block_n, max(e - s for s, e in zip(cu_q[:-1], cu_q[1:])),
-                max([e - s for s, e in zip(cu_k[:-1], cu_k[1:])], default=0), len(cu_q) - 1, cu_q, cu_k)
-    seqs.to_device(cu_seqlens_q, cu_seqlens_k)
+    seqs = _packed_seqs(block_n, tuple(cu_q), tuple(cu_k), q.device)
     _attention(q, k, v, None, scale, beta, causal, causal_align, variant, block_n, sinks, out, lse, seqs)
     return out, lse
 
