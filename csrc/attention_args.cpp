@@ -7,6 +7,27 @@
 
 namespace pasa {
 
+static float round_fp16(float x) { return static_cast<float>(c10::Half(x)); }  // round to nearest even, as F16C
+
+void shift_entries(double scale, double beta, int64_t n, float* d, float* e) {
+  const float s = static_cast<float>(scale), b = static_cast<float>(beta);
+  *d = round_fp16(s * (1.f - b / static_cast<float>(n)));
+  *e = round_fp16(s * (b / static_cast<float>(n)));
+}
+
+float exact_coefficient(double scale, double beta, int64_t n) {
+  float d, e;
+  shift_entries(scale, beta, n, &d, &e);
+  const float num = e * static_cast<float>(n);
+  return num / ((d + e) - num);
+}
+
+float paper_coefficient(double beta) {
+  const float b = static_cast<float>(beta);
+  return round_fp16(b / (1.f - b));
+}
+
+
 const char* const kSchema =
     "attention(Tensor q, Tensor k, Tensor v, Tensor? mask=None, float? scale=None, bool causal=False, "
     "str causal_align=\"top_left\", str variant=\"exact\", int block_n=128, float? beta=None, "
@@ -99,6 +120,22 @@ void resolve_attributes(AttentionArgs& a, std::optional<double> scale, bool caus
     a.beta = beta.has_value() ? *beta : 0.984497;  // the authors' final value (python/pasa/beta.py)
     PASA_CHECK_VALUE(a.beta > 0 && a.beta < 1, op, ": beta must lie in (0, 1) for variant '", variant, "', got ",
                       a.beta);
+    // β close to 1 leaves M's fp16 entries no room for 1 − β: the recovery coefficient becomes inf, or its
+    // denominator rounds to 0 or below (a NaN output). Every block length 1..block_n occurs (tail blocks).
+    bool usable = true;
+    if (a.variant == Variant::kPaper) {
+      usable = std::isfinite(paper_coefficient(a.beta));
+    } else {
+      for (int64_t n = 1; n <= a.block_n && usable; ++n) {
+        const float c = exact_coefficient(a.scale, a.beta, n);
+        usable = std::isfinite(c) && c >= 0;
+      }
+    }
+    PASA_CHECK_VALUE(usable, op, ": beta = ", a.beta, " is too close to 1 for variant '", variant,
+                      "' at scale ", a.scale, " and block_n ", a.block_n, ": the shift's recovery coefficient ",
+                      a.variant == Variant::kPaper ? "fp16(beta / (1 - beta)) overflows fp16"
+                                                   : "e*n / (d + e - e*n) from M's fp16 entries is not finite",
+                      " (docs/numerics.md); use a smaller beta such as the default 0.984497");
   }
 }
 

@@ -53,6 +53,13 @@ AttentionArgs check_varlen_args(const at::Tensor& q, const at::Tensor& k, const 
                                 std::optional<double> beta, bool return_lse, const std::optional<at::Tensor>& sinks,
                                 bool check_values = true);
 
+// The shifting matrix M = s·(I − (β/n)·11ᵀ) of the pasa and paper variants, as python/pasa/beta.py builds it:
+// its entries d (diagonal) and −e built in fp32 and stored in fp16; the pasa variant's fp32 recovery coefficient
+// c = e·n / (d + e − e·n) from those entries; the paper variant's fp16(β/(1 − β)).
+void shift_entries(double scale, double beta, int64_t n, float* d, float* e);
+float exact_coefficient(double scale, double beta, int64_t n);
+float paper_coefficient(double beta);
+
 // The mask as an fp32 additive bias (0 = attend, -inf = hidden) expanded to (B, N, S1, S2), or undefined.
 at::Tensor mask_as_bias(const std::optional<at::Tensor>& mask, const AttentionArgs& args);
 

@@ -28,6 +28,9 @@ Q, K, V = rand_qkv(1, 4, 2, 16, 24, 64)
     (dict(scale=float("nan")), ValueError, r"scale must be finite"),
     (dict(beta=0.9), ValueError, r"beta is fixed at 1 for variant 'exact'"),
     (dict(variant="paper", beta=1.0), ValueError, r"beta must lie in \(0, 1\)"),
+    # β so close to 1 that the recovery coefficient is not finite (the model and the kernels gave NaN outputs)
+    (dict(variant="paper", beta=0.999985), ValueError, r"beta = 0.999985 is too close to 1 for variant 'paper'"),
+    (dict(variant="pasa", beta=0.9999), ValueError, r"beta = 0.9999 is too close to 1 for variant 'pasa'"),
     (dict(causal=True, causal_align="center"), ValueError, r"causal_align must be"),
     (dict(layout="SBND"), ValueError, r"layout must be one of"),
     (dict(backend="cuda"), ValueError, r"backend for CPU tensors must be"),

@@ -37,25 +37,6 @@ constexpr float kPaperMaxInit = -60000.f;  // the prototype's fp16 running-max s
 
 float fp32(double x) { return static_cast<float>(x); }
 
-// Entries of M = s·(I − (β/n)·11ᵀ) built in fp32 and stored in fp16 (python/pasa/beta.py: shift_entries).
-void shift_entries(double scale, double beta, int64_t n, float* d, float* e) {
-  const float s = fp32(scale), b = fp32(beta);
-  *d = round_fp16(s * (1.f - b / static_cast<float>(n)));
-  *e = round_fp16(s * (b / static_cast<float>(n)));
-}
-
-// c = e·n / (d + e − e·n) in fp32 (beta.py: exact_coefficient); the paper's fp16(β/(1 − β)) (paper_coefficient).
-float exact_coefficient(double scale, double beta, int64_t n) {
-  float d, e;
-  shift_entries(scale, beta, n, &d, &e);
-  const float num = e * static_cast<float>(n);
-  return num / ((d + e) - num);
-}
-float paper_coefficient(double beta) {
-  const float b = fp32(beta);
-  return round_fp16(b / (1.f - b));
-}
-
 // s = 2^e · rest: the exact variant folds 2^e into K' (exactly) and applies rest to S' in fp32.
 struct ScaleSplit {
   double pow2, rest;
