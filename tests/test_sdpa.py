@@ -79,6 +79,20 @@ def test_sdpa_float32_inputs_round_to_fp16(seed):
         pasa.sdpa(q * 1e5, k, v)
 
 
+@pytest.mark.parametrize("v_scale", [1e-8, 1e-6, 1e5, 1e30])
+def test_sdpa_float32_value_keeps_its_precision_at_any_magnitude(seed, v_scale):
+    """value is scaled per head by a power of two into fp16's range and the output back: v·1e-8 gave zeros when
+    rounded to fp16 as it is; per head, so heads of very different sizes (GQA) each keep their precision."""
+    q, k, v = (t.float() for t in rand_qkv(2, 4, 2, 40, 56, 32, seed=seed))
+    v = v * torch.tensor([v_scale, 1.0]).view(1, 2, 1, 1)
+    out = pasa.sdpa(q, k, v, enable_gqa=True)
+    golden = _torch64(q, k, v, enable_gqa=True)
+    for h in range(4):                            # each head against its own size
+        o, g = out[:, h].double(), golden[:, h]
+        rel = float((o - g).pow(2).mean().sqrt() / g.pow(2).mean().sqrt())
+        assert rel < 2e-3, f"head {h}: relative RMSE {rel:.2e} (seed {seed})"
+
+
 def test_sdpa_survives_the_bias_that_overflows_fp16_scores(seed):
     # every score carries ~ 40·40·64 = 102400 > 65504 of common bias: fp16-score flash attention gives inf
     q, k, v = rand_qkv(1, 2, 2, 64, 200, 64, mean=40.0, amp=1.0, seed=seed)

@@ -3,9 +3,12 @@
 Same signature and semantics as torch SDPA, with these documented differences:
 - ``dropout_p`` must be 0 (PASA is an inference kernel): anything else raises ValueError.
 - float32 / float64 inputs are rounded to float16, attended in PASA's half-precision pipeline and the output is
-  returned in the input dtype. A value beyond float16's range (|x| > 65504) raises ValueError instead of turning
-  into inf (inside an op of its own, ``pasa::round_to_float16``, so torch.compile keeps the check out of the
-  graph). float16 / bfloat16 inputs go to ``pasa.attention`` as they are.
+  returned in the input dtype. value is first scaled by a power of two per (..., head) slice into float16's range
+  and the output scaled back (exact: the output is linear in value), so small values keep float16's precision
+  instead of flushing to zero and large ones fit. A query or key value beyond float16's range (|x| > 65504) raises
+  ValueError instead of turning into inf (inside an op of its own, ``pasa::round_to_float16``, so torch.compile
+  keeps the check out of the graph); query and key values below float16's normal range (6.1e-5) lose precision as
+  float16 does. float16 / bfloat16 inputs go to ``pasa.attention`` as they are.
 - value must have key's shape: PASA's kernels take one head dim E for query, key and value (torch SDPA allows
   value's Ev != E); a different Ev raises ValueError.
 - ``scale`` must be finite (NaN or ±inf raises ValueError). The kernels take scale > 0, so scale ≤ 0 goes through
@@ -78,13 +81,30 @@ def sdpa_with_options(query, key, value, attn_mask=None, dropout_p=0.0, is_causa
     if scale is not None and scale <= 0:   # the kernels take scale > 0; both are exact, before any rounding
         query, scale = (-query, -scale) if scale < 0 else (query * 0, 1.0)
     out_dtype = query.dtype
+    v_exp = None
     if out_dtype in _WIDE:
+        value, v_exp = _value_in_float16_range(value, query)
         query, key, value = (round_to_float16(t, name) for t, name in ((query, "query"), (key, "key"),
                                                                        (value, "value")))
     q, k, v = (_as_bnsd(t) for t in (query, key, value))
     out = attention(q, k, v, causal=is_causal, causal_align=causal_align, mask=mask, scale=scale, variant=variant,
                     block_n=block_n, beta=beta, backend=backend, sinks=sinks)
-    return out.reshape(out_shape).to(out_dtype)
+    out = out.reshape(out_shape).to(out_dtype)
+    return out if v_exp is None else out * torch.exp2(v_exp)
+
+
+def _value_in_float16_range(value: torch.Tensor, query: torch.Tensor):
+    """value·2^(−ε) with ε per (..., head) slice so the slice's largest finite |v| lies in [2^14, 2^15), and ε
+    as the query's heads read it ((..., Hq, 1, 1), float of value's dtype). The output is linear in v, so
+    out(v) = out(v·2^(−ε))·2^ε exactly: small values keep fp16's 11 bits instead of flushing to zero, and large
+    ones fit. Powers of two are exact in float32/float64."""
+    finite = torch.where(torch.isfinite(value), value.abs(), torch.zeros_like(value))
+    _, exp = torch.frexp(finite.amax(dim=(-2, -1), keepdim=True))   # amax = m·2^exp, m in [0.5, 1)
+    eps = (exp - 15).to(value.dtype)
+    scaled = value * torch.exp2(-eps)
+    if value.dim() >= 3 and query.shape[-3] != value.shape[-3]:      # GQA: query head h reads KV head h // G
+        eps = eps.repeat_interleave(query.shape[-3] // value.shape[-3], dim=-3)
+    return scaled, eps
 
 
 def _check(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa):
