@@ -47,3 +47,22 @@ def test_row_that_sees_no_key_is_zero():
     q, k, v = torch.randn(1, 1, 4, 8), torch.randn(1, 1, 2, 8), torch.randn(1, 1, 2, 8)
     out = golden_attention(q, k, v, causal=True, causal_align="bottom_right")  # rows 0, 1 see nothing
     assert torch.all(out[0, 0, :2] == 0) and torch.all(out[0, 0, 2:] != 0)
+
+
+def test_no_keys_with_sinks_gives_zeros_and_the_sink(seed):
+    g = torch.Generator().manual_seed(seed)
+    q, kv, sinks = torch.randn(1, 2, 3, 8, generator=g), torch.zeros(1, 2, 0, 8), torch.randn(2, generator=g)
+    out, lse = golden_attention(q, kv, kv, sinks=sinks, return_lse=True)
+    assert out.shape == (1, 2, 3, 8) and torch.all(out == 0)
+    torch.testing.assert_close(lse, sinks.double().view(1, 2, 1).expand(1, 2, 3), rtol=0, atol=0)
+
+
+def test_row_whose_max_score_is_inf_is_nan_as_in_sdpa(seed):
+    """An inf score is not "no key": exp(inf - inf) is NaN, torch SDPA's answer in float64."""
+    q, k = torch.randn(1, 1, 2, 4, dtype=torch.float64), torch.randn(1, 1, 3, 4, dtype=torch.float64)
+    q[0, 0, 0] = torch.tensor([1.0, 0, 0, 0])
+    k[0, 0, 1, 0] = torch.inf
+    v = torch.randn(1, 1, 3, 4, dtype=torch.float64)
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    got = golden_attention(q, k, v)
+    assert torch.equal(torch.isnan(got), torch.isnan(want)) and torch.isnan(got[0, 0, 0]).all()

@@ -28,9 +28,9 @@ def golden_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask:
     if sinks is not None:   # the sink as a last key: its score is the sink, its value zero
         sink_col = sinks.to(torch.float64).to(scores.device).view(1, -1, 1, 1).expand(*scores.shape[:-1], 1)
         scores = torch.cat([scores, sink_col], dim=-1)
-        v64 = torch.cat([v64, torch.zeros_like(v64[..., :1, :]).expand(*v64.shape[:2], 1, -1)], dim=-2)
+        v64 = torch.cat([v64, v64.new_zeros(*v64.shape[:2], 1, v64.shape[-1])], dim=-2)   # also when S2 = 0
     row_max = scores.amax(dim=-1, keepdim=True) if scores.shape[-1] else torch.full_like(q64[..., :1], -torch.inf)
-    seen = torch.isfinite(row_max) | torch.isnan(row_max)
+    seen = row_max != -torch.inf                 # a row whose max is +inf or NaN is non-finite, as in torch SDPA
     p = torch.exp(scores - torch.where(seen, row_max, torch.zeros_like(row_max)))
     denom = p.sum(dim=-1, keepdim=True)
     out = torch.matmul(p, v64) / torch.where(seen, denom, torch.ones_like(denom))
