@@ -113,7 +113,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
             attend to every key.
         mask: broadcastable to (B, N, S1, S2); bool (True = attend) or floating (added to the scaled scores; −inf
             hides a key). The kernels hold a floating mask in float32: a float64 one with a finite value beyond
-            float32's range raises ValueError (float32 would make it ±inf, and the softmax NaN).
+            float32's range raises ValueError (float32 would make it ±inf, and the softmax NaN). With
+            ``causal=True`` both apply: a key is visible where the mask lets it through and the causal limit does
+            (``pasa.sdpa`` refuses attn_mask with is_causal, as torch SDPA documents).
             torch's ``CausalBias`` (``torch.nn.attention.bias.causal_upper_left`` / ``causal_lower_right``)
             is read as ``causal=True`` with ``causal_align="top_left"`` / ``"bottom_right"``; other tensor
             subclasses that override torch functions raise TypeError (pass the plain tensor they stand for).
