@@ -81,6 +81,20 @@ def test_bsnd_tensors_with_the_default_layout_get_the_layout_hint():
     assert "layout" not in str(err.value)
 
 
+@pytest.mark.parametrize("change,pattern", [
+    (lambda q, k, v: (q[0], k[0], v[0]), r"q must be 4-D \(B, S, N, D\) for layout 'BSND', got shape \[16, 4, 64\]$"),
+    (lambda q, k, v: (q, k, v[:, :23]), r"k and v must have the same shape: v's key length S2 is 23, k's 24$"),
+    (lambda q, k, v: (q, k, v[..., :32]), r"k and v must have the same shape: v's head dim D is 32, k's 64$"),
+    (lambda q, k, v: (q, torch.cat([k, k]), torch.cat([v, v])), r"k must have q's batch size 1, got 2$"),
+])
+def test_bsnd_errors_speak_of_the_tensors_passed(change, pattern):
+    """layout='BSND' runs the op on BNSD views; its errors name dimensions, not the transposed shapes."""
+    q, k, v = change(*(t.transpose(1, 2) for t in (Q, K, V)))
+    with pytest.raises(ValueError, match=pattern) as err:
+        pasa.attention(q, k, v, layout="BSND")
+    assert "[1, 4, 16, 64]" not in str(err.value) and "[1, 2, 24, 64]" not in str(err.value)
+
+
 @pytest.mark.parametrize("factory,align", [("causal_upper_left", "top_left"), ("causal_lower_right", "bottom_right")])
 def test_causal_bias_mask_is_read_as_the_causal_flags(factory, align):
     from torch.nn.attention import bias

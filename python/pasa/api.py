@@ -149,7 +149,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
                          sinks=sinks, return_lse=return_lse)
     if layout not in LAYOUTS:
         raise ValueError(f"pasa.attention: layout must be one of {LAYOUTS}, got {layout!r}")
-    if layout == "BSND":
+    if layout == "BSND":   # the op checks BNSD tensors, and would word a rank error in the transposed shape
+        for name, t in (("q", q), ("k", k), ("v", v)):
+            if t.dim() != 4:
+                raise ValueError(f"pasa.attention: {name} must be 4-D (B, S, N, D) for layout 'BSND', got shape "
+                                 f"{list(t.shape)}")
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
     else:
         _check_heads_bnsd(q, k)
