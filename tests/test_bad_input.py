@@ -48,12 +48,32 @@ Q, K, V = rand_qkv(1, 4, 2, 16, 24, 64)
     (dict(variant=0), TypeError, r"variant must be a str"),
     (dict(layout=("B", "S")), TypeError, r"layout must be a str"),
     (dict(backend=None), TypeError, r"backend must be a str"),
+    # numbers the schema's int64 / float64 cannot hold: a ValueError, not the dispatcher's "expected int, found int"
+    (dict(block_n=2**64), ValueError, r"block_n must fit in int64 \(\[-2\*\*63, 2\*\*63 - 1\]\), got 18446744073709551616"),
+    (dict(block_n=-2**63 - 1), ValueError, r"block_n must fit in int64"),
+    (dict(block_n=np.uint64(2**64 - 1)), ValueError, r"block_n must fit in int64"),
+    (dict(scale=10**400), ValueError, r"scale must fit in float64 \(.*\), got an int of magnitude 1.000e\+400"),
+    (dict(scale=-7**50000), ValueError, r"scale must fit in float64 .* magnitude -7.980e\+42254"),
+    (dict(variant="pasa", beta=10**400), ValueError, r"beta must fit in float64"),
 ])
 def test_bad_argument_is_named(kwargs, exc, pattern):
     args = dict(q=Q, k=K, v=V)
     args.update(kwargs)
     with pytest.raises(exc, match=pattern):
         pasa.attention(args.pop("q"), args.pop("k"), args.pop("v"), **args)
+
+
+def test_numbers_beyond_the_schema_are_named_by_every_entry_point():
+    """attention_varlen and sdpa share the type check (sdpa's own "scale must be finite" test let 10**400 pass)."""
+    cu = torch.tensor([0, 16])
+    with pytest.raises(ValueError, match=r"attention_varlen: max_seqlen_q must fit in int64"):
+        pasa.attention_varlen(Q[0].transpose(0, 1), K[0].transpose(0, 1), V[0].transpose(0, 1), cu, cu, 2**64, 24)
+    with pytest.raises(ValueError, match=r"pasa.sdpa: scale must fit in float64"):
+        pasa.sdpa(Q.float(), K.float(), V.float(), scale=10**400)
+    with pytest.raises(ValueError, match=r"pasa.sdpa: dropout_p must fit in float64"):
+        pasa.sdpa(Q, K, V, dropout_p=-10**400)
+    # ints that float64 holds are floats to the schema (scale = 2**64 is a valid, if odd, scale)
+    assert pasa.attention(Q, K, V, scale=2**64).shape == Q.shape
 
 
 def test_errors_are_one_line():

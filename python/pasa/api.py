@@ -1,12 +1,14 @@
 """The public entry point: ``pasa.attention``, a thin layer over ``torch.ops.pasa.attention``.
 
 Argument types are checked here, in one table (``ARGUMENT_TYPES``), before the dispatcher sees them: a wrong type
-raises a TypeError naming the argument instead of the dispatcher's list of schema overloads. Values (shapes,
+raises a TypeError naming the argument instead of the dispatcher's list of schema overloads, and a Python number the
+schema cannot hold (an int beyond int64, a float beyond float64) a ValueError. Values (shapes,
 dtypes, variant names, block_n, beta, ...) are checked once for every backend by the op itself
 (csrc/attention_args.cpp).
 """
 from __future__ import annotations
 
+import decimal
 import numbers
 
 import torch
@@ -72,12 +74,34 @@ ARGUMENT_TYPES = {
 }
 
 
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1   # the schema's int; its float is float64
+
+
 def check_argument_types(function: str, **arguments) -> None:
-    """Raises TypeError naming the first argument whose type ``ARGUMENT_TYPES`` does not accept."""
+    """Raises TypeError naming the first argument whose type ``ARGUMENT_TYPES`` does not accept, and ValueError for a
+    Python number the schema cannot hold: an int argument outside int64, a float one beyond float64 (10**400)."""
     for name, value in arguments.items():
         accepts, expected = ARGUMENT_TYPES[name]
         if not accepts(value):
             raise TypeError(f"{function}: {name} must be {expected}, got {_describe(value)}")
+        if isinstance(value, (torch.SymInt, torch.SymFloat)) or not _real(value):
+            continue
+        if accepts is _integer and not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"{function}: {name} must fit in int64 ([-2**63, 2**63 - 1]), got {_huge(value)}")
+        try:
+            float(value)
+        except OverflowError:
+            raise ValueError(f"{function}: {name} must fit in float64 (|x| <= {torch.finfo(torch.float64).max}), "
+                             f"got {_huge(value)}") from None
+
+
+def _huge(value) -> str:
+    """A number too large for the schema, readably: an int's digits, or its magnitude past 30 of them (repr fails
+    past 4300)."""
+    if not isinstance(value, numbers.Integral):
+        return _describe(value)
+    value = int(value)
+    return repr(value) if value.bit_length() <= 96 else f"an int of magnitude {decimal.Decimal(value):.3e}"
 
 
 def _describe(value) -> str:
