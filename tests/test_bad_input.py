@@ -76,6 +76,15 @@ def test_numbers_beyond_the_schema_are_named_by_every_entry_point():
     assert pasa.attention(Q, K, V, scale=2**64).shape == Q.shape
 
 
+def test_backend_limits_name_the_function_called():
+    q, k = torch.zeros(10, 4, 300, dtype=torch.float16), torch.zeros(12, 2, 300, dtype=torch.float16)
+    cu_q, cu_k = torch.tensor([0, 10]), torch.tensor([0, 12])
+    with pytest.raises(ValueError, match=r"^pasa.attention_varlen backend 'ascend-sim': head dim D must be at most 256"):
+        pasa.attention_varlen(q, k, k, cu_q, cu_k, 10, 12, backend="ascend-sim")
+    with pytest.raises(ValueError, match=r"^pasa.attention backend 'ascend-sim': head dim D must be at most 256"):
+        pasa.attention(q.unsqueeze(0), k.unsqueeze(0), k.unsqueeze(0), layout="BSND", backend="ascend-sim")
+
+
 def test_errors_are_one_line():
     # the dispatcher's own type error (a numpy array, a float block_n) listed the schema and a C++ trace
     for kwargs in (dict(block_n=64.0), dict(causal="yes"), dict(variant="x"), dict(block_n=100)):
