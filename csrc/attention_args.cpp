@@ -67,7 +67,8 @@ void check_qkv(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, in
   PASA_CHECK_VALUE(k.size(d) == q.size(d), op, ": k's head dim D must equal q's (", q.size(d), "), got ", k.size(d));
   PASA_CHECK_VALUE(q.size(d) >= 1 && q.size(d) <= kHeadDimMax, op, ": head dim D must be in [1, ", kHeadDimMax,
                     "], got ", q.size(d));
-  PASA_CHECK_VALUE(k.size(n) >= 1 && q.size(n) % k.size(n) == 0, op, ": q's head count N (", q.size(n),
+  // N = Nkv = 0 passes: no heads, an empty output (as torch SDPA)
+  PASA_CHECK_VALUE(k.size(n) >= 1 ? q.size(n) % k.size(n) == 0 : q.size(n) == 0, op, ": q's head count N (", q.size(n),
                     ") must be a multiple of k's head count Nkv (", k.size(n), ") for GQA/MQA");
 }
 

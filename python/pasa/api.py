@@ -122,7 +122,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
     Args:
         q: (B, N, S1, D) query, float16 or bfloat16 (``layout="BSND"``: (B, S1, N, D)).
         k, v: (B, Nkv, S2, D) keys and values, q's dtype and device; N must be a multiple of Nkv
-            (GQA; Nkv = 1 is MQA). Query head h reads KV head h // (N / Nkv).
+            (GQA; Nkv = 1 is MQA), or N = Nkv = 0 (an empty output, as torch SDPA). Query head h reads KV head
+            h // (N / Nkv).
         causal: hide keys after the query. ``causal_align="top_left"`` (torch SDPA's ``is_causal``) lets row i
             see keys 0..i; ``"bottom_right"`` (flash-attn's causal, KV-cache decoding) lets it see keys
             0..i + S2 − S1. S1 = 3, S2 = 5, 1 = visible::
@@ -216,7 +217,7 @@ def _check_heads_bnsd(q: torch.Tensor, k: torch.Tensor) -> None:
     if q.dim() != 4 or k.dim() != 4:
         return
     n, nkv, s1, s2 = q.shape[1], k.shape[1], q.shape[2], k.shape[2]
-    if (nkv == 0 or n % nkv) and s2 > 0 and s1 % s2 == 0:
+    if (n % nkv if nkv else n) and s2 > 0 and s1 % s2 == 0:
         raise ValueError(f"pasa.attention: q's head count N ({n}) must be a multiple of k's head count Nkv ({nkv}) "
                          f"for GQA/MQA (layout 'BNSD': dim 1 is the head count); for (B, S, N, D) tensors pass "
                          f"layout='BSND'")
