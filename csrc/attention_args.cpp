@@ -78,13 +78,18 @@ void check_qkv(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, in
   PASA_CHECK_VALUE(k.device() == q.device() && v.device() == q.device(), op,
                     ": q, k and v must be on one device, got ", name_of(q.device()), ", ", name_of(k.device()), ", ",
                     name_of(v.device()));
-  PASA_CHECK_VALUE(k.sizes() == v.sizes(), op, ": k and v must have the same shape, got k ", shape_str(k),
-                    " and v ", shape_str(v));
+  // by dimension name, not shape: pasa.attention's BSND tensors arrive here transposed to BNSD
+  const char* const bnsd_dims[] = {"batch size B", "head count Nkv", "key length S2", "head dim D"};
+  const char* const tnd_dims[] = {"token count Tk", "head count Nkv", "head dim D"};
+  for (int64_t i = 0; i < dims; ++i)
+    PASA_CHECK_VALUE(k.size(i) == v.size(i), op, ": k and v must have the same shape: v's ",
+                      (dims == 4 ? bnsd_dims : tnd_dims)[i], " is ", v.size(i), ", k's ", k.size(i));
   const int64_t d = dims - 1, n = 1;  // D's and N's dims: BNSD (3, 1), TND (2, 1)
   PASA_CHECK_VALUE(k.size(d) == q.size(d), op, ": k's head dim D must equal q's (", q.size(d), "), got ", k.size(d));
   PASA_CHECK_VALUE(q.size(d) >= 1 && q.size(d) <= kHeadDimMax, op, ": head dim D must be in [1, ", kHeadDimMax,
                     "], got ", q.size(d));
-  PASA_CHECK_VALUE(k.size(n) >= 1 && q.size(n) % k.size(n) == 0, op, ": q's head count N (", q.size(n),
+  // N = Nkv = 0 passes: no heads, an empty output (as torch SDPA)
+  PASA_CHECK_VALUE(k.size(n) >= 1 ? q.size(n) % k.size(n) == 0 : q.size(n) == 0, op, ": q's head count N (", q.size(n),
                     ") must be a multiple of k's head count Nkv (", k.size(n), ") for GQA/MQA");
 }
 
@@ -215,8 +220,7 @@ AttentionArgs check_attention_args(const at::Tensor& q, const at::Tensor& k, con
                                    const std::optional<at::Tensor>& sinks) {
   const char* op = "pasa.attention";
   check_qkv(q, k, v, 4, op);
-  PASA_CHECK_VALUE(k.size(0) == q.size(0), op, ": k must have q's batch size ", q.size(0), ", got ", k.size(0),
-                    " (q ", shape_str(q), ", k ", shape_str(k), ")");
+  PASA_CHECK_VALUE(k.size(0) == q.size(0), op, ": k must have q's batch size ", q.size(0), ", got ", k.size(0));
   AttentionArgs a{};
   a.batch = q.size(0);
   a.heads = q.size(1);

@@ -51,12 +51,41 @@ Q, K, V = rand_qkv(1, 4, 2, 16, 24, 64)
     (dict(variant=0), TypeError, r"variant must be a str"),
     (dict(layout=("B", "S")), TypeError, r"layout must be a str"),
     (dict(backend=None), TypeError, r"backend must be a str"),
+    # numbers the schema's int64 / float64 cannot hold: a ValueError, not the dispatcher's "expected int, found int"
+    (dict(block_n=2**64), ValueError, r"block_n must fit in int64 \(\[-2\*\*63, 2\*\*63 - 1\]\), got 18446744073709551616"),
+    (dict(block_n=-2**63 - 1), ValueError, r"block_n must fit in int64"),
+    (dict(block_n=np.uint64(2**64 - 1)), ValueError, r"block_n must fit in int64"),
+    (dict(scale=10**400), ValueError, r"scale must fit in float64 \(.*\), got an int of magnitude 1.000e\+400"),
+    (dict(scale=-7**50000), ValueError, r"scale must fit in float64 .* magnitude -7.980e\+42254"),
+    (dict(variant="pasa", beta=10**400), ValueError, r"beta must fit in float64"),
 ])
 def test_bad_argument_is_named(kwargs, exc, pattern):
     args = dict(q=Q, k=K, v=V)
     args.update(kwargs)
     with pytest.raises(exc, match=pattern):
         pasa.attention(args.pop("q"), args.pop("k"), args.pop("v"), **args)
+
+
+def test_numbers_beyond_the_schema_are_named_by_every_entry_point():
+    """attention_varlen and sdpa share the type check (sdpa's own "scale must be finite" test let 10**400 pass)."""
+    cu = torch.tensor([0, 16])
+    with pytest.raises(ValueError, match=r"attention_varlen: max_seqlen_q must fit in int64"):
+        pasa.attention_varlen(Q[0].transpose(0, 1), K[0].transpose(0, 1), V[0].transpose(0, 1), cu, cu, 2**64, 24)
+    with pytest.raises(ValueError, match=r"pasa.sdpa: scale must fit in float64"):
+        pasa.sdpa(Q.float(), K.float(), V.float(), scale=10**400)
+    with pytest.raises(ValueError, match=r"pasa.sdpa: dropout_p must fit in float64"):
+        pasa.sdpa(Q, K, V, dropout_p=-10**400)
+    # ints that float64 holds are floats to the schema (scale = 2**64 is a valid, if odd, scale)
+    assert pasa.attention(Q, K, V, scale=2**64).shape == Q.shape
+
+
+def test_backend_limits_name_the_function_called():
+    q, k = torch.zeros(10, 4, 300, dtype=torch.float16), torch.zeros(12, 2, 300, dtype=torch.float16)
+    cu_q, cu_k = torch.tensor([0, 10]), torch.tensor([0, 12])
+    with pytest.raises(ValueError, match=r"^pasa.attention_varlen backend 'ascend-sim': head dim D must be at most 256"):
+        pasa.attention_varlen(q, k, k, cu_q, cu_k, 10, 12, backend="ascend-sim")
+    with pytest.raises(ValueError, match=r"^pasa.attention backend 'ascend-sim': head dim D must be at most 256"):
+        pasa.attention(q.unsqueeze(0), k.unsqueeze(0), k.unsqueeze(0), layout="BSND", backend="ascend-sim")
 
 
 def test_errors_are_one_line():
@@ -82,6 +111,20 @@ def test_bsnd_tensors_with_the_default_layout_get_the_layout_hint():
     with pytest.raises(ValueError, match=r"multiple of k's head count") as err:   # no BSND reading fits: no hint
         pasa.attention(*rand_qkv(1, 4, 3, 16, 24, 64))
     assert "layout" not in str(err.value)
+
+
+@pytest.mark.parametrize("change,pattern", [
+    (lambda q, k, v: (q[0], k[0], v[0]), r"q must be 4-D \(B, S, N, D\) for layout 'BSND', got shape \[16, 4, 64\]$"),
+    (lambda q, k, v: (q, k, v[:, :23]), r"k and v must have the same shape: v's key length S2 is 23, k's 24$"),
+    (lambda q, k, v: (q, k, v[..., :32]), r"k and v must have the same shape: v's head dim D is 32, k's 64$"),
+    (lambda q, k, v: (q, torch.cat([k, k]), torch.cat([v, v])), r"k must have q's batch size 1, got 2$"),
+])
+def test_bsnd_errors_speak_of_the_tensors_passed(change, pattern):
+    """layout='BSND' runs the op on BNSD views; its errors name dimensions, not the transposed shapes."""
+    q, k, v = change(*(t.transpose(1, 2) for t in (Q, K, V)))
+    with pytest.raises(ValueError, match=pattern) as err:
+        pasa.attention(q, k, v, layout="BSND")
+    assert "[1, 4, 16, 64]" not in str(err.value) and "[1, 2, 24, 64]" not in str(err.value)
 
 
 @pytest.mark.parametrize("factory,align", [("causal_upper_left", "top_left"), ("causal_lower_right", "bottom_right")])

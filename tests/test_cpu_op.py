@@ -78,6 +78,23 @@ def test_empty_and_keyless_inputs():
     assert torch.equal(pasa.attention(q, k, v), torch.zeros(1, 2, 5, 64, dtype=torch.float16))
 
 
+@pytest.mark.parametrize("backend", ["native", "ascend-sim"])
+@pytest.mark.parametrize("variant", ["exact", "pasa", "paper"])
+def test_zero_heads_give_empty_outputs(backend, variant):
+    """N = Nkv = 0: an empty output of q's shape and dtype, as torch SDPA; the lse (B, 0, S1) or (0, Tq)."""
+    q, k, v = rand_qkv(2, 0, 0, 10, 12, 64)
+    kw = dict(backend=backend, variant=variant, return_lse=True)
+    out, lse = pasa.attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), causal=True, sinks=torch.zeros(0),
+                              mask=torch.ones(10, 12, dtype=torch.bool), **kw)
+    assert out.shape == q.shape and out.dtype == torch.bfloat16 and lse.shape == (2, 0, 10)
+    assert pasa.attention(*(t.transpose(1, 2) for t in (q, k, v)), layout="BSND", **kw)[0].shape == (2, 10, 0, 64)
+    out, lse = pasa.attention_varlen(*(t[0].transpose(0, 1) for t in (q, k, v)), torch.tensor([0, 4, 10]),
+                                     torch.tensor([0, 6, 12]), 6, 6, **kw)
+    assert out.shape == (10, 0, 64) and out.dtype == q.dtype and lse.shape == (0, 10)
+    with pytest.raises(ValueError, match=r"head count N \(2\) must be a multiple of k's head count Nkv \(0\)"):
+        pasa.attention(torch.zeros(2, 2, 10, 64, dtype=q.dtype), k, v, backend=backend)
+
+
 def test_fully_masked_rows_are_zero_and_others_unaffected(seed):
     q, k, v = rand_qkv(1, 2, 2, 8, 40, 64, seed=seed)
     mask = torch.ones(8, 40, dtype=torch.bool)

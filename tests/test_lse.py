@@ -142,6 +142,9 @@ def test_merge_output_dtype_is_the_promoted_dtype_of_outs(seed):
     ([torch.zeros(1, 2, 3, 4)], [np.zeros((1, 2, 3))], TypeError,
      r"lses\[0\] must be a floating torch.Tensor, got numpy.ndarray"),
     ([torch.zeros(2, 3, 4)], [torch.zeros(2, 3)], ValueError, r"outs\[0\] must be \(B, N, S, D\) for layout BNSD"),
+    ([torch.zeros(1, 2, 3, 4)] * 2, [torch.zeros(1, 2, 3), torch.zeros(1, 2, 3, device="meta")], ValueError,
+     r"every part must be on one device, got outs\[0\] on cpu and lses\[1\] on meta$"),
+    ([torch.zeros(1, 2, 3, 4, device="meta")], [torch.zeros(1, 2, 3)], ValueError, r"lses\[0\] on cpu$"),
 ])
 def test_merge_bad_input_is_named(outs, lses, exc, pattern):
     with pytest.raises(exc, match=pattern):

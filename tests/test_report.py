@@ -6,7 +6,7 @@ import re
 import pytest
 
 from pasa import cli, report
-from pasa.suites import SCHEMES
+from pasa.suites import SCHEMES, SEED_MAX, SEED_MIN, suite_cases
 
 
 def test_accuracy_command_writes_table_json_and_plot(tmp_path, capsys):
@@ -71,6 +71,10 @@ def test_help_explains_every_option(capsys):
     (["--shape", "1,2,1,64,1024"], r"head dim D must be in \[1, 512\], got 1024"),
     (["--shape", "1,2,1,64,272", "--backend", "ascend-sim"], r"backend ascend-sim .*head dim D must be at most 256"),
     (["--out-dir", "{file}/sub"], r"argument --out-dir: cannot write into"),
+    (["--seed", "99999999999999999999"], r"argument --seed: seed must be in \[-9223372036854775808, "
+                                         r"18446744073709551613\] .*, got 99999999999999999999$"),
+    (["--seed", str(2**64 - 2)], r"argument --seed: seed must be in .*, got 18446744073709551614$"),  # v's seed + 2
+    (["--seed", "1e3"], r"argument --seed: seed must be an integer, got '1e3'"),
 ])
 def test_bad_options_fail_before_any_work(tmp_path, capsys, argv, reason):
     a_file = tmp_path / "a-file"
@@ -87,6 +91,13 @@ def test_bad_options_fail_before_any_work(tmp_path, capsys, argv, reason):
     assert "%" not in captured.err and "Traceback" not in captured.err     # no progress bar, no traceback
 
 
+@pytest.mark.parametrize("suite", ["uniform", "hybrid", "stress"])
+def test_every_case_takes_the_extreme_seeds(suite):
+    for case in suite_cases(suite):
+        for seed in (SEED_MIN, SEED_MAX):
+            assert all(t.shape == (1, 1, 2, 16) for t in case.make((1, 1, 2, 16), (1, 1, 2, 16), seed))
+
+
 def test_triton_backend_needs_a_gpu(capsys):
     from pasa import cuda
     if cuda.AVAILABLE:
@@ -100,7 +111,6 @@ def _stress_records():
     ok = {"rmse": 1e-3, "rel_rmse": 1e-3, "max_abs": 1e-2, "nonfinite": 0}
     bad = {"rmse": math.inf, "rel_rmse": math.inf, "max_abs": math.inf, "nonfinite": 7}
     zero = {"rmse": 0.0, "rel_rmse": 0.0, "max_abs": 0.0, "nonfinite": 0}
-    from pasa.suites import suite_cases
     return [{"suite": c.suite, "name": c.name, "causal": c.causal, "params": c.params,
              "errors": {s: (bad if s == "fa16" else zero if i == 0 else ok) for s in SCHEMES}}
             for i, c in enumerate(suite_cases("stress"))]

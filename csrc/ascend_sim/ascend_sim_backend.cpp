@@ -66,8 +66,9 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& q_in, const at::Tensor&
                                        const KernelMask& mask, const AttentionArgs& a, const at::Tensor& sinks,
                                        bool return_lse, const SimOptions& o) {
   const bool tnd = !a.cu_q.empty();
+  const char* op = tnd ? "pasa.attention_varlen" : "pasa.attention";
   if (!ascend_has_work(a)) return ascend_empty_result(q_in, a, sinks, return_lse);
-  TORCH_CHECK_VALUE(a.head_dim <= 256, "pasa.attention backend 'ascend-sim': head dim D must be at most 256 for the ",
+  TORCH_CHECK_VALUE(a.head_dim <= 256, op, " backend 'ascend-sim': head dim D must be at most 256 for the ",
                     "Ascend kernel, got ", a.head_dim);
   // q, k, v in fp16 (exact: bf16 slices scaled by powers of two), the head dim padded to 16, the live keys and
   // per-head scales (csrc/ascend_inputs.h)
@@ -130,7 +131,7 @@ std::tuple<at::Tensor, at::Tensor> run(const at::Tensor& q_in, const at::Tensor&
   try {
     ascend_sim::RunPasaAttention(gm, plan.data, plan.blockDim, caps, 2, &stats);
   } catch (const ascend_sim::SimError& e) {
-    TORCH_CHECK(false, "pasa.attention backend 'ascend-sim': ", e.what());
+    TORCH_CHECK(false, op, " backend 'ascend-sim': ", e.what());
   }
   std::lock_guard<std::mutex> lock(last_launch_mu);
   last_launch = pasa_text::Cat("workspace=", plan.workspaceBytes, " mask_bytes=",

@@ -47,9 +47,9 @@ std::tuple<at::Tensor, at::Tensor> launch(const at::Tensor& q_in, const at::Tens
     auto [out, lse] = pasa::ascend_empty_result(q_in, a, sinks_in, return_lse);
     return {out, return_lse ? lse : pasa::no_lse(q_in)};
   }
-  TORCH_CHECK_VALUE(a.head_dim <= 256, "pasa.attention on NPU: head dim D must be at most 256 for the Ascend kernel, ",
-                    "got ", a.head_dim);
   const bool packed = !a.cu_q.empty();
+  TORCH_CHECK_VALUE(a.head_dim <= 256, packed ? "pasa.attention_varlen" : "pasa.attention",
+                    " on NPU: head dim D must be at most 256 for the Ascend kernel, got ", a.head_dim);
   pasa::PackedRows q_rows, kv_rows;
   if (packed) {
     q_rows = pasa::packed_rows(a.cu_q, q_in.device());

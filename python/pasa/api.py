@@ -1,12 +1,14 @@
 """The public entry point: ``pasa.attention``, a thin layer over ``torch.ops.pasa.attention``.
 
 Argument types are checked here, in one table (``ARGUMENT_TYPES``), before the dispatcher sees them: a wrong type
-raises a TypeError naming the argument instead of the dispatcher's list of schema overloads. Values (shapes,
+raises a TypeError naming the argument instead of the dispatcher's list of schema overloads, and a Python number the
+schema cannot hold (an int beyond int64, a float beyond float64) a ValueError. Values (shapes,
 dtypes, variant names, block_n, beta, ...) are checked once for every backend by the op itself
 (csrc/attention_args.cpp).
 """
 from __future__ import annotations
 
+import decimal
 import numbers
 
 import torch
@@ -72,12 +74,34 @@ ARGUMENT_TYPES = {
 }
 
 
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1   # the schema's int; its float is float64
+
+
 def check_argument_types(function: str, **arguments) -> None:
-    """Raises TypeError naming the first argument whose type ``ARGUMENT_TYPES`` does not accept."""
+    """Raises TypeError naming the first argument whose type ``ARGUMENT_TYPES`` does not accept, and ValueError for a
+    Python number the schema cannot hold: an int argument outside int64, a float one beyond float64 (10**400)."""
     for name, value in arguments.items():
         accepts, expected = ARGUMENT_TYPES[name]
         if not accepts(value):
             raise TypeError(f"{function}: {name} must be {expected}, got {_describe(value)}")
+        if isinstance(value, (torch.SymInt, torch.SymFloat)) or not _real(value):
+            continue
+        if accepts is _integer and not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"{function}: {name} must fit in int64 ([-2**63, 2**63 - 1]), got {_huge(value)}")
+        try:
+            float(value)
+        except OverflowError:
+            raise ValueError(f"{function}: {name} must fit in float64 (|x| <= {torch.finfo(torch.float64).max}), "
+                             f"got {_huge(value)}") from None
+
+
+def _huge(value) -> str:
+    """A number too large for the schema, readably: an int's digits, or its magnitude past 30 of them (repr fails
+    past 4300)."""
+    if not isinstance(value, numbers.Integral):
+        return _describe(value)
+    value = int(value)
+    return repr(value) if value.bit_length() <= 96 else f"an int of magnitude {decimal.Decimal(value):.3e}"
 
 
 def _describe(value) -> str:
@@ -98,7 +122,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
     Args:
         q: (B, N, S1, D) query, float16 or bfloat16 (``layout="BSND"``: (B, S1, N, D)).
         k, v: (B, Nkv, S2, D) keys and values, q's dtype and device; N must be a multiple of Nkv
-            (GQA; Nkv = 1 is MQA). Query head h reads KV head h // (N / Nkv).
+            (GQA; Nkv = 1 is MQA), or N = Nkv = 0 (an empty output, as torch SDPA). Query head h reads KV head
+            h // (N / Nkv).
         causal: hide keys after the query. ``causal_align="top_left"`` (torch SDPA's ``is_causal``) lets row i
             see keys 0..i; ``"bottom_right"`` (flash-attn's causal, KV-cache decoding) lets it see keys
             0..i + S2 − S1. S1 = 3, S2 = 5, 1 = visible::
@@ -151,7 +176,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
                          sinks=sinks, return_lse=return_lse)
     if layout not in LAYOUTS:
         raise ValueError(f"pasa.attention: layout must be one of {LAYOUTS}, got {layout!r}")
-    if layout == "BSND":
+    if layout == "BSND":   # the op checks BNSD tensors, and would word a rank error in the transposed shape
+        for name, t in (("q", q), ("k", k), ("v", v)):
+            if t.dim() != 4:
+                raise ValueError(f"pasa.attention: {name} must be 4-D (B, S, N, D) for layout 'BSND', got shape "
+                                 f"{list(t.shape)}")
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
     else:
         _check_heads_bnsd(q, k)
@@ -190,7 +219,7 @@ def _check_heads_bnsd(q: torch.Tensor, k: torch.Tensor) -> None:
     if q.dim() != 4 or k.dim() != 4:
         return
     n, nkv, s1, s2 = q.shape[1], k.shape[1], q.shape[2], k.shape[2]
-    if (nkv == 0 or n % nkv) and s2 > 0 and s1 % s2 == 0:
+    if (n % nkv if nkv else n) and s2 > 0 and s1 % s2 == 0:
         raise ValueError(f"pasa.attention: q's head count N ({n}) must be a multiple of k's head count Nkv ({nkv}) "
                          f"for GQA/MQA (layout 'BNSD': dim 1 is the head count); for (B, S, N, D) tensors pass "
                          f"layout='BSND'")

@@ -13,7 +13,7 @@ import torch
 from . import report
 from .api import BACKEND_DEVICES, BACKENDS, attention
 from .contract import DEFAULT_BLOCK_N, VARIANTS
-from .suites import PROTOTYPE_SEED, PROTOTYPE_SHAPE, SCHEMES, evaluate, suite_cases
+from .suites import PROTOTYPE_SEED, PROTOTYPE_SHAPE, SCHEMES, SEED_MAX, SEED_MIN, evaluate, suite_cases
 
 BACKEND_HELP = {
     "auto": "the CPU operator (native), as pasa.attention picks for CPU tensors",
@@ -55,6 +55,17 @@ def _shape(text: str):
         raise argparse.ArgumentTypeError(f"N ({parts[1]}) must be a multiple of Nkv ({parts[2]}) in B,N,Nkv,S,D = "
                                          f"{text!r}")
     return parts
+
+
+def _seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer, got {text!r}") from None
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"seed must be in [{SEED_MIN}, {SEED_MAX}] (torch.Generator's range, less the "
+                                         f"+ 2 the suites add for v), got {text}")
+    return seed
 
 
 def _device(backend: str) -> str:
@@ -196,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(S1 = S2), head dim (default: the authors' prototype %(default)s)")
     acc.add_argument("--dtype", default="fp16", choices=["fp16", "bf16"],
                      help="inputs are drawn in float32 and rounded to this dtype (default fp16)")
-    acc.add_argument("--seed", type=int, default=PROTOTYPE_SEED,
+    acc.add_argument("--seed", type=_seed, default=PROTOTYPE_SEED,
                      help="random seed of the inputs (default: the prototype's %(default)s)")
     acc.add_argument("--backend", default="auto", choices=BACKENDS,
                      help="pasa.attention backend for the PASA variants (fa16/fa32 always run on the model): "

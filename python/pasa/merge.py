@@ -37,7 +37,8 @@ def merge_attention(outs: Sequence[torch.Tensor], lses: Sequence[torch.Tensor], 
         every part gives zeros and −inf; NaN propagates.
 
     Raises:
-        ValueError: an empty list, lists of different lengths, or shapes that do not match the layout.
+        ValueError: an empty list, lists of different lengths, parts on different devices, or shapes that do not
+            match the layout.
         TypeError: outs or lses not a list or tuple (a tensor included), or an entry that is not a floating tensor.
 
     Only lse_i − lse enters the weights, so a part's rounding of its lse moves the result by that rounding relative
@@ -59,6 +60,10 @@ def merge_attention(outs: Sequence[torch.Tensor], lses: Sequence[torch.Tensor], 
             if not isinstance(t, torch.Tensor) or not t.is_floating_point():
                 got = t.dtype if isinstance(t, torch.Tensor) else _describe(t)
                 raise TypeError(f"pasa.merge_attention: {name}[{i}] must be a floating torch.Tensor, got {got}")
+        for name, t in (("outs", o), ("lses", l)):
+            if t.device != outs[0].device:
+                raise ValueError(f"pasa.merge_attention: every part must be on one device, got outs[0] on "
+                                 f"{outs[0].device} and {name}[{i}] on {t.device}")
         if o.dim() != (3 if layout == "TND" else 4):
             raise ValueError(f"pasa.merge_attention: outs[{i}] must be {OUT_SHAPES[layout]} for layout {layout}, got "
                              f"shape {tuple(o.shape)}")

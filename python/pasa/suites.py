@@ -21,6 +21,8 @@ PAPER_AMPS = (0.5, 5.0, 10.0, 20.0)
 PROTOTYPE_SHAPE = (1, 28, 4, 1407, 128)  # B, N, Nkv, S, D of the authors' prototype (S = 1280 + 127)
 PROTOTYPE_SEED = 2024724
 SCHEMES = BASELINES + VARIANTS           # fa16, fa32, exact, pasa, paper
+# seeds a case takes: torch.Generator.manual_seed's range [-2**63, 2**64 - 1], less the + 2 of the values (_qkv)
+SEED_MIN, SEED_MAX = -2**63, 2**64 - 1 - 2
 
 
 @dataclass(frozen=True)

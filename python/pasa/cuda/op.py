@@ -343,7 +343,7 @@ def attention_triton(q, k, v, mask=None, scale=None, causal=False, causal_align=
                      block_n=128, beta=None, backend="auto", return_lse=False, sinks=None):
     """pasa::attention for CUDA tensors (BNSD): (out, lse). Same arguments and errors as the CPU operator."""
     scale, beta = _C.check_args(q, k, v, mask, scale, causal, causal_align, variant, block_n, beta, return_lse, sinks)
-    _check_backend(backend, q.shape[-1], block_n)
+    _check_backend("pasa.attention", backend, q.shape[-1], block_n)
     b, n, s1, _ = q.shape
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     lse = torch.empty((b, n, s1) if return_lse else (0,), dtype=torch.float32, device=q.device)
@@ -362,7 +362,7 @@ def attention_varlen_triton(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, m
     scale, beta, cu_q, cu_k = _C.check_varlen_args(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
                                                    scale, causal, causal_align, variant, block_n, beta, return_lse,
                                                    sinks)
-    _check_backend(backend, q.shape[-1], block_n)
+    _check_backend("pasa.attention_varlen", backend, q.shape[-1], block_n)
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     lse = torch.empty((q.shape[1], q.shape[0]) if return_lse else (0,), dtype=torch.float32, device=q.device)
     if out.numel() == 0:
@@ -372,13 +372,13 @@ def attention_varlen_triton(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, m
     return out, lse
 
 
-def _check_backend(backend: str, d: int, block_n: int) -> None:
+def _check_backend(function: str, backend: str, d: int, block_n: int) -> None:
     if backend not in BACKENDS:
-        raise ValueError(f"pasa.attention: backend for CUDA tensors must be one of {BACKENDS}, got {backend!r}")
+        raise ValueError(f"{function}: backend for CUDA tensors must be one of {BACKENDS}, got {backend!r}")
     if d > HEAD_DIM_MAX:
-        raise ValueError(f"pasa.attention: the CUDA backend takes head dim D ≤ {HEAD_DIM_MAX}, got {d}")
+        raise ValueError(f"{function}: the CUDA backend takes head dim D ≤ {HEAD_DIM_MAX}, got {d}")
     if block_n > BLOCK_N_MAX:
-        raise ValueError(f"pasa.attention: the CUDA backend takes block_n ≤ {BLOCK_N_MAX}, got {block_n}")
+        raise ValueError(f"{function}: the CUDA backend takes block_n ≤ {BLOCK_N_MAX}, got {block_n}")
 
 
 def _attention(q, k, v, mask, scale, beta, causal, causal_align, variant, block_n, sinks, out, lse, seqs: Seqs):
