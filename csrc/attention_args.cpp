@@ -27,7 +27,6 @@ float paper_coefficient(double beta) {
   return round_fp16(b / (1.f - b));
 }
 
-
 const char* const kSchema =
     "attention(Tensor q, Tensor k, Tensor v, Tensor? mask=None, float? scale=None, bool causal=False, "
     "str causal_align=\"top_left\", str variant=\"exact\", int block_n=128, float? beta=None, "
